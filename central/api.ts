@@ -1,0 +1,253 @@
+// Central's HTTP API for intermediaries and the operator (fastify). Every route has a
+// schema; every intermediary request is signed; every refusal is {code, message} from the
+// one registry and changes nothing.
+import Fastify, { type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { CbdcError } from '../protocol/errors.js';
+import { formatAmountFen, parseAmountFen, parsePositiveAmountFen } from '../protocol/amount.js';
+import { BODY_BYTES_MAX } from '../protocol/limits.js';
+import { decodeLockTrusted, lockToJson, parseLock } from '../protocol/lock.js';
+import { keyLock, makeTx, operatorSignTx } from '../protocol/tx_builder.js';
+import { parsePublicKey, parseSignature, type SignatureVerifier } from '../protocol/sig.js';
+import { type Tx, parseIntermediaryId, parseTx, parseU64 } from '../protocol/tx.js';
+import {
+  AmountFen, BatchSchema, ErrorSchema, Hex32, IntermediaryId, LockSchema, PublicKeyHex, TxSchema, U64,
+} from '../protocol/json_schemas.js';
+import { AJV_OPTIONS, frameworkErrors, httpErrors, sendError } from '../platform/http_errors.js';
+import { RequestVerifier, type Signer } from '../platform/request_verify.js';
+import type { Ledger, TxResult, VerificationMode } from './ledger.js';
+import type { LedgerStore, Intermediary, StoredOutput } from './store.js';
+import { registerEventStream } from './events.js';
+
+export interface CentralApiOptions {
+  ledger: Ledger;
+  store: LedgerStore;
+  network: string;
+  operatorPublicKey: Buffer;
+  verifier: SignatureVerifier;
+  verification: VerificationMode;
+  /** When this node holds the operator key, intermediaries may request issuance and redemption. */
+  operatorSecretKey?: Buffer;
+  logLevel?: string;
+}
+
+export const OPERATOR_SIGNER = 'operator';
+
+export function txResultJson(r: TxResult): { status: string; txid: string | null; [k: string]: unknown } {
+  if (!r.ok) return { status: 'rejected', txid: r.txid, code: r.code, message: r.message };
+  return {
+    status: 'settled',
+    txid: r.txid,
+    batch: r.batch.toString(),
+    outputs: r.outputIds.map((id, i) => ({ pos: (r.firstPos + BigInt(i)).toString(), id: id.toString('hex') })),
+    durable: r.durable,
+  };
+}
+
+export function intermediaryJson(i: Intermediary): Record<string, unknown> {
+  return {
+    id: i.id, public_key: i.publicKey, quota_fen: formatAmountFen(i.quotaFen), reserve_fen: formatAmountFen(i.reserveFen),
+    issued_fen: formatAmountFen(i.issuedFen), redeemed_fen: formatAmountFen(i.redeemedFen),
+    outstanding_fen: (i.issuedFen - i.redeemedFen).toString(), next_serial: i.nextSerial.toString(), registered_at_ms: i.registeredAtMs,
+  };
+}
+
+export function outputJson(o: StoredOutput, spent: boolean): Record<string, unknown> {
+  return {
+    pos: o.pos.toString(), id: o.id.toString('hex'), value: formatAmountFen(o.value), lock: lockToJson(decodeLockTrusted(o.lockBytes)),
+    txid: o.txid.toString('hex'), index: o.index, batch: o.batch.toString(), spent,
+  };
+}
+
+const TxResultSchema = Type.Object({ status: Type.String(), txid: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: true });
+
+export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: o.logLevel ? { level: o.logLevel } : false,
+    bodyLimit: BODY_BYTES_MAX,
+    ajv: AJV_OPTIONS,
+    // Limits on every connection: slow or idle clients cannot hold the server.
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 30_000,
+    requestTimeout: 60_000,
+    routerOptions: { maxParamLength: 128 },
+    return503OnClosing: true,
+    frameworkErrors,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.removeContentTypeParser('application/json');
+  await app.register(httpErrors, { bodyLimitBytes: BODY_BYTES_MAX });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+
+  const lookup = (id: string): Signer | undefined => {
+    if (id === OPERATOR_SIGNER) return { id, publicKey: o.operatorPublicKey, role: 'operator' };
+    const i = o.store.getIntermediary(id);
+    return i === undefined ? undefined : { id, publicKey: Buffer.from(i.publicKey, 'hex'), role: 'intermediary' };
+  };
+  const auth = new RequestVerifier(o.network, lookup, o.verifier);
+  const operatorOnly = auth.hook(['operator']);
+  const anySigner = auth.hook(['operator', 'intermediary']);
+  const intermediaryOnly = auth.hook(['intermediary']);
+
+  app.get('/v1/health', { schema: { response: { 200: Type.Object({ status: Type.String(), network: Type.String() }) } } }, async () => ({ status: 'ok', network: o.network }));
+
+  app.get('/v1/supply', {
+    schema: { response: { 200: Type.Object({ issued_fen: AmountFen, redeemed_fen: AmountFen, unspent_fen: AmountFen, outputs: U64, spent: U64, batches: U64 }) } },
+  }, async () => {
+    const s = o.store.supply();
+    return {
+      issued_fen: formatAmountFen(s.issuedFen), redeemed_fen: formatAmountFen(s.redeemedFen), unspent_fen: formatAmountFen(s.unspentFen),
+      outputs: s.outputCount.toString(), spent: s.spentCount.toString(), batches: s.batchCount.toString(),
+    };
+  });
+
+  app.post('/v1/intermediaries', {
+    preValidation: operatorOnly,
+    schema: {
+      body: Type.Object({ id: IntermediaryId, public_key: PublicKeyHex, quota_fen: AmountFen, reserve_fen: AmountFen }, { additionalProperties: false }),
+      response: { 201: Type.Object({}, { additionalProperties: true }), '4xx': ErrorSchema },
+    },
+  }, async (req, reply) => {
+    const b = req.body;
+    const rec: Intermediary = {
+      id: parseIntermediaryId(b.id), publicKey: parsePublicKey(b.public_key).toString('hex'),
+      quotaFen: parseAmountFen(b.quota_fen, 'quota_fen'), reserveFen: parseAmountFen(b.reserve_fen, 'reserve_fen'),
+      issuedFen: 0n, redeemedFen: 0n, nextSerial: 0n, registeredAtMs: Date.now(),
+    };
+    if (rec.publicKey === o.operatorPublicKey.toString('hex')) throw new CbdcError('CBDC_ERR_INTERMEDIARY_EXISTS', 'that is the operator key');
+    await o.store.registerIntermediary(rec);
+    return reply.code(201).send(intermediaryJson(rec));
+  });
+
+  app.get('/v1/intermediaries', { preValidation: operatorOnly }, async () => ({ intermediaries: o.store.listIntermediaries().map(intermediaryJson) }));
+
+  app.get('/v1/intermediaries/:id', {
+    preValidation: anySigner,
+    schema: { params: Type.Object({ id: IntermediaryId }) },
+  }, async (req) => {
+    if (req.signer!.role !== 'operator' && req.signer!.id !== req.params.id) throw new CbdcError('CBDC_ERR_FORBIDDEN', 'an intermediary may read only its own record');
+    const i = o.store.getIntermediary(req.params.id);
+    if (i === undefined) throw new CbdcError('CBDC_ERR_INTERMEDIARY_UNKNOWN');
+    return intermediaryJson(i);
+  });
+
+  app.post('/v1/intermediaries/:id/reserve', {
+    preValidation: operatorOnly,
+    schema: {
+      params: Type.Object({ id: IntermediaryId }),
+      body: Type.Object({
+        deposit_fen: Type.Optional(AmountFen), withdraw_fen: Type.Optional(AmountFen), quota_fen: Type.Optional(AmountFen),
+      }, { additionalProperties: false, minProperties: 1 }),
+    },
+  }, async (req) => {
+    const b = req.body;
+    const deposit = b.deposit_fen === undefined ? 0n : parseAmountFen(b.deposit_fen, 'deposit_fen');
+    const withdraw = b.withdraw_fen === undefined ? 0n : parseAmountFen(b.withdraw_fen, 'withdraw_fen');
+    const change: { reserveDeltaFen: bigint; quotaFen?: bigint } = { reserveDeltaFen: deposit - withdraw };
+    if (b.quota_fen !== undefined) change.quotaFen = parseAmountFen(b.quota_fen, 'quota_fen');
+    return intermediaryJson(await o.store.adjustIntermediary(req.params.id, change));
+  });
+
+  const settle = async (txs: Tx[], attestationHex: string | undefined, signer: Signer): Promise<TxResult[]> => {
+    if (attestationHex !== undefined && o.verification === 'attested') {
+      return o.ledger.submit(txs, { key: signer.publicKey, sig: parseSignature(attestationHex, 'attestation') });
+    }
+    return o.ledger.submit(txs);
+  };
+
+  app.post('/v1/transactions', {
+    preValidation: anySigner,
+    schema: { body: TxSchema, response: { '2xx': TxResultSchema } },
+  }, async (req, reply) => {
+    const tx = parseTx(req.body, o.network);
+    const [r] = await settle([tx], undefined, req.signer!);
+    if (!r!.ok) return sendError(reply, new CbdcError(r!.code, r!.message), { status: 'rejected', txid: r!.txid });
+    return txResultJson(r!);
+  });
+
+  app.post('/v1/batches', {
+    preValidation: anySigner,
+    schema: { body: BatchSchema },
+  }, async (req) => {
+    const txs = req.body.transactions.map((t, i) => {
+      try {
+        return parseTx(t, o.network);
+      } catch (e) {
+        if (e instanceof CbdcError) throw new CbdcError(e.code, `transaction ${i}: ${e.message}`);
+        throw e;
+      }
+    });
+    const results = await settle(txs, req.body.attestation, req.signer!);
+    const accepted = results.filter((r) => r.ok).length;
+    return { accepted, rejected: results.length - accepted, results: results.map(txResultJson) };
+  });
+
+  // Issuance and redemption on an intermediary's request, authorized by the operator key this
+  // node holds: issuance within the intermediary's quota and reserve; redemption of outputs
+  // the intermediary can spend. One at a time, so issuance serials never collide.
+  let operatorQueue: Promise<unknown> = Promise.resolve();
+  const asOperator = <T>(work: (sk: Buffer) => Promise<T>): Promise<T> => {
+    const sk = o.operatorSecretKey;
+    if (sk === undefined) return Promise.reject(new CbdcError('CBDC_ERR_FORBIDDEN', 'this node does not hold the operator key'));
+    const run = operatorQueue.then(() => work(sk));
+    operatorQueue = run.catch(() => undefined);
+    return run;
+  };
+  const settledOrThrow = (r: TxResult): ReturnType<typeof txResultJson> => {
+    if (!r.ok) throw new CbdcError(r.code, r.message);
+    return txResultJson(r);
+  };
+
+  app.post('/v1/issuance', {
+    preValidation: intermediaryOnly,
+    schema: { body: Type.Object({ amount_fen: AmountFen, lock: Type.Optional(LockSchema) }, { additionalProperties: false }) },
+  }, async (req) => {
+    const signer = req.signer!;
+    const value = parsePositiveAmountFen(req.body.amount_fen, 'amount_fen');
+    const lock = req.body.lock === undefined ? keyLock(signer.publicKey) : parseLock(req.body.lock);
+    return asOperator(async (sk) => {
+      const inter = o.store.getIntermediary(signer.id);
+      if (inter === undefined) throw new CbdcError('CBDC_ERR_INTERMEDIARY_UNKNOWN');
+      const tx = operatorSignTx(makeTx({ kind: 'issue', network: o.network, intermediary: signer.id, serial: inter.nextSerial, inputs: [], outputs: [{ value, lock }] }), sk);
+      const [r] = await o.ledger.submit([tx]);
+      return settledOrThrow(r!);
+    });
+  });
+
+  app.post('/v1/redemptions', {
+    preValidation: intermediaryOnly,
+    schema: { body: TxSchema },
+  }, async (req) => {
+    const tx = parseTx(req.body, o.network, { operatorSignsLater: true });
+    if (tx.kind !== 'redeem') throw new CbdcError('CBDC_ERR_TX_KIND', 'this route takes redemptions');
+    if (tx.intermediary !== req.signer!.id) throw new CbdcError('CBDC_ERR_FORBIDDEN', 'an intermediary may redeem only for itself');
+    return asOperator(async (sk) => {
+      const [r] = await o.ledger.submit([operatorSignTx(tx, sk)]);
+      return settledOrThrow(r!);
+    });
+  });
+
+  app.get('/v1/outputs/:pos', {
+    preValidation: anySigner,
+    schema: { params: Type.Object({ pos: U64 }), querystring: Type.Object({ id: Type.Optional(Hex32) }, { additionalProperties: false }) },
+  }, async (req) => {
+    const pos = parseU64(req.params.pos, 'pos');
+    const out = o.store.getOutput(pos);
+    if (out === undefined || (req.query.id !== undefined && out.id.toString('hex') !== req.query.id)) {
+      throw new CbdcError('CBDC_ERR_NOT_FOUND', `no output at position ${pos}${req.query.id ? ' with that id' : ''}`);
+    }
+    return outputJson(out, o.store.isSpent(pos));
+  });
+
+  app.get('/v1/audit', { preValidation: operatorOnly }, async () => {
+    const a = o.store.audit();
+    return {
+      ok: a.ok, issued_fen: a.issuedFen.toString(), redeemed_fen: a.redeemedFen.toString(),
+      unspent_recomputed_fen: a.unspentRecomputedFen.toString(), unspent_recorded_fen: a.unspentRecordedFen.toString(),
+      unspent_count: a.unspentCount.toString(), output_count: a.outputCount.toString(), problems: a.problems,
+    };
+  });
+
+  registerEventStream(app, { ledger: o.ledger, store: o.store, preValidation: anySigner });
+  return app;
+}

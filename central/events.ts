@@ -1,0 +1,107 @@
+// The settled-output event stream over ws. A subscriber names the batch sequence to start
+// from (?from=N) and receives every committed, durable batch from there in order, then live
+// ones as they settle: after a disconnect it resumes from the last sequence it saw, and
+// nothing is missed. The store is the source of truth; the ledger's 'batch' event only wakes
+// subscribers, so a slow subscriber falls behind and catches up rather than dropping events.
+import type { FastifyInstance, preValidationAsyncHookHandler } from 'fastify';
+import type { WebSocket } from 'ws';
+import { Type } from '@fastify/type-provider-typebox';
+import { CbdcError } from '../protocol/errors.js';
+import { formatAmountFen } from '../protocol/amount.js';
+import { decodeLockTrusted, lockToJson } from '../protocol/lock.js';
+import { U64 } from '../protocol/json_schemas.js';
+import type { Ledger } from './ledger.js';
+import type { BatchRecord, LedgerStore } from './store.js';
+import type { LmdbStore } from './store_lmdb.js';
+
+/** Subscribers at once. */
+export const EVENT_SUBSCRIBERS_MAX = 10_000;
+/** Bytes queued to one subscriber before the stream waits for it to drain. */
+export const EVENT_BUFFER_BYTES_MAX = 4 * 1024 * 1024;
+/** Batches read from the store per step. */
+const READ_BATCHES_MAX = 64;
+
+export function batchEventJson(store: LedgerStore, b: BatchRecord): Record<string, unknown> {
+  const outputs = (store as LmdbStore).readOutputs(b.firstPos, b.outputCount);
+  let at = 0;
+  return {
+    type: 'batch',
+    seq: b.seq.toString(),
+    time_ms: b.timeMs,
+    txs: b.txs.map((t) => {
+      const outs = outputs.slice(at, at + t.outputCount);
+      at += t.outputCount;
+      return {
+        txid: t.txid.toString('hex'),
+        kind: t.kind,
+        ...(t.intermediary ? { intermediary: t.intermediary } : {}),
+        spent: t.inputs.map((p) => p.toString()),
+        outputs: outs.map((o) => ({ pos: o.pos.toString(), id: o.id.toString('hex'), value: formatAmountFen(o.value), lock: lockToJson(decodeLockTrusted(o.lockBytes)) })),
+      };
+    }),
+  };
+}
+
+export function registerEventStream(
+  app: FastifyInstance,
+  o: { ledger: Ledger; store: LedgerStore; preValidation: preValidationAsyncHookHandler },
+): void {
+  let subscribers = 0;
+  app.route({
+    method: 'GET',
+    url: '/v1/events',
+    preValidation: o.preValidation,
+    schema: { querystring: Type.Object({ from: Type.Optional(U64) }, { additionalProperties: false }) },
+    wsHandler: (socket: WebSocket, req) => {
+      if (subscribers >= EVENT_SUBSCRIBERS_MAX) {
+        socket.close(1013, 'too many subscribers');
+        return;
+      }
+      subscribers++;
+      let next = BigInt((req.query as { from?: string }).from ?? '0');
+      let busy = false;
+      let again = false;
+      let timer: NodeJS.Timeout | null = null;
+
+      const pump = (): void => {
+        if (busy) {
+          again = true;
+          return;
+        }
+        busy = true;
+        try {
+          do {
+            again = false;
+            while (socket.readyState === socket.OPEN && next < o.ledger.durableBatchCount) {
+              if (socket.bufferedAmount > EVENT_BUFFER_BYTES_MAX) {
+                timer ??= setTimeout(() => { timer = null; pump(); }, 25);
+                return;
+              }
+              const batches = o.store.readBatches(next, READ_BATCHES_MAX).filter((b) => b.seq < o.ledger.durableBatchCount);
+              if (batches.length === 0) break;
+              for (const b of batches) {
+                socket.send(JSON.stringify(batchEventJson(o.store, b)));
+                next = b.seq + 1n;
+              }
+            }
+          } while (again);
+        } finally {
+          busy = false;
+        }
+      };
+      o.ledger.on('batch', pump);
+      socket.on('close', () => {
+        subscribers--;
+        o.ledger.off('batch', pump);
+        if (timer) clearTimeout(timer);
+      });
+      socket.on('message', () => { /* the stream is one-way; client messages are ignored */ });
+      socket.send(JSON.stringify({ type: 'hello', from: next.toString(), head: o.ledger.durableBatchCount.toString() }));
+      pump();
+    },
+    // A plain GET (no upgrade) gets a coded refusal; `websocket: true` would answer an empty 404.
+    handler: async () => {
+      throw new CbdcError('CBDC_ERR_NOT_FOUND', 'the event stream is served over websocket only: send an upgrade request');
+    },
+  });
+}

@@ -1,0 +1,270 @@
+// The ledger of record: validates transactions and applies them in group commits, one LMDB
+// write transaction per batch, acknowledging each only once its batch is durable.
+//
+// Pipeline per batch: prepare (txid known; inputs read; ids, balance, locks and witness
+// shape checked; signature checks packed) -> verify (worker pool; skipped for attested
+// submissions) -> apply (spent set, issuance rules; atomic) -> durable -> acknowledge.
+// Batch k+1 is prepared and verified while batch k commits and flushes.
+import { EventEmitter } from 'node:events';
+import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
+import { BATCH_TX_MAX, LEDGER_QUEUE_TX_MAX } from '../protocol/limits.js';
+import { TAGS, taggedHash } from '../protocol/hash.js';
+import { decodeLockTrusted, lockKeys, lockSatisfied, type Lock } from '../protocol/lock.js';
+import { type Tx, operatorMessage, outputId, txId } from '../protocol/tx.js';
+import { nativeVerifier, type SignatureVerifier } from '../protocol/sig.js';
+import type { AppliedBatch, LedgerStore, TxEffect } from './store.js';
+import { TriplePacker } from './verify_pack.js';
+import type { VerifyPool } from './verify_pool.js';
+
+export type VerificationMode = 'full' | 'attested';
+
+export type TxResult =
+  | { ok: true; txid: string; batch: bigint; firstPos: bigint; outputIds: Buffer[]; durable: boolean }
+  | { ok: false; txid: string | null; code: CbdcError['code']; message: string };
+
+export interface LedgerOptions {
+  network: string;
+  /** The central-bank operator's public key: signs issuance and redemption. */
+  operatorPublicKey: Buffer;
+  pool: VerifyPool | null;
+  /** Used inline when there is no pool, and for the rare operator checks. */
+  verifier?: SignatureVerifier;
+  batchTxMax?: number;
+  queueTxMax?: number;
+  /** Committed batches allowed to wait for their flush while the next one is prepared. */
+  inflightBatchesMax?: number;
+}
+
+interface Pending {
+  tx: Tx;
+  txid: Buffer;
+  attested: boolean;
+  resolve: (r: TxResult) => void;
+}
+
+interface Prepared {
+  item: Pending;
+  error: CbdcError | null;
+  effect: TxEffect | null;
+  /** Index range of this transaction's checks in the batch's packer. */
+  checkFrom: number;
+  checkTo: number;
+}
+
+/** A batch attestation: the submitting intermediary signs H_batch(network || txids). */
+export function batchMessage(network: string, txids: readonly Buffer[]): Buffer {
+  return taggedHash(TAGS.batch, Buffer.from(network, 'latin1'), ...txids);
+}
+
+export interface LedgerEvents {
+  batch: [AppliedBatch];
+}
+
+export class Ledger extends EventEmitter<LedgerEvents> {
+  readonly network: string;
+  readonly store: LedgerStore;
+  private readonly operatorKey: Buffer;
+  private readonly pool: VerifyPool | null;
+  private readonly verifier: SignatureVerifier;
+  private readonly batchTxMax: number;
+  private readonly queueTxMax: number;
+  private readonly inflightMax: number;
+  private queue: Pending[] = [];
+  private pumping = false;
+  private lastTimeMs = 0;
+  private closed = false;
+  /** Batches [0, durableBatchCount) are committed and on disk: what the event stream may show. */
+  durableBatchCount: bigint;
+
+  constructor(store: LedgerStore, opts: LedgerOptions) {
+    super();
+    this.store = store;
+    this.network = opts.network;
+    this.operatorKey = opts.operatorPublicKey;
+    this.pool = opts.pool;
+    this.verifier = opts.verifier ?? nativeVerifier;
+    this.batchTxMax = Math.min(opts.batchTxMax ?? BATCH_TX_MAX, BATCH_TX_MAX);
+    this.queueTxMax = opts.queueTxMax ?? LEDGER_QUEUE_TX_MAX;
+    this.inflightMax = opts.inflightBatchesMax ?? 2;
+    this.durableBatchCount = store.supply().batchCount;
+  }
+
+  get queuedTxCount(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Submits parsed transactions. Each resolves with its own result once its batch is durable
+   * (or with its rejection). With an attestation, the submitting intermediary vouches for
+   * every witness: central checks that one signature instead of each transaction's.
+   */
+  submit(txs: readonly Tx[], attestation?: { key: Buffer; sig: Buffer }): Promise<TxResult[]> {
+    if (this.closed) return Promise.reject(new Error('ledger is closed'));
+    if (this.queue.length + txs.length > this.queueTxMax) {
+      const e = new CbdcError('CBDC_ERR_OVERLOADED');
+      return Promise.resolve(txs.map(() => ({ ok: false as const, txid: null, code: e.code, message: e.message })));
+    }
+    const txids = txs.map(txId);
+    if (attestation !== undefined) {
+      const ok = this.verifier.verify(attestation.sig, batchMessage(this.network, txids), attestation.key);
+      if (!ok) {
+        const e = new CbdcError('CBDC_ERR_BATCH_SIGNATURE');
+        return Promise.resolve(txids.map((t) => ({ ok: false as const, txid: t.toString('hex'), code: e.code, message: e.message })));
+      }
+    }
+    const promises = txs.map(
+      (tx, i) => new Promise<TxResult>((resolve) => this.queue.push({ tx, txid: txids[i]!, attested: attestation !== undefined, resolve })),
+    );
+    void this.pump();
+    return Promise.all(promises);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    const inflight: Promise<void>[] = [];
+    try {
+      while (this.queue.length > 0 || inflight.length > 0) {
+        if (this.queue.length === 0 || inflight.length >= this.inflightMax) {
+          await inflight.shift();
+          continue;
+        }
+        const items = this.queue.splice(0, this.batchTxMax);
+        const packer = new TriplePacker(items.length * 2);
+        const prepared = items.map((item) => this.prepare(item, packer));
+        const verdicts = packer.count === 0 ? new Uint8Array(0) : await this.verifyChecks(packer);
+        for (const p of prepared) {
+          if (p.error !== null) continue;
+          for (let c = p.checkFrom; c < p.checkTo; c++) {
+            if (verdicts[c] !== 1) {
+              p.error = new CbdcError('CBDC_ERR_BAD_SIGNATURE');
+              break;
+            }
+          }
+        }
+        inflight.push(this.commit(prepared));
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async verifyChecks(packer: TriplePacker): Promise<Uint8Array> {
+    if (this.pool !== null) return this.pool.verify(packer);
+    const out = new Uint8Array(packer.count);
+    const b = packer.slice(0, packer.count);
+    for (let i = 0; i < packer.count; i++) {
+      const at = i * 129;
+      out[i] = this.verifier.verify(b.subarray(at, at + 64), b.subarray(at + 64, at + 96), b.subarray(at + 96, at + 129)) ? 1 : 0;
+    }
+    return out;
+  }
+
+  /** Every check that needs no write lock. Pure with respect to the store's committed state. */
+  private prepare(item: Pending, packer: TriplePacker): Prepared {
+    const p: Prepared = { item, error: null, effect: null, checkFrom: packer.count, checkTo: packer.count };
+    try {
+      const { tx, txid } = item;
+      assert(tx.network === this.network, 'parseTx checked the network');
+      let inputSumFen = 0n;
+      const locks: Lock[] = [];
+      // parseTx refuses this too; the ledger must not rely on it (a repeated input would be counted twice).
+      if (tx.inputs.length > 1 && new Set(tx.inputs.map((i) => i.pos)).size !== tx.inputs.length) {
+        throw new CbdcError('CBDC_ERR_DUPLICATE_INPUT', 'the transaction names the same input position twice');
+      }
+      for (const input of tx.inputs) {
+        const out = this.store.getOutput(input.pos);
+        if (out === undefined || !out.id.equals(input.id)) {
+          throw new CbdcError('CBDC_ERR_UNKNOWN_INPUT', `no output ${input.id.toString('hex').slice(0, 16)}… at position ${input.pos}`);
+        }
+        // Early refusal so a doomed transaction costs no signature checks; apply re-checks.
+        if (this.store.isSpent(input.pos)) throw new CbdcError('CBDC_ERR_DOUBLE_SPEND', `output at position ${input.pos} is already spent`);
+        inputSumFen += out.value;
+        locks.push(decodeLockTrusted(out.lockBytes));
+      }
+      let outputSumFen = 0n;
+      for (const o of tx.outputs) outputSumFen += o.value;
+
+      if (tx.kind === 'transfer' && inputSumFen !== outputSumFen) {
+        throw new CbdcError('CBDC_ERR_UNBALANCED', `inputs sum to ${inputSumFen} fen, outputs to ${outputSumFen} fen`);
+      }
+      if (tx.kind === 'redeem' && inputSumFen <= outputSumFen) throw new CbdcError('CBDC_ERR_REDEMPTION_EMPTY');
+      if (tx.kind !== 'transfer') {
+        assert(tx.operatorSig !== null, 'parseTx requires the operator signature');
+        if (!this.verifier.verify(tx.operatorSig, operatorMessage(txid), this.operatorKey)) throw new CbdcError('CBDC_ERR_OPERATOR_SIGNATURE');
+      }
+
+      // Locks against the keys that claim to have signed; signatures are checked after.
+      const signed = new Set(tx.sigs.map((s) => s.key.toString('latin1')));
+      const wanted = new Set<string>();
+      for (const [i, lock] of locks.entries()) {
+        if (!lockSatisfied(lock, signed)) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
+        for (const k of lockKeys(lock)) wanted.add(k.toString('latin1'));
+      }
+      for (const s of tx.sigs) {
+        if (!wanted.has(s.key.toString('latin1'))) throw new CbdcError('CBDC_ERR_WITNESS', 'a signature is from a key no input lock names');
+      }
+      if (!item.attested) {
+        // Each distinct key signs the txid once (parseTx refuses repeated keys).
+        for (const s of tx.sigs) packer.add(s.sig, txid, s.key);
+      }
+      p.checkTo = packer.count;
+      p.effect = {
+        txid,
+        kind: tx.kind,
+        inputs: tx.inputs.map((i) => i.pos),
+        outputs: tx.outputs.map((o, index) => ({ id: outputId(txid, index, o.value, o.lockBytes), value: o.value, lockBytes: o.lockBytes })),
+        inputSumFen,
+        outputSumFen,
+        intermediary: tx.intermediary,
+        serial: tx.serial,
+      };
+    } catch (e) {
+      if (!isCbdcError(e)) throw e;
+      p.error = e;
+      p.checkTo = p.checkFrom;
+    }
+    return p;
+  }
+
+  private async commit(prepared: Prepared[]): Promise<void> {
+    const live = prepared.filter((p) => p.error === null);
+    // The ledger's batch time never goes backwards, whatever the wall clock does.
+    this.lastTimeMs = Math.max(this.lastTimeMs + 1, Date.now());
+    let applied: AppliedBatch | null = null;
+    if (live.length > 0) {
+      try {
+        applied = await this.store.apply(live.map((p) => p.effect!), this.lastTimeMs);
+      } catch (e) {
+        const err = new CbdcError('CBDC_ERR_STORAGE', `the ledger store refused the batch: ${(e as Error).message}`);
+        for (const p of live) p.error = err;
+      }
+    }
+    let r = 0;
+    for (const p of prepared) {
+      const txid = p.item.txid.toString('hex');
+      if (p.error !== null) {
+        p.item.resolve({ ok: false, txid, code: p.error.code, message: p.error.message });
+        continue;
+      }
+      assert(applied !== null, 'applied batch present');
+      const res = applied.results[r++]!;
+      if (res.ok) {
+        p.item.resolve({ ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds: p.effect!.outputs.map((o) => o.id), durable: applied.durable });
+      } else {
+        p.item.resolve({ ok: false, txid, code: res.error.code, message: res.error.message });
+      }
+    }
+    if (applied !== null && applied.seq >= 0n) {
+      // Flushes complete in commit order, so this batch being durable means all before it are.
+      if (applied.seq + 1n > this.durableBatchCount) this.durableBatchCount = applied.seq + 1n;
+      this.emit('batch', applied);
+    }
+  }
+
+  /** Stops taking work and waits for everything queued to be acknowledged. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    while (this.pumping || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,69 @@
+// Starts a central bank node: LMDB store, verification pool, ledger, HTTP and ws API.
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { NETWORK_ID_PATTERN } from '../protocol/tx.js';
+import { verifierByName } from '../protocol/sig.js';
+import { LmdbStore } from './store_lmdb.js';
+import { Ledger, type VerificationMode } from './ledger.js';
+import { VerifyPool, type VerifierBackend } from './verify_pool.js';
+import { buildCentralApi } from './api.js';
+import type { Durability } from './store.js';
+
+export interface CentralConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  network: string;
+  operatorPublicKey: Buffer;
+  /** Held by the node to authorize intermediaries' issuance and redemption requests. */
+  operatorSecretKey?: Buffer;
+  durability: Durability;
+  verification: VerificationMode;
+  verifyBackend: VerifierBackend;
+  /** Verification worker threads (0: verify on the event loop; for tests only). */
+  verifyThreads?: number;
+  batchTxMax?: number;
+  mapSizeBytes?: number;
+  logLevel?: string;
+}
+
+export interface CentralNode {
+  app: FastifyInstance;
+  ledger: Ledger;
+  store: LmdbStore;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startCentral(c: CentralConfig): Promise<CentralNode> {
+  if (!NETWORK_ID_PATTERN.test(c.network)) throw new Error(`bad network id "${c.network}"`);
+  mkdirSync(c.dataDir, { recursive: true });
+  const store = new LmdbStore({ path: path.join(c.dataDir, 'ledger.mdb'), durability: c.durability, ...(c.mapSizeBytes ? { mapSizeBytes: c.mapSizeBytes } : {}) });
+  const pool = c.verifyThreads === 0 ? null : new VerifyPool({ backend: c.verifyBackend, ...(c.verifyThreads ? { threads: c.verifyThreads } : {}) });
+  const verifier = verifierByName(c.verifyBackend);
+  const ledger = new Ledger(store, {
+    network: c.network, operatorPublicKey: c.operatorPublicKey, pool, verifier, ...(c.batchTxMax ? { batchTxMax: c.batchTxMax } : {}),
+  });
+  const app = await buildCentralApi({
+    ledger, store, network: c.network, operatorPublicKey: c.operatorPublicKey, verifier, verification: c.verification,
+    ...(c.logLevel ? { logLevel: c.logLevel } : {}),
+    ...(c.operatorSecretKey ? { operatorSecretKey: c.operatorSecretKey } : {}),
+  });
+  await app.listen({ host: c.host, port: c.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : c.port;
+  let closing: Promise<void> | null = null;
+  return {
+    app, ledger, store, url: `http://${c.host.includes(':') ? `[${c.host}]` : c.host}:${port}`,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await ledger.drain();
+        await pool?.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

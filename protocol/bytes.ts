@@ -1,0 +1,81 @@
+// Byte helpers: strict hex and a small big-endian writer for canonical encodings.
+import { CbdcError } from './errors.js';
+
+const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
+
+/** Decodes lowercase hex of exactly `bytes` bytes (or any length when bytes is undefined). */
+export function hexToBytes(value: unknown, bytes?: number, what = 'hex'): Buffer {
+  if (typeof value !== 'string' || !HEX_PATTERN.test(value) || (bytes !== undefined && value.length !== bytes * 2)) {
+    const want = bytes === undefined ? 'lowercase hex' : `${bytes} bytes of lowercase hex`;
+    throw new CbdcError('CBDC_ERR_HEX_FORMAT', `${what} must be ${want}`);
+  }
+  return Buffer.from(value, 'hex');
+}
+
+export function bytesToHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+export function u64be(value: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(value);
+  return b;
+}
+
+/** Appends big-endian integers and byte strings into one growing buffer. */
+export class ByteWriter {
+  private buf: Buffer;
+  private len = 0;
+  constructor(capacity = 256) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+  u8(v: number): this {
+    this.room(1);
+    this.buf[this.len++] = v;
+    return this;
+  }
+  u16(v: number): this {
+    this.room(2);
+    this.buf.writeUInt16BE(v, this.len);
+    this.len += 2;
+    return this;
+  }
+  u32(v: number): this {
+    this.room(4);
+    this.buf.writeUInt32BE(v, this.len);
+    this.len += 4;
+    return this;
+  }
+  u64(v: bigint): this {
+    this.room(8);
+    this.buf.writeBigUInt64BE(v, this.len);
+    this.len += 8;
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+    return this;
+  }
+  /** A string of at most 255 ASCII bytes, length-prefixed. */
+  str8(s: string): this {
+    const b = Buffer.from(s, 'latin1');
+    if (b.length > 255) throw new RangeError('str8 too long');
+    return this.u8(b.length).bytes(b);
+  }
+  /** Bytes with a 16-bit length prefix. */
+  var16(b: Uint8Array): this {
+    if (b.length > 0xffff) throw new RangeError('var16 too long');
+    return this.u16(b.length).bytes(b);
+  }
+  finish(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+}

@@ -1,0 +1,78 @@
+// The one registry of error codes. Every rejection anywhere in the system carries one of
+// these codes; each has its HTTP status and one line of documentation. A test pins it.
+
+export const ERRORS = {
+  // Amounts and encoding
+  CBDC_ERR_AMOUNT_FORMAT: [400, 'An amount is not a decimal string of fen (digits only, no sign, no fraction, no leading zeros).'],
+  CBDC_ERR_AMOUNT_RANGE: [400, 'An amount is zero where a positive value is required, or above AMOUNT_FEN_MAX.'],
+  CBDC_ERR_AMOUNT_OVERFLOW: [400, 'A sum of amounts exceeds AMOUNT_FEN_MAX.'],
+  CBDC_ERR_HEX_FORMAT: [400, 'A byte string is not lowercase hex of the required length.'],
+  CBDC_ERR_SCHEMA: [400, 'The request body or parameters do not match the route schema.'],
+  CBDC_ERR_BODY_TOO_LARGE: [413, 'The request body is larger than the server accepts.'],
+  CBDC_ERR_NETWORK_ID: [400, 'The transaction or request names another network.'],
+  // Transactions
+  CBDC_ERR_TX_KIND: [400, 'The transaction kind is unknown or not allowed on this route.'],
+  CBDC_ERR_TOO_MANY_INPUTS: [400, 'The transaction spends more inputs than TX_INPUTS_MAX, or none where one is required.'],
+  CBDC_ERR_TOO_MANY_OUTPUTS: [400, 'The transaction creates more outputs than TX_OUTPUTS_MAX, or none where one is required.'],
+  CBDC_ERR_DUPLICATE_INPUT: [400, 'The transaction names the same input twice.'],
+  CBDC_ERR_UNKNOWN_INPUT: [404, 'An input names an output the ledger does not hold (no output at that position, or its id differs).'],
+  CBDC_ERR_DOUBLE_SPEND: [409, 'An input was already spent, earlier or in the same batch.'],
+  CBDC_ERR_UNBALANCED: [400, 'The inputs of a transfer do not sum exactly to its outputs.'],
+  CBDC_ERR_LOCK_FORMAT: [400, 'A lock policy is malformed, unknown, or beyond its size, key or depth limits.'],
+  CBDC_ERR_LOCK_UNSATISFIED: [403, 'The witnesses do not satisfy the lock of an input.'],
+  CBDC_ERR_BAD_SIGNATURE: [403, 'A signature does not verify for its key and the transaction id.'],
+  CBDC_ERR_HIGH_S: [400, 'A signature has a high S value; only low-S signatures are accepted.'],
+  CBDC_ERR_BAD_PUBLIC_KEY: [400, 'A public key is not a valid compressed secp256k1 point.'],
+  CBDC_ERR_WITNESS: [400, 'The witnesses are malformed: duplicate keys, too many, or a signature no lock asks for.'],
+  CBDC_ERR_BATCH_TOO_LARGE: [413, 'A batch holds more transactions than BATCH_TX_MAX, or none.'],
+  CBDC_ERR_BATCH_SIGNATURE: [403, 'An attested batch lacks a valid signature of its submitting intermediary.'],
+  CBDC_ERR_OVERLOADED: [503, 'The ledger queue is full; retry later.'],
+  // Issuance and redemption
+  CBDC_ERR_OPERATOR_SIGNATURE: [403, 'Issuance or redemption lacks a valid central-bank operator signature.'],
+  CBDC_ERR_QUOTA_EXCEEDED: [409, 'Issuance would take the intermediary over its outstanding-issuance quota.'],
+  CBDC_ERR_RESERVE_INSUFFICIENT: [409, "Issuance would take the intermediary's reserve account below zero."],
+  CBDC_ERR_ISSUE_SERIAL: [409, "An issuance carries a serial other than its intermediary's next one (a replay or a gap)."],
+  CBDC_ERR_REDEMPTION_EMPTY: [400, 'A redemption destroys no value (outputs are not less than inputs).'],
+  // Intermediaries and request authentication
+  CBDC_ERR_UNAUTHENTICATED: [401, 'The request is unsigned, or the signer is unknown.'],
+  CBDC_ERR_REQUEST_SIGNATURE: [401, 'The request signature does not verify.'],
+  CBDC_ERR_REQUEST_STALE: [401, 'The request time is outside the allowed window, or before this node started.'],
+  CBDC_ERR_REQUEST_REPLAY: [401, 'The request nonce was already used.'],
+  CBDC_ERR_FORBIDDEN: [403, 'The signer may not perform this operation.'],
+  CBDC_ERR_INTERMEDIARY_UNKNOWN: [404, 'No intermediary with that id is registered.'],
+  CBDC_ERR_INTERMEDIARY_EXISTS: [409, 'An intermediary with that id or key is already registered.'],
+  CBDC_ERR_INTERMEDIARY_ID: [400, 'An intermediary id is not 1 to 32 characters of a-z, 0-9 and -.'],
+  CBDC_ERR_NOT_FOUND: [404, 'The requested resource does not exist.'],
+  // Storage
+  CBDC_ERR_STORAGE: [503, 'The ledger store refused the write (for example the map is full); nothing was committed.'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function httpStatusOf(code: ErrorCode): number {
+  return ERRORS[code][0];
+}
+
+/** An operating error: bad input or a refused operation. Carries a stable code. */
+export class CbdcError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  constructor(code: ErrorCode, message?: string) {
+    super(message ?? ERRORS[code][1]);
+    this.code = code;
+    this.statusCode = ERRORS[code][0];
+    this.name = 'CbdcError';
+  }
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isCbdcError(e: unknown): e is CbdcError {
+  return e instanceof CbdcError;
+}
+
+/** A programmer error: an invariant broke. Never caught; the process should stop. */
+export function assert(condition: unknown, what: string): asserts condition {
+  if (!condition) throw new Error(`invariant violated: ${what}`);
+}

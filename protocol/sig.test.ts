@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { isCbdcError } from './errors.js';
+import {
+  CURVE_N, generateSecretKey, isHighS, isValidPublicKey, isValidSecretKey, nativeVerifier, nobleVerifier,
+  parsePublicKey, parseSignature, publicKeyOf, publicKeyOfNative, signHash, signHashNative, verifierByName,
+} from './sig.js';
+
+const HALF_N = CURVE_N >> 1n;
+const be32 = (v: bigint): Buffer => Buffer.from(v.toString(16).padStart(64, '0'), 'hex');
+const sOf = (sig: Uint8Array): bigint => BigInt('0x' + Buffer.from(sig.subarray(32)).toString('hex'));
+const withS = (sig: Uint8Array, s: bigint): Buffer => Buffer.concat([Buffer.from(sig.subarray(0, 32)), be32(s)]);
+const hashOf = (i: number): Buffer => Buffer.from(i.toString(16).padStart(8, '0').repeat(8), 'hex');
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (isCbdcError(e)) return e.code;
+    throw e;
+  }
+  throw new Error('expected a CbdcError, nothing was thrown');
+}
+
+const sk = be32(0x1234_5678_9abc_def0_1234_5678_9abc_def0n);
+const pub = publicKeyOf(sk);
+
+describe('keys', () => {
+  it('publicKeyOf gives a 33-byte compressed key, equal to the native derivation', () => {
+    expect(pub.length).toBe(33);
+    expect([2, 3]).toContain(pub[0]);
+    expect(publicKeyOfNative(sk)).toEqual(pub);
+    // Secret key 1 gives the generator G.
+    expect(publicKeyOf(be32(1n)).toString('hex')).toBe('0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798');
+  });
+
+  it('isValidSecretKey accepts 1..n-1 and nothing else', () => {
+    expect(isValidSecretKey(be32(1n))).toBe(true);
+    expect(isValidSecretKey(be32(CURVE_N - 1n))).toBe(true);
+    expect(isValidSecretKey(be32(0n))).toBe(false);
+    expect(isValidSecretKey(be32(CURVE_N))).toBe(false);
+    expect(isValidSecretKey(Buffer.alloc(32, 0xff))).toBe(false);
+    expect(isValidSecretKey(Buffer.alloc(31, 1))).toBe(false);
+    expect(isValidSecretKey(Buffer.alloc(33, 1))).toBe(false);
+  });
+
+  it('generateSecretKey gives distinct valid keys', () => {
+    const a = generateSecretKey();
+    const b = generateSecretKey();
+    expect(isValidSecretKey(a)).toBe(true);
+    expect(a.equals(b)).toBe(false);
+  });
+
+  it('isValidPublicKey accepts compressed points only', () => {
+    expect(isValidPublicKey(pub)).toBe(true);
+    expect(isValidPublicKey(Buffer.concat([Buffer.of(4), pub.subarray(1)]))).toBe(false);
+    expect(isValidPublicKey(Buffer.alloc(33))).toBe(false);
+    expect(isValidPublicKey(pub.subarray(0, 32))).toBe(false);
+    // x = 0: 0^3 + 7 is not a square mod p, so there is no such point.
+    expect(isValidPublicKey(Buffer.concat([Buffer.of(2), Buffer.alloc(32)]))).toBe(false);
+  });
+});
+
+describe('signHash and verify', () => {
+  it('round trips on both backends, for many hashes', () => {
+    for (let i = 0; i < 20; i++) {
+      const h = hashOf(i);
+      const sig = signHash(sk, h);
+      expect(sig.length).toBe(64);
+      expect(isHighS(sig)).toBe(false);
+      expect(nobleVerifier.verify(sig, h, pub)).toBe(true);
+      expect(nativeVerifier.verify(sig, h, pub)).toBe(true);
+      expect(nativeVerifier.verify(sig, hashOf(i + 1), pub)).toBe(false);
+    }
+  });
+
+  it('is deterministic (RFC 6979) and identical to libsecp256k1 signing', () => {
+    for (let i = 0; i < 20; i++) {
+      const h = hashOf(1000 + i);
+      expect(signHash(sk, h)).toEqual(signHash(sk, h));
+      expect(signHashNative(sk, h)).toEqual(signHash(sk, h));
+    }
+  });
+
+  it('refuses a hash that is not 32 bytes', () => {
+    expect(() => signHash(sk, Buffer.alloc(31))).toThrow(RangeError);
+    expect(() => signHash(sk, Buffer.alloc(33))).toThrow(RangeError);
+  });
+
+  it('verifierByName finds both backends and refuses others', () => {
+    expect(verifierByName('noble')).toBe(nobleVerifier);
+    expect(verifierByName('native')).toBe(nativeVerifier);
+    expect(nobleVerifier.name).toBe('noble');
+    expect(nativeVerifier.name).toBe('native');
+    expect(() => verifierByName('wasm')).toThrow(/unknown verifier/);
+  });
+});
+
+describe('isHighS', () => {
+  const sig = signHash(sk, hashOf(7));
+  it('draws the line at n/2', () => {
+    expect(isHighS(withS(sig, 0n))).toBe(false);
+    expect(isHighS(withS(sig, 1n))).toBe(false);
+    expect(isHighS(withS(sig, HALF_N))).toBe(false);
+    expect(isHighS(withS(sig, HALF_N + 1n))).toBe(true);
+    expect(isHighS(withS(sig, CURVE_N - 1n))).toBe(true);
+    expect(isHighS(withS(sig, (1n << 256n) - 1n))).toBe(true);
+  });
+  it('is true of the twin n - s of every low-S signature', () => {
+    for (let i = 0; i < 10; i++) {
+      const s2 = signHash(sk, hashOf(50 + i));
+      expect(isHighS(s2)).toBe(false);
+      expect(isHighS(withS(s2, CURVE_N - sOf(s2)))).toBe(true);
+    }
+  });
+});
+
+describe('parseSignature', () => {
+  const sig = signHash(sk, hashOf(9));
+  it('accepts a low-S signature in lowercase hex', () => {
+    expect(parseSignature(sig.toString('hex'))).toEqual(sig);
+  });
+  it('refuses high S with CBDC_ERR_HIGH_S', () => {
+    expect(codeOf(() => parseSignature(withS(sig, CURVE_N - sOf(sig)).toString('hex')))).toBe('CBDC_ERR_HIGH_S');
+    expect(codeOf(() => parseSignature(withS(sig, HALF_N + 1n).toString('hex')))).toBe('CBDC_ERR_HIGH_S');
+    expect(parseSignature(withS(sig, HALF_N).toString('hex'))).toEqual(withS(sig, HALF_N));
+  });
+  it('refuses bad hex with CBDC_ERR_HEX_FORMAT', () => {
+    expect(codeOf(() => parseSignature(sig.toString('hex').toUpperCase()))).toBe('CBDC_ERR_HEX_FORMAT');
+    expect(codeOf(() => parseSignature(sig.toString('hex').slice(2)))).toBe('CBDC_ERR_HEX_FORMAT');
+    expect(codeOf(() => parseSignature(sig.toString('hex') + '00'))).toBe('CBDC_ERR_HEX_FORMAT');
+    expect(codeOf(() => parseSignature(42))).toBe('CBDC_ERR_HEX_FORMAT');
+    expect(codeOf(() => parseSignature(null))).toBe('CBDC_ERR_HEX_FORMAT');
+  });
+});
+
+describe('parsePublicKey', () => {
+  it('accepts a compressed key', () => {
+    expect(parsePublicKey(pub.toString('hex'))).toEqual(pub);
+  });
+  it.each([
+    ['x not on curve (x = 0)', '02' + '00'.repeat(32)],
+    ['x = p', '02fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f'],
+    ['x = 2^256 - 1', '03' + 'ff'.repeat(32)],
+    ['prefix 0x04 with 33 bytes', '04' + pub.subarray(1).toString('hex')],
+    ['prefix 0x05', '05' + pub.subarray(1).toString('hex')],
+    ['all zero', '00'.repeat(33)],
+  ])('refuses an invalid point (%s) with CBDC_ERR_BAD_PUBLIC_KEY', (_name, hex) => {
+    expect(codeOf(() => parsePublicKey(hex))).toBe('CBDC_ERR_BAD_PUBLIC_KEY');
+  });
+  it('refuses wrong lengths and non-hex with CBDC_ERR_HEX_FORMAT', () => {
+    expect(codeOf(() => parsePublicKey(pub.subarray(1).toString('hex')))).toBe('CBDC_ERR_HEX_FORMAT');
+    expect(codeOf(() => parsePublicKey(pub.toString('hex') + '00'))).toBe('CBDC_ERR_HEX_FORMAT');
+    expect(codeOf(() => parsePublicKey(publicKeyOfNative(sk).toString('hex').toUpperCase()))).toBe('CBDC_ERR_HEX_FORMAT');
+    expect(codeOf(() => parsePublicKey(undefined))).toBe('CBDC_ERR_HEX_FORMAT');
+  });
+});
