@@ -121,6 +121,13 @@ export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInst
 
   app.get('/v1/intermediaries', { preValidation: operatorOnly }, async () => ({ intermediaries: o.store.listIntermediaries().map(intermediaryJson) }));
 
+  // The directory: every intermediary's id and public key, so banks can check each other's
+  // signed requests (payee resolution across banks).
+  app.get('/v1/directory', {
+    preValidation: anySigner,
+    schema: { response: { 200: Type.Object({ intermediaries: Type.Array(Type.Object({ id: IntermediaryId, public_key: PublicKeyHex })) }) } },
+  }, async () => ({ intermediaries: o.store.listIntermediaries().map((i) => ({ id: i.id, public_key: i.publicKey })) }));
+
   app.get('/v1/intermediaries/:id', {
     preValidation: anySigner,
     schema: { params: Type.Object({ id: IntermediaryId }) },

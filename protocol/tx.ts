@@ -95,7 +95,11 @@ export function parseIntermediaryId(value: unknown): string {
  * Parses and structurally validates a transaction's JSON form. Everything that can be
  * checked without the ledger is checked here; each failure has its own code.
  */
-export function parseTx(value: unknown, network: string, opts: { operatorSignsLater?: boolean } = {}): Tx {
+/**
+ * Options: `operatorSignsLater` — an issuance or redemption the operator is asked to sign;
+ * `witnessLater` — a transaction built for signing, whose key signatures are still to come.
+ */
+export function parseTx(value: unknown, network: string, opts: { operatorSignsLater?: boolean; witnessLater?: boolean } = {}): Tx {
   if (!isPlainObject(value)) throw schemaError('transaction must be an object');
   onlyKeys(value, ['kind', 'network', 'intermediary', 'serial', 'inputs', 'outputs', 'witness'], 'transaction');
   const kind = value.kind;
@@ -157,11 +161,13 @@ export function parseTx(value: unknown, network: string, opts: { operatorSignsLa
   if (k === 'issue') {
     if (w.sigs !== undefined && (!Array.isArray(w.sigs) || w.sigs.length > 0)) throw new CbdcError('CBDC_ERR_WITNESS', 'issuance carries no key signatures');
   } else {
-    if (!Array.isArray(w.sigs) || w.sigs.length < 1 || w.sigs.length > TX_SIGNATURES_MAX) {
-      throw new CbdcError('CBDC_ERR_WITNESS', `witness needs 1 to ${TX_SIGNATURES_MAX} signatures`);
+    const sigsMin = opts.witnessLater ? 0 : 1;
+    const rawSigs = w.sigs === undefined && opts.witnessLater ? [] : w.sigs;
+    if (!Array.isArray(rawSigs) || rawSigs.length < sigsMin || rawSigs.length > TX_SIGNATURES_MAX) {
+      throw new CbdcError('CBDC_ERR_WITNESS', `witness needs ${sigsMin} to ${TX_SIGNATURES_MAX} signatures`);
     }
     const keys = new Set<string>();
-    for (const [i, s] of w.sigs.entries()) {
+    for (const [i, s] of rawSigs.entries()) {
       if (!isPlainObject(s)) throw schemaError(`signature ${i} must be an object`);
       onlyKeys(s, ['key', 'sig'], `signature ${i}`);
       const key = parsePublicKey(s.key, `signature ${i} key`);

@@ -4,6 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { readKeyFile, readOrCreateKeyFile } from '../platform/key_file.js';
+import { SignedClient } from '../platform/signed_client.js';
+import { bankKeyFiles } from '../intermediary/node.js';
+
+const NETWORK = 'cbdc-local';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataRoot = process.env.CBDC_DATA_DIR ?? path.join(root, 'data');
@@ -42,20 +47,47 @@ function stop(code = 0): void {
 process.once('SIGINT', () => stop(0));
 process.once('SIGTERM', () => stop(0));
 
-const centralPort = process.env.CBDC_CENTRAL_PORT ?? '7100';
+const centralPort = Number(process.env.CBDC_CENTRAL_PORT ?? '7100');
 const centralDir = path.join(dataRoot, 'central');
 const central = await startNode('central', [
-  path.join(root, 'dist', 'central', 'cli.js'), 'serve', '--port', centralPort, '--data-dir', centralDir,
+  path.join(root, 'dist', 'central', 'cli.js'), 'serve', '--port', String(centralPort), '--data-dir', centralDir,
 ]);
+
+// The two local banks: keys on first start, registration at central by the operator.
+const operator = readKeyFile(path.join(centralDir, 'operator.key'));
+const operatorClient = new SignedClient(central.url, NETWORK, 'operator', operator.secretKey);
+const banks = [
+  { id: 'bank-a', port: centralPort + 1 },
+  { id: 'bank-b', port: centralPort + 2 },
+];
+for (const b of banks) {
+  const dir = path.join(dataRoot, b.id);
+  const kp = readOrCreateKeyFile(bankKeyFiles(dir).bank);
+  const r = await operatorClient.post<{ code?: string }>('/v1/intermediaries', {
+    id: b.id, public_key: kp.publicKey.toString('hex'), quota_fen: '10000000000000', reserve_fen: '10000000000000',
+  });
+  if (r.status !== 201 && r.body.code !== 'CBDC_ERR_INTERMEDIARY_EXISTS') throw new Error(`registering ${b.id}: ${JSON.stringify(r.body)}`);
+}
+const urls = new Map<string, string>();
+for (const b of banks) {
+  const peers = banks.filter((p) => p.id !== b.id).flatMap((p) => ['--peer', `${p.id}=http://127.0.0.1:${p.port}`]);
+  const node = await startNode(b.id, [
+    path.join(root, 'dist', 'intermediary', 'cli.js'), 'serve', '--id', b.id, '--port', String(b.port),
+    '--data-dir', path.join(dataRoot, b.id), '--central', central.url, ...peers,
+  ]);
+  urls.set(b.id, node.url);
+}
+const rel = (p: string) => path.relative(process.cwd(), p) || p;
 process.stdout.write([
   '',
   'Local CBDC network is up:',
-  `  central bank   ${central.url}   (ledger: ${centralDir}/ledger.mdb)`,
-  `  operator key   ${centralDir}/operator.key`,
+  `  central bank   ${central.url}   (ledger: ${rel(centralDir)}/ledger.mdb, operator key: ${rel(centralDir)}/operator.key)`,
+  ...banks.map((b) => `  ${b.id.padEnd(14)} ${urls.get(b.id)}   (data: ${rel(path.join(dataRoot, b.id))}, API docs: ${urls.get(b.id)}/docs/json)`),
   '',
   'Try:',
   `  curl ${central.url}/v1/supply`,
-  `  node dist/central/cli.js audit --data-dir ${path.relative(process.cwd(), centralDir) || centralDir}`,
+  `  node dist/central/cli.js audit --data-dir ${rel(centralDir)}`,
+  `  node dist/intermediary/cli.js reconcile --url ${urls.get('bank-a')} --data-dir ${rel(path.join(dataRoot, 'bank-a'))}`,
   '',
   'Ctrl-C stops every node.',
   '',

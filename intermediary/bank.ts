@@ -1,0 +1,1017 @@
+// The bank: accounts with tiered KYC, the second tier of distribution (deposits <-> CBDC,
+// holdings topped up from central issuance and surplus redeemed), payments with limits and
+// co-signing, crediting from central's event stream, history, and AML reporting.
+//
+// Every state change runs inside one LMDB write transaction whose callback first checks,
+// then writes (it never throws after writing): concurrent requests serialize there, so two
+// payments can neither reserve the same output nor together pass a limit.
+import { EventEmitter } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
+import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
+import { AMOUNT_FEN_MAX, formatAmountFen } from '../protocol/amount.js';
+import { TX_INPUTS_MAX } from '../protocol/limits.js';
+import { type Lock, encodeLock, lockToJson, parseLock } from '../protocol/lock.js';
+import { signHashNative } from '../protocol/sig.js';
+import { type Tx, type TxJson, parseTx, txId, txToJson } from '../protocol/tx.js';
+import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
+import { nativeVerifier } from '../protocol/sig.js';
+import { type Clock, dayKey, yearKey } from './clock.js';
+import {
+  type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, checkEvidence, checkPayerLimits, splitAtCap,
+} from './tiers.js';
+import {
+  type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, posKey,
+} from './store.js';
+import type { CentralBatchEvent, CentralLink, CentralResult } from './central_link.js';
+import { SignedClient } from '../platform/signed_client.js';
+
+export const BANK_OWNER = '_bank';
+const SWEEP_PREFIX = 'sweep:';
+
+export interface BankConfig {
+  id: string;
+  network: string;
+  secretKey: Buffer;
+  publicKey: Buffer;
+  tierLimits?: Record<Tier, TierLimits>;
+  /** Whether a frozen account may still receive. */
+  frozenCanReceive?: boolean;
+  /** Payments at or above this are reported to compliance (default 50,000 yuan). */
+  amlThresholdFen?: bigint;
+  /** Keep holdings between low and high: below low, request issuance up to target; above high, redeem down to target. */
+  holdingsLowFen?: bigint;
+  holdingsTargetFen?: bigint;
+  holdingsHighFen?: bigint;
+  /** How long a prepared payment waits for the wallet's signature. */
+  paymentTtlMs?: number;
+  /** Other banks' node URLs, for resolving their customers' aliases. */
+  peers?: Map<string, string>;
+  clock?: Clock;
+}
+
+export interface PayeeRef {
+  alias?: string;
+  account?: string;
+  bank?: string;
+}
+
+export interface Quote {
+  bank: string;
+  account: string;
+  walletFen: bigint;
+  excessFen: bigint;
+  outputs: { value: bigint; lock: Lock }[];
+}
+
+export interface BankEvents {
+  history: [string, HistoryRec];
+}
+
+/** A transaction sent to central whose outcome this bank has not yet learned. */
+interface PendingTx {
+  kind: 'payment' | 'exchange';
+  account: string;
+  amountFen: string;
+  tx: TxJson;
+  coins: string[];
+  paymentId?: string;
+}
+
+function isUncertain(r: CentralResult): boolean {
+  return r.status === 'rejected' && (r.code === 'CBDC_ERR_CENTRAL_UNAVAILABLE' || r.code === 'CBDC_ERR_OVERLOADED');
+}
+
+const ALIAS_PATTERN = /^(\+[0-9]{6,15}|@[a-z0-9_]{3,32})$/;
+const MCC_PATTERN = /^[0-9]{4}$/;
+
+function fen(s: string): bigint {
+  return BigInt(s);
+}
+
+function fail(code: ConstructorParameters<typeof CbdcError>[0], message?: string): never {
+  throw new CbdcError(code, message);
+}
+
+export class Bank extends EventEmitter<BankEvents> {
+  readonly id: string;
+  readonly network: string;
+  readonly publicKey: Buffer;
+  readonly holdingsLock: Lock;
+  readonly holdingsLockHex: string;
+  private readonly sk: Buffer;
+  private readonly limits: Record<Tier, TierLimits>;
+  private readonly clock: Clock;
+  private readonly cfg: Required<Omit<BankConfig, 'tierLimits' | 'clock' | 'peers' | 'secretKey' | 'publicKey' | 'id' | 'network'>>;
+  readonly peers: Map<string, string>;
+  /** Incoming amounts promised in quotes but not yet settled, per account (for balance caps). */
+  private readonly pendingIncoming = new Map<string, { fen: bigint; untilMs: number }[]>();
+  private timers: NodeJS.Timeout[] = [];
+  private holdingsBusy = false;
+
+  constructor(readonly store: BankStore, readonly link: CentralLink, c: BankConfig) {
+    super();
+    this.setMaxListeners(0);
+    this.id = c.id;
+    this.network = c.network;
+    this.sk = c.secretKey;
+    this.publicKey = c.publicKey;
+    this.limits = c.tierLimits ?? DEFAULT_TIER_LIMITS;
+    this.clock = c.clock ?? Date.now;
+    this.peers = c.peers ?? new Map();
+    this.cfg = {
+      frozenCanReceive: c.frozenCanReceive ?? true,
+      amlThresholdFen: c.amlThresholdFen ?? 5_000_000n,
+      holdingsLowFen: c.holdingsLowFen ?? 100_000_000n,
+      holdingsTargetFen: c.holdingsTargetFen ?? 500_000_000n,
+      holdingsHighFen: c.holdingsHighFen ?? 2_000_000_000n,
+      paymentTtlMs: c.paymentTtlMs ?? 60_000,
+    };
+    this.holdingsLock = keyLock(this.publicKey);
+    this.holdingsLockHex = encodeLock(this.holdingsLock).toString('hex');
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async start(): Promise<void> {
+    await this.store.root.transaction(() => {
+      if (this.store.locks.get(this.holdingsLockHex) === undefined) this.store.locks.putSync(this.holdingsLockHex, BANK_OWNER);
+    });
+    this.link.follow(
+      () => BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0'),
+      (b) => this.onCentralBatch(b),
+      (e) => process.stderr.write(`bank ${this.id}: event handling failed: ${e.message}\n`),
+    );
+    this.timers.push(setInterval(() => void this.expirePayments(), 1_000));
+    this.timers.push(setInterval(() => void this.manageHoldings(), 2_000));
+    this.timers.push(setInterval(() => void this.resubmitPending(), 3_000));
+    for (const t of this.timers) t.unref();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.link.stop();
+  }
+
+  /** Waits until every write so far is on disk (before acknowledging to a wallet). */
+  durable(): Promise<void> {
+    return this.store.flushed();
+  }
+
+  /** Runs check-then-write atomically; errors thrown by `fn` before it writes come back as rejections. */
+  private async atomic<T>(fn: () => T): Promise<T> {
+    let notes: [string, HistoryRec][] = [];
+    const r = await this.store.root.transaction(() => {
+      this.notes = [];
+      try {
+        const value = fn();
+        notes = this.notes;
+        return { ok: true as const, value };
+      } catch (e) {
+        if (isCbdcError(e)) return { ok: false as const, error: e };
+        throw e;
+      } finally {
+        this.notes = null;
+      }
+    });
+    // Wallets hear of new history entries only now that the transaction has committed: a
+    // subscriber reading the history any earlier would not see them yet.
+    for (const [account, rec] of notes) this.emit('history', account, rec);
+    if (!r.ok) throw r.error;
+    return r.value;
+  }
+
+  /** History entries written by the transaction now running, announced once it commits. */
+  private notes: [string, HistoryRec][] | null = null;
+
+  // ---------------------------------------------------------------- accounts
+
+  customerLock(walletKey: Buffer): Lock {
+    return multiLock(2, [walletKey, this.publicKey]);
+  }
+
+  sweepLock(walletKey: Buffer): Lock {
+    return multiLock(1, [this.publicKey, walletKey]);
+  }
+
+  account(id: string): AccountRec {
+    const a = this.store.accounts.get(id);
+    if (a === undefined) fail('CBDC_ERR_ACCOUNT_UNKNOWN', `no account "${id.slice(0, 40)}" at ${this.id}`);
+    return a;
+  }
+
+  accountByWalletKey(hex: string): AccountRec | undefined {
+    const id = this.store.walletKeys.get(hex);
+    return id === undefined ? undefined : this.store.accounts.get(id);
+  }
+
+  tierLimits(tier: Tier): TierLimits {
+    return this.limits[tier];
+  }
+
+  async openAccount(o: { walletKey: Buffer; kind: 'personal' | 'merchant'; mcc?: string | null; tier: Tier; evidence: Evidence; staff: string | null }): Promise<AccountRec> {
+    if (o.tier === 1 && o.staff === null) fail('CBDC_ERR_KYC_TIER', 'class 1 accounts are opened in person by bank staff');
+    const evidence = checkEvidence(o.tier, o.evidence);
+    if (o.tier === 1) evidence.verified_in_person_by ??= o.staff!;
+    const mcc = o.mcc ?? null;
+    if ((o.kind === 'merchant') !== (mcc !== null) || (mcc !== null && !MCC_PATTERN.test(mcc))) fail('CBDC_ERR_MERCHANT_CATEGORY');
+    const walletHex = o.walletKey.toString('hex');
+    const lockHex = encodeLock(this.customerLock(o.walletKey)).toString('hex');
+    const sweepLockHex = encodeLock(this.sweepLock(o.walletKey)).toString('hex');
+    const phone = evidence.phone!;
+    return this.atomic(() => {
+      if (this.store.walletKeys.get(walletHex) !== undefined) fail('CBDC_ERR_ACCOUNT_EXISTS');
+      if (this.store.aliases.get(phone) !== undefined) fail('CBDC_ERR_ALIAS_TAKEN', `${phone} belongs to another account`);
+      const id = `${this.id}.${randomBytes(6).toString('hex')}`;
+      const rec: AccountRec = {
+        id, kind: o.kind, mcc, tier: o.tier, status: 'active', walletKey: walletHex, lockHex, sweepLockHex, aliases: [phone],
+        evidence, balanceFen: '0', depositFen: '0', historyNext: 0, createdAtMs: this.clock(), kycHistory: [],
+      };
+      this.store.accounts.putSync(id, rec);
+      this.store.walletKeys.putSync(walletHex, id);
+      this.store.aliases.putSync(phone, id);
+      this.store.locks.putSync(lockHex, id);
+      this.store.locks.putSync(sweepLockHex, SWEEP_PREFIX + id);
+      return rec;
+    });
+  }
+
+  /** Upgrade or downgrade, with the evidence the new tier needs (recorded, not verified). */
+  async changeTier(id: string, tier: Tier, evidence: Evidence, by: string, byStaff: boolean): Promise<AccountRec> {
+    if (tier === 1 && !byStaff) fail('CBDC_ERR_KYC_TIER', 'class 1 needs in-person verification by bank staff');
+    const merged = { ...this.account(id).evidence, ...evidence };
+    if (tier === 1) merged.verified_in_person_by ??= by;
+    const checked = checkEvidence(tier, merged);
+    return this.atomic(() => {
+      const a = this.account(id);
+      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+      const cap = this.limits[tier].balanceCapFen;
+      if (cap !== null && fen(a.balanceFen) > cap) fail('CBDC_ERR_BALANCE_CAP', 'the wallet holds more than the new tier allows; move money out first');
+      const next: AccountRec = {
+        ...a, tier, evidence: { ...a.evidence, ...checked },
+        kycHistory: [...a.kycHistory, { atMs: this.clock(), from: a.tier, to: tier, by, evidence: checked }],
+      };
+      this.store.accounts.putSync(id, next);
+      return next;
+    });
+  }
+
+  async setStatus(id: string, status: 'active' | 'frozen'): Promise<AccountRec> {
+    return this.atomic(() => {
+      const a = this.account(id);
+      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+      const next = { ...a, status };
+      this.store.accounts.putSync(id, next);
+      return next;
+    });
+  }
+
+  async close(id: string): Promise<AccountRec> {
+    return this.atomic(() => {
+      const a = this.account(id);
+      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+      if (fen(a.balanceFen) !== 0n || fen(a.depositFen) !== 0n) fail('CBDC_ERR_ACCOUNT_NOT_EMPTY');
+      const next: AccountRec = { ...a, status: 'closed' };
+      this.store.accounts.putSync(id, next);
+      for (const al of a.aliases) this.store.aliases.removeSync(al);
+      return next;
+    });
+  }
+
+  async addAlias(id: string, alias: string): Promise<AccountRec> {
+    if (!ALIAS_PATTERN.test(alias)) fail('CBDC_ERR_ALIAS_FORMAT');
+    return this.atomic(() => {
+      const a = this.account(id);
+      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+      const owner = this.store.aliases.get(alias);
+      if (owner !== undefined && owner !== id) fail('CBDC_ERR_ALIAS_TAKEN');
+      if (owner === id) return a;
+      const next = { ...a, aliases: [...a.aliases, alias] };
+      this.store.accounts.putSync(id, next);
+      this.store.aliases.putSync(alias, id);
+      return next;
+    });
+  }
+
+  // ---------------------------------------------------------------- deposits and distribution
+
+  /** Teller: cash (or a transfer from elsewhere) into the customer's bank deposit. */
+  async creditDeposit(id: string, amountFen: bigint): Promise<AccountRec> {
+    return this.atomic(() => {
+      const a = this.account(id);
+      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+      const d = fen(a.depositFen) + amountFen;
+      if (d > AMOUNT_FEN_MAX) fail('CBDC_ERR_AMOUNT_OVERFLOW');
+      const next = { ...a, depositFen: d.toString() };
+      this.store.accounts.putSync(id, next);
+      return next;
+    });
+  }
+
+  /** Teller: cash out of the deposit. */
+  async debitDeposit(id: string, amountFen: bigint): Promise<AccountRec> {
+    return this.atomic(() => {
+      const a = this.account(id);
+      if (fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
+      const next = { ...a, depositFen: (fen(a.depositFen) - amountFen).toString() };
+      this.store.accounts.putSync(id, next);
+      return next;
+    });
+  }
+
+  /**
+   * Deposit -> wallet: the bank pays CBDC from its holdings to the customer's lock and debits
+   * the deposit, atomically with reserving the holdings it spends.
+   */
+  async exchangeToWallet(id: string, amountFen: bigint): Promise<Record<string, unknown>> {
+    const prepared = await this.atomic(() => {
+      const a = this.account(id);
+      if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+      if (fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
+      const cap = this.limits[a.tier].balanceCapFen;
+      if (cap !== null && fen(a.balanceFen) + this.pendingFor(a.id) + amountFen > cap) fail('CBDC_ERR_BALANCE_CAP');
+      const { coins, sumFen } = this.selectCoins(BANK_OWNER, amountFen);
+      const outputs = [{ value: amountFen, lock: this.customerLock(Buffer.from(a.walletKey, 'hex')) }];
+      if (sumFen > amountFen) outputs.push({ value: sumFen - amountFen, lock: this.holdingsLock });
+      const tx = this.signByBank(makeTx({ network: this.network, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs }));
+      const txid = txId(tx).toString('hex');
+      for (const c of coins) this.store.reserved.putSync(posKey(c.pos), `exchange:${txid}`);
+      // Whichever applies it first (the answer below or central's event stream) files it as an exchange.
+      this.store.meta.putSync(`exchange-tx/${txid}`, id);
+      this.store.meta.putSync(`pending-tx/${txid}`, { kind: 'exchange', account: id, amountFen: amountFen.toString(), tx: txToJson(tx), coins: coins.map((c) => c.pos) } satisfies PendingTx);
+      this.store.accounts.putSync(id, { ...a, depositFen: (fen(a.depositFen) - amountFen).toString() });
+      return { tx, txid, coins };
+    });
+    const r = await this.submitPending(prepared.txid, prepared.tx);
+    if (r.status === 'settled') {
+      await this.applySettled(prepared.tx, r, { exchangeFor: id });
+      await this.durable();
+      return { status: 'settled', txid: r.txid, amount_fen: amountFen.toString(), balance_fen: this.account(id).balanceFen, deposit_fen: this.account(id).depositFen };
+    }
+    if (isUncertain(r) || r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
+      fail('CBDC_ERR_CENTRAL_UNAVAILABLE', `${r.message}; the exchange is pending and settles (or is given back) once central's answer is certain`);
+    }
+    await this.atomic(() => this.releaseExchange(prepared.txid));
+    fail(r.code, r.message);
+  }
+
+  /** Inside a transaction: a refused exchange gives the deposit back and releases the holdings. */
+  private releaseExchange(txid: string): void {
+    const p = this.store.meta.get(`pending-tx/${txid}`) as PendingTx | undefined;
+    if (p === undefined || p.kind !== 'exchange' || this.store.applied.get(txid) !== undefined) return;
+    const a = this.account(p.account);
+    this.store.accounts.putSync(a.id, { ...a, depositFen: (fen(a.depositFen) + fen(p.amountFen)).toString() });
+    for (const pos of p.coins) this.store.reserved.removeSync(posKey(pos));
+    this.store.meta.removeSync(`exchange-tx/${txid}`);
+    this.store.meta.removeSync(`pending-tx/${txid}`);
+  }
+
+  private inFlight = new Set<string>();
+
+  /** Sends a pending transaction to central, at most once at a time per txid. */
+  private async submitPending(txid: string, tx: Tx): Promise<CentralResult> {
+    this.inFlight.add(txid);
+    try {
+      return await this.link.submit(tx);
+    } finally {
+      this.inFlight.delete(txid);
+    }
+  }
+
+  /**
+   * Transactions sent to central whose outcome is unknown (central was unreachable) are sent
+   * again until central answers: settled, or refused. A refusal for a spent input counts only
+   * once this bank has applied every batch central has, so a first attempt that did settle is
+   * never mistaken for a refusal.
+   */
+  async resubmitPending(): Promise<void> {
+    const pending: [string, PendingTx][] = [];
+    for (const { key, value } of this.store.meta.getRange({ start: 'pending-tx/', end: 'pending-tx/~' })) {
+      const txid = (key as string).slice('pending-tx/'.length);
+      if (!this.inFlight.has(txid)) pending.push([txid, value as PendingTx]);
+    }
+    for (const [txid, p] of pending) {
+      if (this.store.applied.get(txid) !== undefined) continue;
+      const tx = parseTx(p.tx, this.network);
+      const r = await this.submitPending(txid, tx);
+      if (r.status === 'settled') {
+        await this.applySettled(tx, r, p.kind === 'exchange' ? { exchangeFor: p.account } : {});
+      } else if (!isUncertain(r)) {
+        if (r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
+          const head = await this.link.call<{ batches: string }>('GET', '/v1/supply').catch(() => null);
+          const cursor = BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0');
+          if (head === null || cursor < BigInt(head.batches) || this.store.applied.get(txid) !== undefined) continue;
+        }
+        await this.atomic(() => {
+          if (p.kind === 'exchange') this.releaseExchange(txid);
+          else this.releasePayment(p.paymentId!, 'rejected', { status: 'rejected', code: r.code, message: r.message });
+        });
+      }
+      if (p.paymentId) this.wake(p.paymentId);
+    }
+  }
+
+  private wake(paymentId: string): void {
+    for (const w of this.waiters.get(paymentId) ?? []) w();
+    this.waiters.delete(paymentId);
+  }
+
+  private signByBank(tx: Tx): Tx {
+    const id = txId(tx);
+    return { ...tx, sigs: [...tx.sigs, { key: this.publicKey, sig: signHashNative(this.sk, id) }] };
+  }
+
+  /** Oldest-first selection of an owner's unreserved coins covering the amount. Inside a transaction. */
+  private selectCoins(owner: string, amountFen: bigint): { coins: CoinRec[]; sumFen: bigint } {
+    const coins: CoinRec[] = [];
+    let sumFen = 0n;
+    for (const { key } of this.store.coinsByOwner.getRange({ start: [owner, ''], end: [owner, '~'] })) {
+      const pk = key[1];
+      if (this.store.reserved.get(pk) !== undefined) continue;
+      const c = this.store.coins.get(pk);
+      if (c === undefined) continue;
+      coins.push(c);
+      sumFen += fen(c.value);
+      if (sumFen >= amountFen) break;
+      if (coins.length >= TX_INPUTS_MAX) break;
+    }
+    if (sumFen < amountFen) {
+      fail('CBDC_ERR_INSUFFICIENT_FUNDS', owner === BANK_OWNER ? "the bank's CBDC holdings do not cover that yet; retry shortly" : 'the wallet balance (less payments in flight) does not cover that');
+    }
+    return { coins, sumFen };
+  }
+
+  holdingsFen(): bigint {
+    return fen((this.store.meta.get('holdings') as string | undefined) ?? '0');
+  }
+
+  /** Keeps the bank's own CBDC between its low and high marks, within its quota at central. */
+  async manageHoldings(): Promise<void> {
+    if (this.holdingsBusy) return;
+    this.holdingsBusy = true;
+    try {
+      const h = this.holdingsFen();
+      if (h < this.cfg.holdingsLowFen) {
+        await this.requestIssuance(this.cfg.holdingsTargetFen - h);
+      } else if (h > this.cfg.holdingsHighFen) {
+        await this.redeemHoldings(h - this.cfg.holdingsTargetFen);
+      }
+    } catch {
+      // Central unreachable or over quota: try again on the next tick.
+    } finally {
+      this.holdingsBusy = false;
+    }
+  }
+
+  /**
+   * Issuance to the bank's holdings. Applied as soon as central answers (the event stream's copy
+   * is then a no-op), so the next holdings check already sees it and never asks twice.
+   */
+  async requestIssuance(amountFen: bigint): Promise<unknown> {
+    const r = await this.link.call<{ txid: string; outputs: { pos: string; id: string }[] }>('POST', '/v1/issuance', { amount_fen: amountFen.toString() });
+    const out = r.outputs[0]!;
+    await this.atomic(() => this.applyTx(r.txid, [], [{ pos: out.pos, id: out.id, value: amountFen.toString(), lockHex: this.holdingsLockHex }], this.clock(), null));
+    return r;
+  }
+
+  async redeemHoldings(amountFen: bigint): Promise<unknown> {
+    const prepared = await this.atomic(() => {
+      const { coins, sumFen } = this.selectCoins(BANK_OWNER, amountFen);
+      const outputs = sumFen > amountFen ? [{ value: sumFen - amountFen, lock: this.holdingsLock }] : [];
+      const tx = this.signByBank(makeTx({ kind: 'redeem', network: this.network, intermediary: this.id, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs }));
+      for (const c of coins) this.store.reserved.putSync(posKey(c.pos), `redeem:${txId(tx).toString('hex')}`);
+      return { tx, coins };
+    });
+    try {
+      const r = await this.link.call<{ status: 'settled'; txid: string; outputs: { pos: string; id: string }[] }>('POST', '/v1/redemptions', txToJson(prepared.tx));
+      await this.applySettled(prepared.tx, r, {});
+      return r;
+    } catch (e) {
+      await this.atomic(() => { for (const c of prepared.coins) this.store.reserved.removeSync(posKey(c.pos)); });
+      throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  private pendingFor(account: string): bigint {
+    const now = this.clock();
+    const list = (this.pendingIncoming.get(account) ?? []).filter((p) => p.untilMs > now);
+    this.pendingIncoming.set(account, list);
+    return list.reduce((s, p) => s + p.fen, 0n);
+  }
+
+  /**
+   * The payee side: finds the account, checks it can receive, and says which outputs pay it:
+   * the wallet's lock up to its balance cap, the excess to its sweep lock (credited to the
+   * linked deposit) — or refuses when there is excess and no linked account.
+   */
+  quote(ref: { alias?: string; account?: string }, amountFen: bigint): Quote {
+    const id = ref.account ?? (ref.alias !== undefined ? this.store.aliases.get(ref.alias) : undefined);
+    const a = id === undefined ? undefined : this.store.accounts.get(id);
+    if (a === undefined || a.status === 'closed') fail('CBDC_ERR_PAYEE_UNKNOWN');
+    if (a.status === 'frozen' && !this.cfg.frozenCanReceive) fail('CBDC_ERR_ACCOUNT_FROZEN', 'the payee account is frozen');
+    const { walletFen, excessFen } = splitAtCap(this.limits[a.tier], fen(a.balanceFen) + this.pendingFor(a.id), amountFen);
+    if (excessFen > 0n && a.evidence.linked_account === undefined) fail('CBDC_ERR_BALANCE_CAP');
+    const wk = Buffer.from(a.walletKey, 'hex');
+    const outputs: Quote['outputs'] = [];
+    if (walletFen > 0n) outputs.push({ value: walletFen, lock: this.customerLock(wk) });
+    if (excessFen > 0n) outputs.push({ value: excessFen, lock: this.sweepLock(wk) });
+    this.pendingIncoming.get(a.id)?.push({ fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs }) ??
+      this.pendingIncoming.set(a.id, [{ fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs }]);
+    return { bank: this.id, account: a.id, walletFen, excessFen, outputs };
+  }
+
+  /** An incoming amount settled: drop the quote that promised it. */
+  private settlePending(account: string, amountFen: bigint): void {
+    const list = this.pendingIncoming.get(account);
+    if (list === undefined) return;
+    const i = list.findIndex((p) => p.fen === amountFen);
+    if (i >= 0) list.splice(i, 1);
+  }
+
+  private async resolvePayee(payee: PayeeRef, amountFen: bigint): Promise<Quote> {
+    const bank = payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.id;
+    if (bank === this.id) {
+      if (payee.alias !== undefined && this.store.aliases.get(payee.alias) === undefined && payee.bank === undefined) {
+        return this.resolveRemoteAlias(payee.alias, amountFen);
+      }
+      return this.quote(payee, amountFen);
+    }
+    return this.resolveAt(bank, payee, amountFen);
+  }
+
+  /** An alias that is not ours: ask each peer bank in turn (the one that knows it answers). */
+  private async resolveRemoteAlias(alias: string, amountFen: bigint): Promise<Quote> {
+    for (const bank of this.peers.keys()) {
+      try {
+        return await this.resolveAt(bank, { alias }, amountFen);
+      } catch (e) {
+        if (isCbdcError(e) && e.code === 'CBDC_ERR_PAYEE_UNKNOWN') continue;
+        throw e;
+      }
+    }
+    fail('CBDC_ERR_PAYEE_UNKNOWN');
+  }
+
+  private async resolveAt(bank: string, payee: PayeeRef, amountFen: bigint): Promise<Quote> {
+    const url = this.peers.get(bank);
+    if (url === undefined) fail('CBDC_ERR_PAYEE_UNKNOWN', `unknown bank "${bank.slice(0, 32)}"`);
+    const client = new SignedClient(url, this.network, this.id, this.sk, 10_000);
+    let r;
+    try {
+      r = await client.post<{ code?: string; message?: string; account: string; wallet_fen: string; excess_fen: string; outputs: { value: string; lock: unknown }[] }>(
+        '/v1/interbank/quote', { ...(payee.alias ? { alias: payee.alias } : {}), ...(payee.account ? { account: payee.account } : {}), amount_fen: amountFen.toString() });
+    } catch (e) {
+      fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
+    }
+    if (r.status !== 200) {
+      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_BALANCE_CAP' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN') fail(r.body.code, r.body.message);
+      fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
+    }
+    const outputs = r.body.outputs.map((o) => ({ value: BigInt(o.value), lock: parseLock(o.lock) }));
+    const total = outputs.reduce((s, o) => s + o.value, 0n);
+    if (total !== amountFen || outputs.length < 1 || outputs.length > 2) fail('CBDC_ERR_PAYEE_REFUSED', `${bank} quoted outputs that do not add up to the amount`);
+    return { bank, account: r.body.account, walletFen: BigInt(r.body.wallet_fen), excessFen: BigInt(r.body.excess_fen), outputs };
+  }
+
+  // ---------------------------------------------------------------- paying
+
+  /**
+   * Step 1: the wallet's signed payment request. The bank resolves the payee, checks every
+   * limit, reserves the payer's outputs, builds the transaction with change, and returns it for
+   * the wallet's signature. The same idempotency key returns the same payment.
+   */
+  async preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit'; amountFen: bigint }): Promise<PaymentRec> {
+    const digest = createHash('sha256').update(JSON.stringify([req.payee, req.amountFen.toString()])).digest('hex');
+    const existing = this.store.idem.get([accountId, req.idempotencyKey]);
+    if (existing !== undefined) return this.samePayment(existing, digest);
+    const payer = this.account(accountId);
+    if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
+    if (payer.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    checkPayerLimits(this.limits[payer.tier], req.amountFen, this.usageOf(accountId));
+    if (fen(payer.balanceFen) < req.amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS');
+
+    let quote: Quote;
+    let payeeRec: PaymentRec['payee'];
+    if (req.payee === 'deposit') {
+      quote = { bank: this.id, account: accountId, walletFen: 0n, excessFen: 0n, outputs: [{ value: req.amountFen, lock: this.holdingsLock }] };
+      payeeRec = { bank: this.id, account: accountId, alias: null, kind: 'deposit' };
+    } else {
+      quote = await this.resolvePayee(req.payee, req.amountFen);
+      if (quote.bank === this.id && quote.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
+      payeeRec = { bank: quote.bank, account: quote.account, alias: req.payee.alias ?? null, kind: 'customer' };
+    }
+
+    return this.atomic(() => {
+      const again = this.store.idem.get([accountId, req.idempotencyKey]);
+      if (again !== undefined) return this.samePayment(again, digest);
+      const a = this.account(accountId);
+      if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+      const now = this.clock();
+      const usage = this.usageOf(accountId);
+      checkPayerLimits(this.limits[a.tier], req.amountFen, usage);
+      const { coins, sumFen } = this.selectCoins(accountId, req.amountFen);
+      const changeFen = sumFen - req.amountFen;
+      const walletKey = Buffer.from(a.walletKey, 'hex');
+      const outputs = [...quote.outputs];
+      if (changeFen > 0n) outputs.push({ value: changeFen, lock: this.customerLock(walletKey) });
+      const tx = makeTx({ network: this.network, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs });
+      const txid = txId(tx).toString('hex');
+      const id = `pay-${randomBytes(8).toString('hex')}`;
+      const rec: PaymentRec = {
+        id, account: accountId, idempotencyKey: req.idempotencyKey, requestDigest: digest, payee: payeeRec,
+        amountFen: req.amountFen.toString(), walletFen: quote.walletFen.toString(), excessFen: quote.excessFen.toString(),
+        inputs: coins.map((c) => c.pos), inputSumFen: sumFen.toString(), changeFen: changeFen.toString(),
+        tx: txToJson(tx), txid, status: 'awaiting_signature', createdAtMs: now, expiresAtMs: now + this.cfg.paymentTtlMs,
+        dayKey: dayKey(now), yearKey: yearKey(now), result: null,
+      };
+      for (const c of coins) this.store.reserved.putSync(posKey(c.pos), id);
+      this.addUsage(accountId, rec.dayKey, rec.yearKey, req.amountFen);
+      this.store.payments.putSync(id, rec);
+      this.store.idem.putSync([accountId, req.idempotencyKey], id);
+      this.store.byTxid.putSync(txid, id);
+      return rec;
+    });
+  }
+
+  private samePayment(paymentId: string, digest: string): PaymentRec {
+    const p = this.store.payments.get(paymentId);
+    assert(p !== undefined, 'idempotency index points at a payment');
+    if (p.requestDigest !== digest) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT');
+    return p;
+  }
+
+  payment(accountId: string, paymentId: string): PaymentRec {
+    const p = this.store.payments.get(paymentId);
+    if (p === undefined || p.account !== accountId) fail('CBDC_ERR_NOT_FOUND', 'no such payment for this account');
+    return p;
+  }
+
+  /**
+   * Step 2: the wallet's signature over the txid (its consent to exactly this transaction).
+   * The bank checks it, re-checks the account, co-signs, settles through central and answers
+   * with the result. Signing a settled payment again answers the same result.
+   */
+  async signPayment(accountId: string, paymentId: string, sigHex: string): Promise<PaymentRec> {
+    const p = this.payment(accountId, paymentId);
+    if (p.status === 'settled' || p.status === 'rejected') return p;
+    if (p.status === 'expired') fail('CBDC_ERR_PAYMENT_EXPIRED');
+    if (p.status === 'submitted') return this.waitForPayment(paymentId);
+    const a = this.account(accountId);
+    const sig = Buffer.from(sigHex, 'hex');
+    const walletKey = Buffer.from(a.walletKey, 'hex');
+    if (!nativeVerifier.verify(sig, Buffer.from(p.txid, 'hex'), walletKey)) fail('CBDC_ERR_BAD_SIGNATURE', "the signature is not the wallet's over this payment's txid");
+    const unsigned = parseTx({ ...p.tx, witness: {} }, this.network, { witnessLater: true });
+    const signed = this.signByBank({ ...unsigned, sigs: [{ key: walletKey, sig }] });
+    const signedFirst = await this.atomic(() => {
+      const cur = this.store.payments.get(paymentId)!;
+      // The same signature sent twice at once: the other request submits it; answer its result.
+      if (cur.status === 'submitted' || cur.status === 'settled' || cur.status === 'rejected') return false;
+      if (cur.status === 'expired') fail('CBDC_ERR_PAYMENT_EXPIRED');
+      if (cur.status !== 'awaiting_signature') fail('CBDC_ERR_PAYMENT_STATE');
+      if (this.clock() > cur.expiresAtMs) {
+        // Lapsed: release its outputs and usage now, as the refusal is answered, not on the next sweep.
+        this.releasePayment(paymentId, 'expired', { status: 'expired', code: 'CBDC_ERR_PAYMENT_EXPIRED' });
+        return 'expired' as const;
+      }
+      const acc = this.account(accountId);
+      if (acc.status !== 'active') fail(acc.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+      this.store.payments.putSync(paymentId, { ...cur, status: 'submitted', tx: txToJson(signed) });
+      this.store.meta.putSync(`pending-tx/${cur.txid}`, { kind: 'payment', account: accountId, amountFen: cur.amountFen, tx: txToJson(signed), coins: cur.inputs, paymentId } satisfies PendingTx);
+      return true;
+    });
+    if (signedFirst === 'expired') {
+      await this.durable();
+      fail('CBDC_ERR_PAYMENT_EXPIRED');
+    }
+    if (!signedFirst) return this.waitForPayment(paymentId);
+    const r = await this.submitPending(p.txid, signed);
+    await this.finishPayment(paymentId, signed, r);
+    if (this.store.payments.get(paymentId)?.status === 'submitted') {
+      void this.resubmitPending();
+      await this.waitForPayment(paymentId, 10_000);
+    }
+    await this.durable();
+    return this.store.payments.get(paymentId)!;
+  }
+
+  private waiters = new Map<string, (() => void)[]>();
+
+  private async waitForPayment(paymentId: string, maxMs = 30_000): Promise<PaymentRec> {
+    for (let waited = 0; waited < maxMs; waited += 100) {
+      const p = this.store.payments.get(paymentId)!;
+      if (p.status !== 'submitted') return p;
+      await new Promise<void>((r) => {
+        const list = this.waiters.get(paymentId) ?? [];
+        list.push(r);
+        this.waiters.set(paymentId, list);
+        setTimeout(r, 100);
+      });
+    }
+    return this.store.payments.get(paymentId)!;
+  }
+
+  private async finishPayment(paymentId: string, tx: Tx, r: CentralResult): Promise<void> {
+    if (r.status === 'settled') {
+      await this.applySettled(tx, r, {});
+    } else if (isUncertain(r)) {
+      // Outcome unknown: the payment stays submitted and is sent again until central answers
+      // (resubmitPending); central's event stream settles it if the first attempt committed.
+      return;
+    } else if (r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
+      // Our inputs are reserved, so this is an earlier attempt (a transport retry) that did
+      // settle: resubmitPending confirms it from the event stream before anything is released.
+      return;
+    } else {
+      await this.atomic(() => this.releasePayment(paymentId, 'rejected', { status: 'rejected', code: r.code, message: r.message }));
+    }
+    this.wake(paymentId);
+  }
+
+  /** Inside a transaction: undo a payment's reservation and usage. */
+  private releasePayment(paymentId: string, status: 'rejected' | 'expired', result: Record<string, unknown>): void {
+    const p = this.store.payments.get(paymentId)!;
+    if (p.status !== 'awaiting_signature' && p.status !== 'submitted') return;
+    for (const pos of p.inputs) if (this.store.reserved.get(posKey(pos)) === paymentId) this.store.reserved.removeSync(posKey(pos));
+    this.addUsage(p.account, p.dayKey, p.yearKey, -fen(p.amountFen));
+    this.store.payments.putSync(paymentId, { ...p, status, result });
+  }
+
+  async expirePayments(): Promise<void> {
+    const now = this.clock();
+    const due: string[] = [];
+    for (const { key, value } of this.store.payments.getRange({})) {
+      if (value.status === 'awaiting_signature' && value.expiresAtMs < now) due.push(key);
+    }
+    if (due.length === 0) return;
+    await this.atomic(() => {
+      for (const id of due) {
+        const p = this.store.payments.get(id)!;
+        if (p.status === 'awaiting_signature' && p.expiresAtMs < now) this.releasePayment(id, 'expired', { status: 'expired', code: 'CBDC_ERR_PAYMENT_EXPIRED' });
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- usage
+
+  usageOf(accountId: string): { dayFen: bigint; yearFen: bigint } {
+    const now = this.clock();
+    return {
+      dayFen: fen(this.store.usage.get([accountId, `d:${dayKey(now)}`]) ?? '0'),
+      yearFen: fen(this.store.usage.get([accountId, `y:${yearKey(now)}`]) ?? '0'),
+    };
+  }
+
+  private addUsage(accountId: string, day: string, year: string, deltaFen: bigint): void {
+    for (const k of [`d:${day}`, `y:${year}`]) {
+      const cur = fen(this.store.usage.get([accountId, k]) ?? '0') + deltaFen;
+      assert(cur >= 0n, 'usage never goes negative');
+      this.store.usage.putSync([accountId, k], cur.toString());
+    }
+  }
+
+  // ---------------------------------------------------------------- applying settlements
+
+  /** Applies a transaction this bank submitted and central settled (idempotent by txid). */
+  private async applySettled(tx: Tx, r: { txid: string; outputs: { pos: string; id: string }[] }, o: { exchangeFor?: string }): Promise<void> {
+    const outputs = tx.outputs.map((out, i) => ({ pos: r.outputs[i]!.pos, id: r.outputs[i]!.id, value: out.value.toString(), lockHex: out.lockBytes.toString('hex') }));
+    await this.atomic(() => this.applyTx(r.txid, tx.inputs.map((i) => i.pos.toString()), outputs, this.clock(), o.exchangeFor ?? null));
+  }
+
+  /** Handles one settled batch from central's event stream, and moves the cursor with it. */
+  private async onCentralBatch(b: CentralBatchEvent): Promise<void> {
+    await this.atomic(() => {
+      const cursor = BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0');
+      if (BigInt(b.seq) < cursor) return;
+      for (const t of b.txs) {
+        const outputs = t.outputs.map((o) => ({ pos: o.pos, id: o.id, value: o.value, lockHex: encodeLock(parseLock(o.lock)).toString('hex') }));
+        this.applyTx(t.txid, t.spent, outputs, b.time_ms, null);
+      }
+      this.store.meta.putSync('cursor', (BigInt(b.seq) + 1n).toString());
+    });
+  }
+
+  /**
+   * Inside a transaction. Applies a settled transaction once (keyed by txid): removes our
+   * coins it spent, adds outputs paying our locks, settles our payment if it is one, writes
+   * history for each account it touched, and reports to compliance where the rules say.
+   */
+  private applyTx(txid: string, spent: string[], outputs: { pos: string; id: string; value: string; lockHex: string }[], atMs: number, exchangeFor: string | null): void {
+    if (this.store.applied.get(txid) !== undefined) return;
+    this.store.applied.putSync(txid, 1);
+    this.store.meta.removeSync(`pending-tx/${txid}`);
+    exchangeFor ??= (this.store.meta.get(`exchange-tx/${txid}`) as string | undefined) ?? null;
+    const paymentId = this.store.byTxid.get(txid) ?? null;
+    const payment = paymentId === null ? undefined : this.store.payments.get(paymentId);
+    const delta = new Map<string, bigint>();
+    const touch = (owner: string, d: bigint) => delta.set(owner, (delta.get(owner) ?? 0n) + d);
+
+    for (const pos of spent) {
+      const pk = posKey(pos);
+      const c = this.store.coins.get(pk);
+      if (c === undefined) continue;
+      this.store.coins.removeSync(pk);
+      this.store.coinsByOwner.removeSync([c.owner, pk]);
+      this.store.reserved.removeSync(pk);
+      touch(c.owner, -fen(c.value));
+    }
+    const sweptTo = new Map<string, bigint>();
+    for (const o of outputs) {
+      let owner = this.store.locks.get(o.lockHex);
+      if (owner === undefined) continue;
+      if (owner.startsWith(SWEEP_PREFIX)) {
+        // Over-cap money: the bank can spend it alone; it backs the customer's deposit.
+        const acc = owner.slice(SWEEP_PREFIX.length);
+        sweptTo.set(acc, (sweptTo.get(acc) ?? 0n) + fen(o.value));
+        owner = BANK_OWNER;
+      }
+      const pk = posKey(o.pos);
+      this.store.coins.putSync(pk, { pos: o.pos, id: o.id, value: o.value, owner });
+      this.store.coinsByOwner.putSync([owner, pk], '');
+      touch(owner, fen(o.value));
+    }
+    for (const [owner, d] of delta) if (d > 0n) this.settlePending(owner, d);
+
+    // Balances.
+    for (const [owner, d] of delta) {
+      if (owner === BANK_OWNER) {
+        this.store.meta.putSync('holdings', (this.holdingsFen() + d).toString());
+        continue;
+      }
+      const a = this.store.accounts.get(owner);
+      if (a === undefined) continue;
+      const bal = fen(a.balanceFen) + d;
+      assert(bal >= 0n, 'an account balance never goes negative');
+      this.store.accounts.putSync(owner, { ...a, balanceFen: bal.toString() });
+    }
+    for (const [acc, v] of sweptTo) {
+      const a = this.store.accounts.get(acc);
+      if (a !== undefined) this.store.accounts.putSync(acc, { ...a, depositFen: (fen(a.depositFen) + v).toString() });
+    }
+    if (payment?.payee.kind === 'deposit') {
+      const a = this.store.accounts.get(payment.account)!;
+      this.store.accounts.putSync(a.id, { ...a, depositFen: (fen(a.depositFen) + fen(payment.amountFen)).toString() });
+    }
+
+    // History, one entry per account touched.
+    if (payment !== undefined) {
+      this.store.payments.putSync(payment.id, {
+        ...payment, status: 'settled',
+        result: { status: 'settled', txid, outputs: outputs.map((o) => ({ pos: o.pos, id: o.id })) },
+      });
+      const counterparty = payment.payee.kind === 'deposit' ? 'own deposit' : `${payment.payee.alias ?? payment.payee.account ?? ''}@${payment.payee.bank}`;
+      this.addHistory(payment.account, { atMs, direction: 'out', kind: payment.payee.kind === 'deposit' ? 'exchange' : 'payment', amountFen: payment.amountFen, counterparty, txid, paymentId: payment.id });
+      this.checkAml(payment, atMs);
+    }
+    for (const [owner, d] of delta) {
+      if (owner === BANK_OWNER || owner === payment?.account) continue;
+      if (d <= 0n) continue;
+      const payer = payment !== undefined ? `${this.store.accounts.get(payment.account)?.aliases[0] ?? payment.account}@${this.id}` : 'another bank';
+      this.addHistory(owner, { atMs, direction: 'in', kind: exchangeFor === owner ? 'exchange' : 'payment', amountFen: d.toString(), counterparty: exchangeFor === owner ? 'own deposit' : payer, txid, paymentId: null });
+    }
+    for (const [acc, v] of sweptTo) {
+      this.addHistory(acc, { atMs, direction: 'in', kind: 'sweep', amountFen: v.toString(), counterparty: 'over the balance cap: to the linked deposit', txid, paymentId: null });
+    }
+  }
+
+  private addHistory(accountId: string, e: Omit<HistoryRec, 'seq' | 'balanceAfterFen' | 'depositAfterFen'>): void {
+    const a = this.store.accounts.get(accountId);
+    if (a === undefined) return;
+    const rec: HistoryRec = { ...e, seq: a.historyNext, balanceAfterFen: a.balanceFen, depositAfterFen: a.depositFen };
+    this.store.history.putSync([accountId, rec.seq], rec);
+    this.store.accounts.putSync(accountId, { ...a, historyNext: a.historyNext + 1 });
+    // Wallets hear of it once it is committed (atomic() emits after the commit).
+    assert(this.notes !== null, 'history is written inside atomic()');
+    this.notes.push([accountId, rec]);
+  }
+
+  // ---------------------------------------------------------------- compliance
+
+  private checkAml(p: PaymentRec, atMs: number): void {
+    const amount = fen(p.amountFen);
+    const threshold = this.cfg.amlThresholdFen;
+    let reason: AmlRec['reason'] | null = null;
+    let detail = '';
+    if (amount >= threshold) {
+      reason = 'threshold';
+      detail = `payment of ${formatAmountFen(amount)} fen at or above ${formatAmountFen(threshold)} fen`;
+    } else if (amount * 2n >= threshold) {
+      // Structuring: several large-but-below-threshold payments within 24 hours adding up past it.
+      let total = amount;
+      let count = 1;
+      // Newest first (lmdb-js: with reverse, start is the upper bound and end the lower).
+      for (const { value } of this.store.history.getRange({ start: [p.account, Number.MAX_SAFE_INTEGER], end: [p.account, -1], reverse: true })) {
+        if (value.atMs < atMs - 86_400_000) break;
+        if (value.direction !== 'out' || value.txid === p.txid || fen(value.amountFen) * 2n < threshold) continue;
+        total += fen(value.amountFen);
+        count++;
+      }
+      if (count >= 3 && total >= threshold) {
+        reason = 'structuring';
+        detail = `${count} payments in 24 h, each between half the threshold and it, ${formatAmountFen(total)} fen in all`;
+      }
+    }
+    if (reason === null) return;
+    const a = this.store.accounts.get(p.account)!;
+    const seq = Number((this.store.meta.get('aml-next') as number | undefined) ?? 0);
+    const rec: AmlRec = {
+      seq, atMs, reason, account: a.id,
+      identity: { tier: a.tier, ...(a.evidence.phone ? { phone: a.evidence.phone } : {}), ...(a.evidence.name ? { name: a.evidence.name } : {}), ...(a.evidence.id_number ? { id_number: a.evidence.id_number } : {}) },
+      amountFen: p.amountFen, paymentId: p.id, counterparty: `${p.payee.account ?? p.payee.alias}@${p.payee.bank}`, detail,
+    };
+    this.store.aml.putSync(seq, rec);
+    this.store.meta.putSync('aml-next', seq + 1);
+  }
+
+  amlReports(fromSeq = 0, limit = 100): AmlRec[] {
+    return [...this.store.aml.getRange({ start: fromSeq, limit })].map((r) => r.value);
+  }
+
+  // ---------------------------------------------------------------- history, statements, totals
+
+  history(accountId: string, f: { fromSeq?: number; limit?: number; direction?: 'in' | 'out'; fromMs?: number; toMs?: number } = {}): HistoryRec[] {
+    this.account(accountId);
+    const out: HistoryRec[] = [];
+    const limit = Math.min(f.limit ?? 50, 500);
+    for (const { value } of this.store.history.getRange({ start: [accountId, f.fromSeq ?? 0], end: [accountId, Number.MAX_SAFE_INTEGER] })) {
+      if (f.direction && value.direction !== f.direction) continue;
+      if (f.fromMs !== undefined && value.atMs < f.fromMs) continue;
+      if (f.toMs !== undefined && value.atMs >= f.toMs) continue;
+      out.push(value);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** A day's statement (bank time zone): opening and closing wallet balance and the entries between. */
+  statement(accountId: string, day: string, dayStart: number): { day: string; openingFen: string; closingFen: string; inFen: string; outFen: string; entries: HistoryRec[] } {
+    const dayEnd = dayStart + 86_400_000;
+    let opening = 0n;
+    let closing: bigint | null = null;
+    let inFen = 0n;
+    let outFen = 0n;
+    const entries: HistoryRec[] = [];
+    for (const { value } of this.store.history.getRange({ start: [accountId, 0], end: [accountId, Number.MAX_SAFE_INTEGER] })) {
+      const signed = value.kind === 'sweep' ? 0n : value.direction === 'in' ? fen(value.amountFen) : -fen(value.amountFen);
+      if (value.atMs < dayStart) {
+        opening = fen(value.balanceAfterFen);
+        continue;
+      }
+      if (value.atMs >= dayEnd) break;
+      entries.push(value);
+      if (signed > 0n) inFen += signed;
+      else outFen -= signed;
+      closing = fen(value.balanceAfterFen);
+    }
+    return { day, openingFen: opening.toString(), closingFen: (closing ?? opening).toString(), inFen: inFen.toString(), outFen: outFen.toString(), entries };
+  }
+
+  /** The bank's own figures: customers' wallets, deposits, holdings. */
+  totals(): { customersWalletFen: bigint; customersDepositFen: bigint; holdingsFen: bigint; accounts: number; coins: number } {
+    let wallets = 0n;
+    let deposits = 0n;
+    let accounts = 0;
+    for (const { value } of this.store.accounts.getRange({})) {
+      wallets += fen(value.balanceFen);
+      deposits += fen(value.depositFen);
+      accounts++;
+    }
+    let coins = 0;
+    for (const _ of this.store.coins.getKeys({})) coins++;
+    return { customersWalletFen: wallets, customersDepositFen: deposits, holdingsFen: this.holdingsFen(), accounts, coins };
+  }
+
+  /**
+   * Reconciliation against central: every coin the bank believes it or its customers hold is
+   * unspent at central with the same id and value, and the bank's totals equal their sums.
+   */
+  async reconcile(): Promise<{ ok: boolean; customersWalletFen: string; holdingsFen: string; coinsChecked: number; problems: string[] }> {
+    const problems: string[] = [];
+    const byOwner = new Map<string, bigint>();
+    let checked = 0;
+    for (const { value: c } of this.store.coins.getRange({})) {
+      const o = await this.link.call<{ id: string; value: string; spent: boolean }>('GET', `/v1/outputs/${c.pos}?id=${c.id}`).catch((e: Error) => {
+        problems.push(`coin ${c.pos}: ${e.message}`);
+        return null;
+      });
+      checked++;
+      if (o === null) continue;
+      if (o.spent) problems.push(`coin ${c.pos} of ${c.owner} is spent at central`);
+      if (o.value !== c.value) problems.push(`coin ${c.pos}: value ${c.value} here, ${o.value} at central`);
+      byOwner.set(c.owner, (byOwner.get(c.owner) ?? 0n) + fen(c.value));
+    }
+    let wallets = 0n;
+    for (const { value: a } of this.store.accounts.getRange({})) {
+      const sum = byOwner.get(a.id) ?? 0n;
+      wallets += sum;
+      if (sum !== fen(a.balanceFen)) problems.push(`account ${a.id}: balance ${a.balanceFen}, coins at central ${sum}`);
+    }
+    const holdings = byOwner.get(BANK_OWNER) ?? 0n;
+    if (holdings !== this.holdingsFen()) problems.push(`holdings ${this.holdingsFen()}, coins at central ${holdings}`);
+    return { ok: problems.length === 0, customersWalletFen: wallets.toString(), holdingsFen: holdings.toString(), coinsChecked: checked, problems };
+  }
+
+  lockJsonOf(a: AccountRec): unknown {
+    return lockToJson(this.customerLock(Buffer.from(a.walletKey, 'hex')));
+  }
+}

@@ -1,0 +1,164 @@
+// The bank's link to central: transactions go out in batches (one signed POST /v1/batches
+// per group, amortising the round trip), and settled batches come back over central's event
+// stream, resumed from the bank's persisted cursor after any disconnect or restart.
+import WebSocket from 'ws';
+import { CbdcError, type ErrorCode } from '../protocol/errors.js';
+import { type Tx, txToJson } from '../protocol/tx.js';
+import { SignedClient } from '../platform/signed_client.js';
+
+export interface SettledJson {
+  status: 'settled';
+  txid: string;
+  batch: string;
+  outputs: { pos: string; id: string }[];
+}
+export interface RejectedJson {
+  status: 'rejected';
+  txid: string | null;
+  code: ErrorCode;
+  message: string;
+}
+export type CentralResult = SettledJson | RejectedJson;
+
+export interface CentralEventTx {
+  txid: string;
+  kind: string;
+  intermediary?: string;
+  spent: string[];
+  outputs: { pos: string; id: string; value: string; lock: unknown }[];
+}
+export interface CentralBatchEvent {
+  type: 'batch';
+  seq: string;
+  time_ms: number;
+  txs: CentralEventTx[];
+}
+
+/** Transactions per POST /v1/batches at most. */
+const BATCH_TX_MAX = 1_000;
+/** Queued transactions at most; past this, submissions are refused at once. */
+const QUEUE_TX_MAX = 50_000;
+
+interface Queued {
+  tx: Tx;
+  resolve: (r: CentralResult) => void;
+}
+
+export class CentralLink {
+  readonly client: SignedClient;
+  private queue: Queued[] = [];
+  private flushing = false;
+  private ws: WebSocket | null = null;
+  private stopped = false;
+  /** Central's batch head as last seen (hello message or settled batches). */
+  headSeen = 0n;
+
+  constructor(
+    readonly url: string,
+    readonly network: string,
+    readonly bankId: string,
+    secretKey: Uint8Array,
+  ) {
+    this.client = new SignedClient(url, network, bankId, secretKey);
+  }
+
+  /** Submits one transaction; it travels to central in a batch with others. */
+  submit(tx: Tx): Promise<CentralResult> {
+    if (this.queue.length >= QUEUE_TX_MAX) {
+      return Promise.resolve({ status: 'rejected', txid: null, code: 'CBDC_ERR_OVERLOADED', message: 'the bank is sending too much to central' });
+    }
+    const p = new Promise<CentralResult>((resolve) => this.queue.push({ tx, resolve }));
+    if (!this.flushing) setImmediate(() => void this.flush());
+    return p;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue.splice(0, BATCH_TX_MAX);
+        const results = await this.sendBatch(group.map((q) => q.tx));
+        group.forEach((q, i) => q.resolve(results[i]!));
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** Sends one batch, retrying transport failures a few times (a retry re-signs). */
+  private async sendBatch(txs: Tx[]): Promise<CentralResult[]> {
+    const body = { transactions: txs.map(txToJson) };
+    let lastError = '';
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        const r = await this.client.post<{ results?: CentralResult[]; code?: ErrorCode; message?: string }>('/v1/batches', body);
+        if (r.status === 200 && r.body.results) return r.body.results;
+        if (r.body.code && r.status !== 503) {
+          return txs.map(() => ({ status: 'rejected' as const, txid: null, code: r.body.code!, message: r.body.message ?? '' }));
+        }
+        lastError = `${r.status} ${r.body.code ?? ''}`;
+      } catch (e) {
+        lastError = (e as Error).message;
+      }
+      await new Promise((res) => setTimeout(res, 100 * 2 ** attempt));
+    }
+    return txs.map(() => ({ status: 'rejected' as const, txid: null, code: 'CBDC_ERR_CENTRAL_UNAVAILABLE' as const, message: `central did not answer: ${lastError}` }));
+  }
+
+  /** Signed GET/POST helpers that turn central's refusals into coded errors. */
+  async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let r;
+    try {
+      r = await this.client.request<T & { code?: ErrorCode; message?: string }>(method, path, body);
+    } catch (e) {
+      throw new CbdcError('CBDC_ERR_CENTRAL_UNAVAILABLE', `central did not answer: ${(e as Error).message}`);
+    }
+    if (r.status >= 400) throw new CbdcError(r.body.code ?? 'CBDC_ERR_CENTRAL_UNAVAILABLE', r.body.message ?? `central answered ${r.status}`);
+    return r.body;
+  }
+
+  /**
+   * Follows central's event stream from `fromSeq`, handing each batch to `onBatch` one at a
+   * time (the next waits for the previous). Reconnects after any failure from the cursor
+   * `cursor()` reports, so a batch is neither skipped nor handed over twice.
+   */
+  follow(cursor: () => bigint, onBatch: (b: CentralBatchEvent) => Promise<void>, onError: (e: Error) => void): void {
+    let chain = Promise.resolve();
+    let expect = cursor();
+    const connect = (): void => {
+      if (this.stopped) return;
+      expect = cursor();
+      const path = `/v1/events?from=${expect}`;
+      const ws = new WebSocket(this.url.replace(/^http/, 'ws') + path, { headers: this.client.headersFor('GET', path) });
+      this.ws = ws;
+      ws.on('message', (data) => {
+        const msg = JSON.parse(String(data)) as CentralBatchEvent | { type: 'hello'; head: string };
+        if (msg.type === 'hello') {
+          if (BigInt(msg.head) > this.headSeen) this.headSeen = BigInt(msg.head);
+          return;
+        }
+        const seq = BigInt(msg.seq);
+        if (seq !== expect) return; // already handled (a reconnect raced a late message)
+        expect = seq + 1n;
+        if (expect > this.headSeen) this.headSeen = expect;
+        chain = chain.then(() => onBatch(msg)).catch((e: Error) => {
+          onError(e);
+          ws.terminate();
+        });
+      });
+      ws.on('error', () => { /* the close handler reconnects */ });
+      ws.on('close', () => {
+        if (this.ws === ws) this.ws = null;
+        // Let queued handlers finish, then resume from the persisted cursor.
+        void chain.then(() => setTimeout(connect, this.stopped ? 0 : 250));
+      });
+    };
+    connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.ws?.terminate();
+  }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// cbdc-bank: run an intermediary bank node, and the bank's own checks.
+import { Command } from 'commander';
+import { formatYuan, parseYuan } from '../protocol/amount.js';
+import { readKeyFile, readOrCreateKeyFile } from '../platform/key_file.js';
+import { SignedClient } from '../platform/signed_client.js';
+import { bankKeyFiles, startBank } from './node.js';
+
+const program = new Command();
+program.name('cbdc-bank').description('Intermediary bank node of the two-tier digital currency');
+
+const collectPeer = (v: string, acc: Map<string, string>) => {
+  const [id, url] = v.split('=');
+  if (!id || !url) throw new Error(`--peer wants id=url, got "${v}"`);
+  acc.set(id, url);
+  return acc;
+};
+
+program.command('init')
+  .description("create the bank's key files (if missing) and print the bank's public key")
+  .requiredOption('--data-dir <dir>', 'the bank node data directory')
+  .action((o) => {
+    const files = bankKeyFiles(o.dataDir);
+    const kp = readOrCreateKeyFile(files.bank);
+    for (const f of [files.staff, files.compliance, files.regulator]) readOrCreateKeyFile(f);
+    process.stdout.write(JSON.stringify({ public_key: kp.publicKey.toString('hex'), key_file: files.bank }) + '\n');
+  });
+
+program.command('serve')
+  .description('run the bank node (it must be registered at central)')
+  .requiredOption('--id <id>', 'bank id as registered at central, e.g. bank-a')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port to listen on', '7101')
+  .option('--data-dir <dir>', 'data directory')
+  .option('--central <url>', 'central bank node URL', 'http://127.0.0.1:7100')
+  .option('--network <id>', 'network id', 'cbdc-local')
+  .option('--peer <id=url>', "another bank's node (repeatable)", collectPeer, new Map<string, string>())
+  .option('--holdings-low <yuan>', 'request issuance below this', '1000000')
+  .option('--holdings-target <yuan>', 'top up / redeem to this', '5000000')
+  .option('--holdings-high <yuan>', 'redeem above this', '20000000')
+  .option('--aml-threshold <yuan>', 'report payments at or above this', '50000')
+  .option('--log-level <level>', 'fastify log level (off by default)')
+  .action(async (o) => {
+    const node = await startBank({
+      id: o.id, host: o.host, port: Number(o.port), dataDir: o.dataDir ?? `data/${o.id}`, centralUrl: o.central, network: o.network,
+      peers: o.peer, ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+      bank: {
+        holdingsLowFen: parseYuan(o.holdingsLow), holdingsTargetFen: parseYuan(o.holdingsTarget), holdingsHighFen: parseYuan(o.holdingsHigh),
+        amlThresholdFen: parseYuan(o.amlThreshold),
+      },
+    });
+    process.stdout.write(JSON.stringify({ event: 'listening', role: 'bank', id: o.id, url: node.url }) + '\n');
+    const stop = () => { void node.close().then(() => process.exit(0)); };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+
+program.command('reconcile')
+  .description("prove the bank's view of its customers' balances equals their unspent outputs at central")
+  .requiredOption('--url <url>', 'the bank node URL')
+  .option('--data-dir <dir>', 'the bank node data directory (for the staff key)')
+  .option('--network <id>', 'network id', 'cbdc-local')
+  .option('--json', 'print JSON')
+  .action(async (o) => {
+    const staff = readKeyFile(bankKeyFiles(o.dataDir).staff);
+    const client = new SignedClient(o.url, o.network, 'staff', staff.secretKey);
+    const r = await client.get<{ ok: boolean; customers_wallet_fen: string; holdings_fen: string; coins_checked: number; problems: string[] }>('/v1/bank/reconcile');
+    if (o.json) process.stdout.write(JSON.stringify(r.body) + '\n');
+    else {
+      const b = r.body;
+      process.stdout.write([
+        `coins checked at central   ${b.coins_checked}`,
+        `customers' wallets         ${formatYuan(BigInt(b.customers_wallet_fen))} yuan`,
+        `bank holdings              ${formatYuan(BigInt(b.holdings_fen))} yuan`,
+        b.ok ? 'reconcile: OK, every balance equals its unspent outputs at central' : `reconcile: FAILED\n  ${b.problems.join('\n  ')}`,
+      ].join('\n') + '\n');
+    }
+    process.exitCode = r.status === 200 && r.body.ok ? 0 : 1;
+  });
+
+program.parseAsync().catch((e: Error & { code?: string }) => {
+  process.stderr.write(`cbdc-bank: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+  process.exit(2);
+});

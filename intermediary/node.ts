@@ -1,0 +1,76 @@
+// Starts an intermediary bank node: its LMDB store, its link to central, the bank, the API.
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { readOrCreateKeyFile } from '../platform/key_file.js';
+import { BankStore } from './store.js';
+import { CentralLink } from './central_link.js';
+import { Bank, type BankConfig } from './bank.js';
+import { buildBankApi, type StaffKeys } from './api.js';
+
+export interface BankNodeConfig {
+  id: string;
+  host: string;
+  port: number;
+  dataDir: string;
+  centralUrl: string;
+  network: string;
+  peers?: Map<string, string>;
+  logLevel?: string;
+  bank?: Partial<Omit<BankConfig, 'id' | 'network' | 'secretKey' | 'publicKey' | 'peers'>>;
+}
+
+export interface BankNode {
+  app: FastifyInstance;
+  bank: Bank;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The node's key files under its data directory (created on first start). */
+export function bankKeyFiles(dataDir: string): { bank: string; staff: string; compliance: string; regulator: string } {
+  return {
+    bank: path.join(dataDir, 'bank.key'),
+    staff: path.join(dataDir, 'staff.key'),
+    compliance: path.join(dataDir, 'compliance.key'),
+    regulator: path.join(dataDir, 'regulator.key'),
+  };
+}
+
+export async function startBank(c: BankNodeConfig): Promise<BankNode> {
+  mkdirSync(c.dataDir, { recursive: true });
+  const files = bankKeyFiles(c.dataDir);
+  const key = readOrCreateKeyFile(files.bank);
+  const staff: StaffKeys = {
+    staff: { publicKey: readOrCreateKeyFile(files.staff).publicKey, role: 'staff' },
+    compliance: { publicKey: readOrCreateKeyFile(files.compliance).publicKey, role: 'compliance' },
+    regulator: { publicKey: readOrCreateKeyFile(files.regulator).publicKey, role: 'regulator' },
+  };
+  const store = new BankStore(path.join(c.dataDir, 'bank.mdb'));
+  const link = new CentralLink(c.centralUrl, c.network, c.id, key.secretKey);
+  const bank = new Bank(store, link, { ...(c.bank ?? {}), id: c.id, network: c.network, secretKey: key.secretKey, publicKey: key.publicKey, peers: c.peers ?? new Map() });
+
+  let bankKeys = new Map<string, Buffer>();
+  const refreshBankKeys = async (): Promise<void> => {
+    const d = await link.call<{ intermediaries: { id: string; public_key: string }[] }>('GET', '/v1/directory');
+    bankKeys = new Map(d.intermediaries.filter((i) => i.id !== c.id).map((i) => [i.id, Buffer.from(i.public_key, 'hex')]));
+  };
+  await refreshBankKeys();
+  const app = await buildBankApi({ bank, staff, bankKeys: () => bankKeys, refreshBankKeys, ...(c.logLevel ? { logLevel: c.logLevel } : {}) });
+  await bank.start();
+  await app.listen({ host: c.host, port: c.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : c.port;
+  let closing: Promise<void> | null = null;
+  return {
+    app, bank, url: `http://${c.host}:${port}`,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await bank.stop();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

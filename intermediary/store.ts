@@ -1,0 +1,142 @@
+// The bank's own LMDB store. Amounts are decimal strings in records, bigint in code.
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Evidence, Tier } from './tiers.js';
+import type { TxJson } from '../protocol/tx.js';
+
+export type AccountStatus = 'active' | 'frozen' | 'closed';
+
+export interface AccountRec {
+  id: string;
+  kind: 'personal' | 'merchant';
+  mcc: string | null;
+  tier: Tier;
+  status: AccountStatus;
+  walletKey: string;
+  /** Hex of the canonical multi(2, [wallet, bank]) lock its money sits under. */
+  lockHex: string;
+  /** Hex of its sweep lock multi(1, [bank, wallet]): over-cap money the bank moves to the deposit. */
+  sweepLockHex: string;
+  aliases: string[];
+  evidence: Evidence;
+  /** Money in the wallet (sum of its unspent outputs at central), fen. */
+  balanceFen: string;
+  /** The customer's simple bank deposit, fen. */
+  depositFen: string;
+  historyNext: number;
+  createdAtMs: number;
+  kycHistory: { atMs: number; from: Tier; to: Tier; by: string; evidence: Evidence }[];
+}
+
+export interface CoinRec {
+  pos: string;
+  id: string;
+  value: string;
+  /** Owning account id, or '_bank' for the bank's own holdings. */
+  owner: string;
+}
+
+export type PaymentStatus = 'awaiting_signature' | 'submitted' | 'settled' | 'rejected' | 'expired';
+
+export interface PaymentRec {
+  id: string;
+  account: string;
+  idempotencyKey: string;
+  /** What the request asked for, to detect a key reused for another request. */
+  requestDigest: string;
+  payee: { bank: string; account: string | null; alias: string | null; kind: 'customer' | 'deposit' };
+  amountFen: string;
+  /** Of the amount: into the payee's wallet, and swept to the payee's deposit. */
+  walletFen: string;
+  excessFen: string;
+  inputs: string[];
+  inputSumFen: string;
+  changeFen: string;
+  tx: TxJson;
+  txid: string;
+  status: PaymentStatus;
+  createdAtMs: number;
+  expiresAtMs: number;
+  dayKey: string;
+  yearKey: string;
+  result: Record<string, unknown> | null;
+}
+
+export interface HistoryRec {
+  seq: number;
+  atMs: number;
+  direction: 'in' | 'out';
+  kind: 'payment' | 'exchange' | 'sweep';
+  amountFen: string;
+  counterparty: string;
+  txid: string;
+  balanceAfterFen: string;
+  depositAfterFen: string;
+  paymentId: string | null;
+}
+
+export interface AmlRec {
+  seq: number;
+  atMs: number;
+  reason: 'threshold' | 'structuring';
+  account: string;
+  identity: { phone?: string; name?: string; id_number?: string; tier: Tier };
+  amountFen: string;
+  paymentId: string;
+  counterparty: string;
+  detail: string;
+}
+
+export class BankStore {
+  readonly root: RootDatabase;
+  readonly accounts: Database<AccountRec, string>;
+  readonly walletKeys: Database<string, string>;
+  readonly aliases: Database<string, string>;
+  /** lock hex -> owner ('_bank', an account id, or 'sweep:' + account id) */
+  readonly locks: Database<string, string>;
+  readonly coins: Database<CoinRec, string>;
+  readonly coinsByOwner: Database<string, [string, string]>;
+  readonly reserved: Database<string, string>;
+  readonly payments: Database<PaymentRec, string>;
+  readonly idem: Database<string, [string, string]>;
+  readonly byTxid: Database<string, string>;
+  readonly applied: Database<number, string>;
+  readonly history: Database<HistoryRec, [string, number]>;
+  readonly usage: Database<string, [string, string]>;
+  readonly aml: Database<AmlRec, number>;
+  readonly meta: Database<unknown, string>;
+
+  constructor(path: string) {
+    // overlappingSync: commits return before the flush; the bank awaits `flushed` where it
+    // acknowledges something to a wallet (see Bank.durable).
+    this.root = open({ path, maxDbs: 20, overlappingSync: true, cache: false });
+    const db = <V, K extends string | number | (string | number)[]>(name: string) => this.root.openDB<V, K>({ name });
+    this.accounts = db('accounts');
+    this.walletKeys = db('wallet-keys');
+    this.aliases = db('aliases');
+    this.locks = db('locks');
+    this.coins = db('coins');
+    this.coinsByOwner = db('coins-by-owner');
+    this.reserved = db('reserved');
+    this.payments = db('payments');
+    this.idem = db('idempotency');
+    this.byTxid = db('by-txid');
+    this.applied = db('applied');
+    this.history = db('history');
+    this.usage = db('usage');
+    this.aml = db('aml');
+    this.meta = db('meta');
+  }
+
+  async flushed(): Promise<void> {
+    await this.root.flushed;
+  }
+
+  close(): Promise<void> {
+    return this.root.close();
+  }
+}
+
+/** Coin keys sort in ledger order. */
+export function posKey(pos: bigint | string): string {
+  return BigInt(pos).toString().padStart(20, '0');
+}
