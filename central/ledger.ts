@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
 import { BATCH_TX_MAX, LEDGER_QUEUE_TX_MAX } from '../protocol/limits.js';
 import { TAGS, taggedHash } from '../protocol/hash.js';
-import { decodeLockTrusted, lockKeys, lockSatisfied, type Lock } from '../protocol/lock.js';
+import { decodeLockTrusted, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
 import { type Tx, operatorMessage, outputId, txId } from '../protocol/tx.js';
 import { nativeVerifier, type SignatureVerifier } from '../protocol/sig.js';
 import type { AppliedBatch, LedgerStore, TxEffect } from './store.js';
@@ -173,8 +173,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         throw new CbdcError('CBDC_ERR_DUPLICATE_INPUT', 'the transaction names the same input position twice');
       }
       for (const input of tx.inputs) {
-        const out = this.store.getOutput(input.pos);
-        if (out === undefined || !out.id.equals(input.id)) {
+        const out = this.store.inputOf(input.pos, input.id);
+        if (out === undefined) {
           throw new CbdcError('CBDC_ERR_UNKNOWN_INPUT', `no output ${input.id.toString('hex').slice(0, 16)}… at position ${input.pos}`);
         }
         // Early refusal so a doomed transaction costs no signature checks; apply re-checks.
@@ -195,14 +195,12 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       }
 
       // Locks against the keys that claim to have signed; signatures are checked after.
-      const signed = new Set(tx.sigs.map((s) => s.key.toString('latin1')));
-      const wanted = new Set<string>();
+      const signed = tx.sigs.map((s) => s.key);
       for (const [i, lock] of locks.entries()) {
-        if (!lockSatisfied(lock, signed)) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
-        for (const k of lockKeys(lock)) wanted.add(k.toString('latin1'));
+        if (!lockSatisfiedByKeys(lock, signed)) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
       }
       for (const s of tx.sigs) {
-        if (!wanted.has(s.key.toString('latin1'))) throw new CbdcError('CBDC_ERR_WITNESS', 'a signature is from a key no input lock names');
+        if (!locks.some((l) => lockNamesKey(l, s.key))) throw new CbdcError('CBDC_ERR_WITNESS', 'a signature is from a key no input lock names');
       }
       if (!item.attested) {
         // Each distinct key signs the txid once (parseTx refuses repeated keys).

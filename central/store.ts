@@ -94,6 +94,8 @@ export interface LedgerStore {
   readonly durability: Durability;
   apply(effects: readonly TxEffect[], timeMs: number): Promise<AppliedBatch>;
   getOutput(pos: bigint): StoredOutput | undefined;
+  /** The value and lock of the output at `pos` if its id is `id` (what spending it needs). */
+  inputOf(pos: bigint, id: Uint8Array): { value: bigint; lockBytes: Buffer } | undefined;
   isSpent(pos: bigint): boolean;
   readBatches(fromSeq: bigint, limit: number): BatchRecord[];
   supply(): Supply;

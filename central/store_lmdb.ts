@@ -312,8 +312,20 @@ export class LmdbStore implements LedgerStore {
     return b === undefined ? undefined : decodeOutput(pos, b);
   }
 
+  /**
+   * What spending the output at `pos` needs, if an output with that id is there: its value and
+   * lock bytes. Reads in place (no decoded record), for the ledger's prepare step.
+   */
+  inputOf(pos: bigint, id: Uint8Array): { value: bigint; lockBytes: Buffer } | undefined {
+    if (pos < 0n || pos >= 1n << 64n) return undefined;
+    const b = this.outputs.getBinaryFast(key64(pos));
+    if (b === undefined || Buffer.compare(b.subarray(8, 40), id) !== 0) return undefined;
+    return { value: b.readBigUInt64BE(0), lockBytes: Buffer.from(b.subarray(OUT_FIXED_BYTES)) };
+  }
+
   isSpent(pos: bigint): boolean {
-    const c = this.spent.get(key64(pos / BigInt(SPENT_CHUNK_POSITIONS)));
+    // getBinaryFast: the bit is read before the next get reuses the buffer; no 1 KiB copy.
+    const c = this.spent.getBinaryFast(key64(pos / BigInt(SPENT_CHUNK_POSITIONS)));
     if (c === undefined) return false;
     const off = Number(pos % BigInt(SPENT_CHUNK_POSITIONS));
     return (c[off >> 3]! & (1 << (off & 7))) !== 0;

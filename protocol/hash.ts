@@ -1,6 +1,6 @@
 // Hashes. Tagged hashes follow BIP340: H_tag(m) = sha256(sha256(tag) || sha256(tag) || m),
 // so a digest made for one kind of message can never be read as another kind.
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShot } from 'node:crypto';
 
 export function sha256(...parts: Uint8Array[]): Buffer {
   const h = createHash('sha256');
@@ -34,4 +34,17 @@ export function taggedHash(tag: string, ...parts: Uint8Array[]): Buffer {
   const h = createHash('sha256').update(tagPrefix(tag));
   for (const p of parts) h.update(p);
   return h.digest();
+}
+
+/** The 64-byte BIP340 prefix sha256(tag)||sha256(tag), for callers that build one buffer. */
+export function taggedHashPrefix(tag: string): Buffer {
+  return tagPrefix(tag);
+}
+
+/**
+ * sha256 of one buffer that already starts with a tag prefix: one call into the hash, no
+ * hash object (the hot path hashes small messages, where the object costs as much as the hash).
+ */
+export function sha256Once(msg: Uint8Array): Buffer {
+  return oneShot('sha256', msg, 'buffer') as Buffer;
 }

@@ -142,6 +142,29 @@ function decodeLockWith(bytes: Uint8Array, checkPoints: boolean): Lock {
   }
 }
 
+/** lockSatisfied for a handful of signing keys, comparing bytes (the ledger's hot path). */
+export function lockSatisfiedByKeys(lock: Lock, signed: readonly Uint8Array[]): boolean {
+  const has = (k: Buffer): boolean => {
+    for (const s of signed) if (k.equals(s)) return true;
+    return false;
+  };
+  switch (lock.type) {
+    case 'key':
+      return has(lock.key);
+    case 'multi': {
+      let count = 0;
+      for (const k of lock.keys) if (has(k)) count++;
+      return count >= lock.k;
+    }
+  }
+}
+
+/** Whether a lock names a key. */
+export function lockNamesKey(lock: Lock, key: Uint8Array): boolean {
+  for (const k of lockKeys(lock)) if (k.equals(key)) return true;
+  return false;
+}
+
 /** Every key a lock names, in order. */
 export function lockKeys(lock: Lock): readonly Buffer[] {
   return lock.type === 'key' ? [lock.key] : lock.keys;

@@ -10,7 +10,7 @@
 import { CbdcError } from './errors.js';
 import { AMOUNT_FEN_MAX, addAmountsFen, formatAmountFen, parsePositiveAmountFen } from './amount.js';
 import { ByteWriter, hexToBytes } from './bytes.js';
-import { TAGS, taggedHash } from './hash.js';
+import { TAGS, sha256Once, taggedHash, taggedHashPrefix } from './hash.js';
 import { INTERMEDIARY_ID_BYTES_MAX, NETWORK_ID_BYTES_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_SIGNATURES_MAX } from './limits.js';
 import { Lock, LockJson, encodeLock, lockToJson, parseLock } from './lock.js';
 import { parsePublicKey, parseSignature } from './sig.js';
@@ -192,8 +192,7 @@ export function parseTx(value: unknown, network: string, opts: { operatorSignsLa
 }
 
 /** The canonical bytes of a transaction without its witness: what its id is the hash of. */
-export function encodeTxBody(tx: Tx): Buffer {
-  const w = new ByteWriter(128 + tx.inputs.length * 40 + tx.outputs.length * 48);
+export function encodeTxBody(tx: Tx, w = new ByteWriter(128 + tx.inputs.length * 40 + tx.outputs.length * 48)): Buffer {
   w.u8(TX_VERSION).str8(tx.network).u8(KIND_BYTE[tx.kind]);
   if (tx.kind !== 'transfer') w.str8(tx.intermediary);
   if (tx.kind === 'issue') w.u64(tx.serial);
@@ -204,15 +203,30 @@ export function encodeTxBody(tx: Tx): Buffer {
   return w.finish();
 }
 
+const TX_PREFIX = taggedHashPrefix(TAGS.tx);
+
+/** H_"CBDC/tx"(canonical bytes), encoded straight after the tag prefix and hashed in one call. */
 export function txId(tx: Tx): Buffer {
-  return taggedHash(TAGS.tx, encodeTxBody(tx));
+  const w = new ByteWriter(192 + tx.inputs.length * 40 + tx.outputs.length * 48).bytes(TX_PREFIX);
+  return sha256Once(encodeTxBody(tx, w));
 }
 
-/** The id an output is bound to, whatever key the store files it under. */
+const OUTPUT_PREFIX = taggedHashPrefix(TAGS.output);
+
+/**
+ * The id an output is bound to, whatever key the store files it under:
+ * H_"CBDC/output"(txid || u16 index || u64 value || u16 len || lock). Built in one buffer
+ * and hashed in one call: it runs for every output the ledger creates.
+ */
 export function outputId(txid: Uint8Array, index: number, value: bigint, lockBytes: Uint8Array): Buffer {
-  const w = new ByteWriter(48 + lockBytes.length);
-  w.u16(index).u64(value).var16(lockBytes);
-  return taggedHash(TAGS.output, txid, w.finish());
+  const b = Buffer.allocUnsafe(64 + 32 + 2 + 8 + 2 + lockBytes.length);
+  OUTPUT_PREFIX.copy(b, 0);
+  b.set(txid, 64);
+  b.writeUInt16BE(index, 96);
+  b.writeBigUInt64BE(value, 98);
+  b.writeUInt16BE(lockBytes.length, 106);
+  b.set(lockBytes, 108);
+  return sha256Once(b);
 }
 
 /** What the central-bank operator signs to authorize an issuance or redemption. */
