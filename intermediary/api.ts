@@ -223,11 +223,10 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     return accountJson(bank, a);
   });
 
-  const exchanges = new Map<string, Promise<Record<string, unknown>>>();
   app.post('/v1/accounts/:id/exchange', {
     preValidation: customerOrStaff,
     schema: {
-      description: 'Deposit to wallet (settles at once), or wallet to deposit (a payment to the bank: sign it like any payment).',
+      description: 'Deposit to wallet (settles at once), or wallet to deposit (a payment to the bank: sign it like any payment). The same idempotency key never exchanges twice.',
       params, body: Obj({ direction: Type.Union([Type.Literal('to_wallet'), Type.Literal('to_deposit')]), amount_fen: AmountFen, idempotency_key: IdempotencyKey }),
       response: { 200: Loose({ status: Type.String() }), ...Errors },
     },
@@ -237,19 +236,18 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     if (req.body.direction === 'to_deposit') {
       return paymentJson(await bank.preparePayment(req.params.id, { idempotencyKey: req.body.idempotency_key, payee: 'deposit', amountFen: amount }));
     }
-    const key = `${req.params.id}/${req.body.idempotency_key}`;
-    const stored = bank.store.meta.get(`exchange/${key}`) as { status: string } | undefined;
-    if (stored) return stored;
-    let run = exchanges.get(key) as Promise<{ status: string }> | undefined;
-    if (run === undefined) {
-      run = bank.exchangeToWallet(req.params.id, amount).then(async (r) => {
-        await bank.store.meta.put(`exchange/${key}`, r);
-        return r as { status: string };
-      }).finally(() => exchanges.delete(key));
-      exchanges.set(key, run);
-    }
-    return run;
+    const r = await bank.exchangeToWallet(req.params.id, amount, req.body.idempotency_key);
+    await bank.durable();
+    return r as { status: string };
   });
+
+  app.get('/v1/accounts/by-key', {
+    preValidation: applicant,
+    schema: {
+      description: 'The account the signing wallet key opened (signer "key:<hex>"): recovers an account id whose opening answer was lost.',
+      response: { 200: AccountView, ...Errors },
+    },
+  }, async (req) => accountJson(bank, bank.accountOfWalletKey(req.signer!.publicKey.toString('hex'))));
 
   app.post('/v1/accounts/:id/payments', {
     preValidation: customerOrStaff,

@@ -7,7 +7,7 @@
 // payments can neither reserve the same output nor together pass a limit.
 import { EventEmitter } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
-import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
+import { CbdcError, type ErrorCode, assert, isCbdcError } from '../protocol/errors.js';
 import { AMOUNT_FEN_MAX, formatAmountFen } from '../protocol/amount.js';
 import { TX_INPUTS_MAX } from '../protocol/limits.js';
 import { type Lock, encodeLock, lockToJson, parseLock } from '../protocol/lock.js';
@@ -322,8 +322,13 @@ export class Bank extends EventEmitter<BankEvents> {
    * Deposit -> wallet: the bank pays CBDC from its holdings to the customer's lock and debits
    * the deposit, atomically with reserving the holdings it spends.
    */
-  async exchangeToWallet(id: string, amountFen: bigint): Promise<Record<string, unknown>> {
+  async exchangeToWallet(id: string, amountFen: bigint, idempotencyKey: string): Promise<Record<string, unknown>> {
+    const keyName = `exchange-key/${id}/${idempotencyKey}`;
+    const earlier = this.store.meta.get(keyName) as { amountFen: string; txid: string; code?: ErrorCode; message?: string } | undefined;
+    if (earlier !== undefined) return this.sameExchange(id, amountFen, earlier);
     const prepared = await this.atomic(() => {
+      const again = this.store.meta.get(keyName) as { amountFen: string; txid: string } | undefined;
+      if (again !== undefined) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT', 'an exchange with this idempotency key is already under way');
       const a = this.account(id);
       if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
       if (fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
@@ -337,6 +342,7 @@ export class Bank extends EventEmitter<BankEvents> {
       for (const c of coins) this.store.reserved.putSync(posKey(c.pos), `exchange:${txid}`);
       // Whichever applies it first (the answer below or central's event stream) files it as an exchange.
       this.store.meta.putSync(`exchange-tx/${txid}`, id);
+      this.store.meta.putSync(keyName, { amountFen: amountFen.toString(), txid });
       this.store.meta.putSync(`pending-tx/${txid}`, { kind: 'exchange', account: id, amountFen: amountFen.toString(), tx: txToJson(tx), coins: coins.map((c) => c.pos) } satisfies PendingTx);
       this.store.accounts.putSync(id, { ...a, depositFen: (fen(a.depositFen) - amountFen).toString() });
       return { tx, txid, coins };
@@ -350,8 +356,31 @@ export class Bank extends EventEmitter<BankEvents> {
     if (isUncertain(r) || r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
       fail('CBDC_ERR_CENTRAL_UNAVAILABLE', `${r.message}; the exchange is pending and settles (or is given back) once central's answer is certain`);
     }
-    await this.atomic(() => this.releaseExchange(prepared.txid));
+    await this.atomic(() => {
+      this.releaseExchange(prepared.txid);
+      this.store.meta.putSync(keyName, { amountFen: amountFen.toString(), txid: prepared.txid, code: r.code, message: r.message });
+    });
     fail(r.code, r.message);
+  }
+
+  /** The answer to an exchange retried with the same idempotency key: never a second exchange. */
+  private sameExchange(id: string, amountFen: bigint, e: { amountFen: string; txid: string; code?: ErrorCode; message?: string }): Record<string, unknown> {
+    if (fen(e.amountFen) !== amountFen) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT');
+    if (this.store.applied.get(e.txid) !== undefined) {
+      const a = this.account(id);
+      return { status: 'settled', txid: e.txid, amount_fen: e.amountFen, balance_fen: a.balanceFen, deposit_fen: a.depositFen };
+    }
+    if (this.store.meta.get(`pending-tx/${e.txid}`) !== undefined) {
+      fail('CBDC_ERR_CENTRAL_UNAVAILABLE', 'the exchange is pending and settles (or is given back) once central answers');
+    }
+    fail(e.code ?? 'CBDC_ERR_CENTRAL_UNAVAILABLE', e.message ?? 'the exchange was not settled; the deposit was given back');
+  }
+
+  /** The account a wallet key opened (for a wallet whose answer to opening was lost). */
+  accountOfWalletKey(walletKeyHex: string): AccountRec {
+    const a = this.accountByWalletKey(walletKeyHex);
+    if (a === undefined) fail('CBDC_ERR_ACCOUNT_UNKNOWN', 'no account was opened with this key');
+    return a;
   }
 
   /** Inside a transaction: a refused exchange gives the deposit back and releases the holdings. */

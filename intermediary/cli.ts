@@ -78,6 +78,25 @@ program.command('reconcile')
     process.exitCode = r.status === 200 && r.body.ok ? 0 : 1;
   });
 
+const teller = program.command('teller').description("the teller's desk: customers' bank deposits (signed with the bank's staff key)");
+teller.command('deposit')
+  .description("credit a customer's bank deposit (cash in)")
+  .argument('<account>', 'the account id, e.g. bank-a.0123456789ab')
+  .argument('<amount>', 'in yuan, e.g. 1000.00')
+  .requiredOption('--url <url>', 'the bank node URL')
+  .requiredOption('--data-dir <dir>', 'the bank node data directory (for the staff key)')
+  .option('--network <id>', 'network id', 'cbdc-local')
+  .option('--json', 'print JSON')
+  .action(async (account: string, amount: string, o) => {
+    const staff = readKeyFile(bankKeyFiles(o.dataDir).staff);
+    const client = new SignedClient(o.url, o.network, 'staff', staff.secretKey);
+    const r = await client.post<{ code?: string; message?: string; deposit_fen?: string }>(`/v1/accounts/${encodeURIComponent(account)}/deposit`, { amount_fen: parseYuan(amount).toString() });
+    if (o.json) process.stdout.write(JSON.stringify(r.body) + '\n');
+    else if (r.status === 200) process.stdout.write(`deposited ${amount} into ${account}: its deposit is now ${formatYuan(BigInt(r.body.deposit_fen ?? '0'))} yuan\n`);
+    else process.stderr.write(`cbdc-bank: deposit refused: ${r.body.message ?? r.status} (${r.body.code ?? `HTTP ${r.status}`})\n`);
+    process.exitCode = r.status === 200 ? 0 : 1;
+  });
+
 program.parseAsync().catch((e: Error & { code?: string }) => {
   process.stderr.write(`cbdc-bank: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
   process.exit(2);

@@ -29,7 +29,9 @@ describe('bank clock (Asia/Shanghai)', () => {
     expect(dayKey(ms('2028-02-28T16:00:00.000Z'))).toBe('2028-02-29');
     expect(dayKey(ms('2028-02-29T16:00:00.000Z'))).toBe('2028-03-01');
     const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' });
-    fc.assert(fc.property(fc.integer({ min: ms('1990-01-01T00:00:00Z'), max: ms('2100-01-01T00:00:00Z') }), (t) => {
+    // From 1992: China kept daylight saving time 1986-1991, which Intl's zone data knows and
+    // the bank's fixed UTC+8 clock does not claim to.
+    fc.assert(fc.property(fc.integer({ min: ms('1992-01-01T00:00:00Z'), max: ms('2100-01-01T00:00:00Z') }), (t) => {
       expect(dayKey(t)).toBe(fmt.format(t));
       expect(yearKey(t)).toBe(fmt.format(t).slice(0, 4));
     }), { numRuns: 300 });

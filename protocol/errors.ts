@@ -64,7 +64,7 @@ export const ERRORS = {
   CBDC_ERR_IDEMPOTENCY_CONFLICT: [409, 'That idempotency key was used for a different request.'],
   CBDC_ERR_PAYMENT_STATE: [409, 'The payment is not waiting for a signature (already settled, rejected or expired).'],
   CBDC_ERR_PAYMENT_EXPIRED: [410, 'The payment waited too long for its signature and its reservation lapsed.'],
-  CBDC_ERR_CENTRAL_UNAVAILABLE: [503, 'The central bank node could not be reached; nothing was settled.'],
+  CBDC_ERR_CENTRAL_UNAVAILABLE: [503, 'The central bank node could not be reached; nothing settled yet (where the message says pending, the bank settles or gives back the operation once central answers).'],
   // Wallet
   CBDC_ERR_KEYSTORE_PASSPHRASE: [401, 'The passphrase does not unlock the wallet keystore, or none was given.'],
   CBDC_ERR_KEYSTORE_FORMAT: [400, 'The wallet keystore file is not one this wallet reads (malformed JSON, unknown version, cipher or KDF parameters).'],
