@@ -11,7 +11,9 @@ import { CbdcError, type ErrorCode, assert, isCbdcError } from '../protocol/erro
 import { AMOUNT_FEN_MAX, formatAmountFen } from '../protocol/amount.js';
 import { TX_INPUTS_MAX } from '../protocol/limits.js';
 import { type Lock, encodeLock, lockToJson, parseLock } from '../protocol/lock.js';
-import { signHashNative } from '../protocol/sig.js';
+import { CURVE_N, publicKeyOfNative, signHashNative } from '../protocol/sig.js';
+import { taggedHash } from '../protocol/hash.js';
+import { u64be } from '../protocol/bytes.js';
 import { type Tx, type TxJson, parseTx, txId, txToJson } from '../protocol/tx.js';
 import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
 import { nativeVerifier } from '../protocol/sig.js';
@@ -444,9 +446,41 @@ export class Bank extends EventEmitter<BankEvents> {
     this.waiters.delete(paymentId);
   }
 
+  /**
+   * Adds the bank's signatures: one per distinct bank key the inputs' locks name — the main key
+   * for holdings and standard customer locks, a derived key for coins paid to a fresh lock.
+   */
   private signByBank(tx: Tx): Tx {
     const id = txId(tx);
-    return { ...tx, sigs: [...tx.sigs, { key: this.publicKey, sig: signHashNative(this.sk, id) }] };
+    const keys = new Map<string, { sk: Buffer; pk: Buffer }>();
+    for (const input of tx.inputs) {
+      const lockHex = this.store.coins.get(posKey(input.pos))?.lockHex;
+      const index = lockHex === undefined ? undefined : (this.store.meta.get(`lock-derivation/${lockHex}`) as number | undefined);
+      if (index === undefined) keys.set('main', { sk: this.sk, pk: this.publicKey });
+      else keys.set(`derived-${index}`, this.derivedKey(index));
+    }
+    if (keys.size === 0) keys.set('main', { sk: this.sk, pk: this.publicKey });
+    return { ...tx, sigs: [...tx.sigs, ...[...keys.values()].map((k) => ({ key: k.pk, sig: signHashNative(k.sk, id) }))] };
+  }
+
+  private derived = new Map<number, { sk: Buffer; pk: Buffer }>();
+
+  /**
+   * The bank's i-th derived key: sk_i = sk + H_"CBDC/derive"(bank public key || i) mod n. Each
+   * payment to a customer gets a lock with a fresh bank key, so central cannot link a payee's
+   * incoming payments by their lock; only this bank can map the lock to the account.
+   */
+  private derivedKey(i: number): { sk: Buffer; pk: Buffer } {
+    let d = this.derived.get(i);
+    if (d === undefined) {
+      const t = BigInt('0x' + taggedHash('CBDC/derive', this.publicKey, u64be(BigInt(i))).toString('hex'));
+      const k = (BigInt('0x' + this.sk.toString('hex')) + t) % CURVE_N;
+      assert(k !== 0n, 'derived key is not zero');
+      const sk = Buffer.from(k.toString(16).padStart(64, '0'), 'hex');
+      d = { sk, pk: publicKeyOfNative(sk) };
+      this.derived.set(i, d);
+    }
+    return d;
   }
 
   /** Oldest-first selection of an owner's unreserved coins covering the amount. Inside a transaction. */
@@ -534,7 +568,7 @@ export class Bank extends EventEmitter<BankEvents> {
    * the wallet's lock up to its balance cap, the excess to its sweep lock (credited to the
    * linked deposit) — or refuses when there is excess and no linked account.
    */
-  quote(ref: { alias?: string; account?: string }, amountFen: bigint): Quote {
+  async quote(ref: { alias?: string; account?: string }, amountFen: bigint): Promise<Quote> {
     const id = ref.account ?? (ref.alias !== undefined ? this.store.aliases.get(ref.alias) : undefined);
     const a = id === undefined ? undefined : this.store.accounts.get(id);
     if (a === undefined || a.status === 'closed') fail('CBDC_ERR_PAYEE_UNKNOWN');
@@ -543,11 +577,25 @@ export class Bank extends EventEmitter<BankEvents> {
     if (excessFen > 0n && a.evidence.linked_account === undefined) fail('CBDC_ERR_BALANCE_CAP');
     const wk = Buffer.from(a.walletKey, 'hex');
     const outputs: Quote['outputs'] = [];
-    if (walletFen > 0n) outputs.push({ value: walletFen, lock: this.customerLock(wk) });
+    if (walletFen > 0n) outputs.push({ value: walletFen, lock: await this.freshLock(a.id, wk) });
     if (excessFen > 0n) outputs.push({ value: excessFen, lock: this.sweepLock(wk) });
     this.pendingIncoming.get(a.id)?.push({ fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs }) ??
       this.pendingIncoming.set(a.id, [{ fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs }]);
     return { bank: this.id, account: a.id, walletFen, excessFen, outputs };
+  }
+
+  /** A fresh lock multi(2, [wallet, derived bank key]) for one incoming payment, mapped to the account. */
+  private async freshLock(accountId: string, walletKey: Buffer): Promise<Lock> {
+    return this.atomic(() => {
+      const i = (this.store.meta.get('lock-next') as number | undefined) ?? 0;
+      const d = this.derivedKey(i);
+      const lock = multiLock(2, [walletKey, d.pk]);
+      const lockHex = encodeLock(lock).toString('hex');
+      this.store.meta.putSync('lock-next', i + 1);
+      this.store.meta.putSync(`lock-derivation/${lockHex}`, i);
+      this.store.locks.putSync(lockHex, accountId);
+      return lock;
+    });
   }
 
   /** An incoming amount settled: drop the quote that promised it. */
@@ -855,7 +903,7 @@ export class Bank extends EventEmitter<BankEvents> {
         owner = BANK_OWNER;
       }
       const pk = posKey(o.pos);
-      this.store.coins.putSync(pk, { pos: o.pos, id: o.id, value: o.value, owner });
+      this.store.coins.putSync(pk, { pos: o.pos, id: o.id, value: o.value, owner, lockHex: o.lockHex });
       this.store.coinsByOwner.putSync([owner, pk], '');
       touch(owner, fen(o.value));
     }

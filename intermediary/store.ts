@@ -33,6 +33,8 @@ export interface CoinRec {
   value: string;
   /** Owning account id, or '_bank' for the bank's own holdings. */
   owner: string;
+  /** Hex of the lock it is paid to (tells which bank key co-signs its spending). */
+  lockHex?: string;
 }
 
 export type PaymentStatus = 'awaiting_signature' | 'submitted' | 'settled' | 'rejected' | 'expired';
