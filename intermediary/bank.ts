@@ -568,7 +568,7 @@ export class Bank extends EventEmitter<BankEvents> {
    * the wallet's lock up to its balance cap, the excess to its sweep lock (credited to the
    * linked deposit) — or refuses when there is excess and no linked account.
    */
-  async quote(ref: { alias?: string; account?: string }, amountFen: bigint): Promise<Quote> {
+  async quote(ref: { alias?: string; account?: string }, amountFen: bigint, payerBank: string = this.id): Promise<Quote> {
     const id = ref.account ?? (ref.alias !== undefined ? this.store.aliases.get(ref.alias) : undefined);
     const a = id === undefined ? undefined : this.store.accounts.get(id);
     if (a === undefined || a.status === 'closed') fail('CBDC_ERR_PAYEE_UNKNOWN');
@@ -577,7 +577,7 @@ export class Bank extends EventEmitter<BankEvents> {
     if (excessFen > 0n && a.evidence.linked_account === undefined) fail('CBDC_ERR_BALANCE_CAP');
     const wk = Buffer.from(a.walletKey, 'hex');
     const outputs: Quote['outputs'] = [];
-    if (walletFen > 0n) outputs.push({ value: walletFen, lock: await this.freshLock(a.id, wk) });
+    if (walletFen > 0n) outputs.push({ value: walletFen, lock: await this.freshLock(a.id, wk, payerBank) });
     if (excessFen > 0n) outputs.push({ value: excessFen, lock: this.sweepLock(wk) });
     this.pendingIncoming.get(a.id)?.push({ fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs }) ??
       this.pendingIncoming.set(a.id, [{ fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs }]);
@@ -585,7 +585,7 @@ export class Bank extends EventEmitter<BankEvents> {
   }
 
   /** A fresh lock multi(2, [wallet, derived bank key]) for one incoming payment, mapped to the account. */
-  private async freshLock(accountId: string, walletKey: Buffer): Promise<Lock> {
+  private async freshLock(accountId: string, walletKey: Buffer, payerBank: string): Promise<Lock> {
     return this.atomic(() => {
       const i = (this.store.meta.get('lock-next') as number | undefined) ?? 0;
       const d = this.derivedKey(i);
@@ -593,6 +593,8 @@ export class Bank extends EventEmitter<BankEvents> {
       const lockHex = encodeLock(lock).toString('hex');
       this.store.meta.putSync('lock-next', i + 1);
       this.store.meta.putSync(`lock-derivation/${lockHex}`, i);
+      // Which bank asked for it: the payee's history names where a payment came from.
+      this.store.meta.putSync(`lock-payer/${lockHex}`, payerBank);
       this.store.locks.putSync(lockHex, accountId);
       return lock;
     });
@@ -893,6 +895,7 @@ export class Bank extends EventEmitter<BankEvents> {
       touch(c.owner, -fen(c.value));
     }
     const sweptTo = new Map<string, bigint>();
+    const fromBank = new Map<string, string>();
     for (const o of outputs) {
       let owner = this.store.locks.get(o.lockHex);
       if (owner === undefined) continue;
@@ -906,6 +909,8 @@ export class Bank extends EventEmitter<BankEvents> {
       this.store.coins.putSync(pk, { pos: o.pos, id: o.id, value: o.value, owner, lockHex: o.lockHex });
       this.store.coinsByOwner.putSync([owner, pk], '');
       touch(owner, fen(o.value));
+      const via = this.store.meta.get(`lock-payer/${o.lockHex}`) as string | undefined;
+      if (via !== undefined) fromBank.set(owner, via);
     }
     for (const [owner, d] of delta) if (d > 0n) this.settlePending(owner, d);
 
@@ -943,7 +948,9 @@ export class Bank extends EventEmitter<BankEvents> {
     for (const [owner, d] of delta) {
       if (owner === BANK_OWNER || owner === payment?.account) continue;
       if (d <= 0n) continue;
-      const payer = payment !== undefined ? `${this.store.accounts.get(payment.account)?.aliases[0] ?? payment.account}@${this.id}` : 'another bank';
+      const payer = payment !== undefined
+        ? `${this.store.accounts.get(payment.account)?.aliases[0] ?? payment.account}@${this.id}`
+        : fromBank.has(owner) ? `a customer of ${fromBank.get(owner)}` : 'another bank';
       this.addHistory(owner, { atMs, direction: 'in', kind: exchangeFor === owner ? 'exchange' : 'payment', amountFen: d.toString(), counterparty: exchangeFor === owner ? 'own deposit' : payer, txid, paymentId: null });
     }
     for (const [acc, v] of sweptTo) {
