@@ -356,6 +356,13 @@ export class Bank extends EventEmitter<BankEvents> {
       return { status: 'settled', txid: r.txid, amount_fen: amountFen.toString(), balance_fen: this.account(id).balanceFen, deposit_fen: this.account(id).depositFen };
     }
     if (isUncertain(r) || r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
+      // Uncertain (central unreachable, or a transport retry whose first attempt settled): give
+      // the event stream and resubmitPending a moment to make it certain before answering.
+      void this.resubmitPending();
+      if (await this.waitForApplied(prepared.txid, 10_000)) {
+        const a = this.account(id);
+        return { status: 'settled', txid: prepared.txid, amount_fen: amountFen.toString(), balance_fen: a.balanceFen, deposit_fen: a.depositFen };
+      }
       fail('CBDC_ERR_CENTRAL_UNAVAILABLE', `${r.message}; the exchange is pending and settles (or is given back) once central's answer is certain`);
     }
     await this.atomic(() => {
@@ -775,6 +782,16 @@ export class Bank extends EventEmitter<BankEvents> {
   }
 
   private waiters = new Map<string, (() => void)[]>();
+
+  /** Waits until a transaction is applied here (settled), or the time is up. */
+  private async waitForApplied(txid: string, maxMs: number): Promise<boolean> {
+    for (let waited = 0; waited < maxMs; waited += 50) {
+      if (this.store.applied.get(txid) !== undefined) return true;
+      if (this.store.meta.get(`pending-tx/${txid}`) === undefined) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.store.applied.get(txid) !== undefined;
+  }
 
   private async waitForPayment(paymentId: string, maxMs = 30_000): Promise<PaymentRec> {
     for (let waited = 0; waited < maxMs; waited += 100) {
