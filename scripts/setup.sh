@@ -11,6 +11,9 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-npm ci --no-audit --no-fund
+# npm install (not npm ci): it installs the versions package-lock.json pins, and does not
+# refuse a lock file whose platform-specific optional packages (rollup, msgpackr-extract
+# builds for other systems) this npm leaves out.
+npm install --no-audit --no-fund
 npm run build
 echo "setup: done"

@@ -357,6 +357,23 @@ async function buildIssuance(count: number, keys: KeyPool, outs: InitialOutputs,
  * The ECDSA work (signHashNative) runs in one worker thread per core; the transactions are
  * assembled by signTx on this thread, which takes those signatures in the order it asks for them.
  */
+/** A 2-in/2-out transfer spending initial outputs a and b, split at a random point to two random keys. */
+function unsignedTransfer(a: number, b: number, keys: KeyPool, outs: InitialOutputs, rng: () => number): Tx {
+  const total = outs.values[a]! + outs.values[b]!;
+  const x = 1 + below(rng, total - 1);
+  return makeTx({
+    network: NETWORK,
+    inputs: [
+      { pos: BigInt(outs.pos[a]!), id: outs.ids.subarray(a * 32, a * 32 + 32) },
+      { pos: BigInt(outs.pos[b]!), id: outs.ids.subarray(b * 32, b * 32 + 32) },
+    ],
+    outputs: [
+      { value: BigInt(x), lock: keyLock(keys.pubs[below(rng, keys.pubs.length)]!) },
+      { value: BigInt(total - x), lock: keyLock(keys.pubs[below(rng, keys.pubs.length)]!) },
+    ],
+  });
+}
+
 async function buildTransfers(pairs: [number, number][], keys: KeyPool, outs: InitialOutputs, rng: () => number, threads: number): Promise<Tx[]> {
   const unsigned: Tx[] = new Array(pairs.length);
   const signers: Buffer[][] = new Array(pairs.length);
@@ -364,19 +381,7 @@ async function buildTransfers(pairs: [number, number][], keys: KeyPool, outs: In
   const jobHashes = Buffer.allocUnsafe(pairs.length * 2 * 32);
   for (let t = 0; t < pairs.length; t++) {
     const [a, b] = pairs[t]!;
-    const total = outs.values[a]! + outs.values[b]!;
-    const x = 1 + below(rng, total - 1);
-    const tx = makeTx({
-      network: NETWORK,
-      inputs: [
-        { pos: BigInt(outs.pos[a]!), id: outs.ids.subarray(a * 32, a * 32 + 32) },
-        { pos: BigInt(outs.pos[b]!), id: outs.ids.subarray(b * 32, b * 32 + 32) },
-      ],
-      outputs: [
-        { value: BigInt(x), lock: keyLock(keys.pubs[below(rng, keys.pubs.length)]!) },
-        { value: BigInt(total - x), lock: keyLock(keys.pubs[below(rng, keys.pubs.length)]!) },
-      ],
-    });
+    const tx = unsignedTransfer(a, b, keys, outs, rng);
     const sks = [keys.sks[outs.keyOf(a)]!, keys.sks[outs.keyOf(b)]!];
     const id = txId(tx);
     for (let k = 0; k < 2; k++) {
@@ -789,24 +794,13 @@ async function main(): Promise<void> {
       const effects: TxEffect[] = [];
       for (let i = 0; i < n; i++) {
         const [a, b] = outs.drawRandomPair(rng);
-        const total = outs.values[a]! + outs.values[b]!;
-        const x = 1 + below(rng, total - 1);
-        const tx = makeTx({
-          network: NETWORK,
-          inputs: [
-            { pos: BigInt(outs.pos[a]!), id: outs.ids.subarray(a * 32, a * 32 + 32) },
-            { pos: BigInt(outs.pos[b]!), id: outs.ids.subarray(b * 32, b * 32 + 32) },
-          ],
-          outputs: [
-            { value: BigInt(x), lock: keyLock(keys.pubs[below(rng, keys.pubs.length)]!) },
-            { value: BigInt(total - x), lock: keyLock(keys.pubs[below(rng, keys.pubs.length)]!) },
-          ],
-        });
+        const tx = unsignedTransfer(a, b, keys, outs, rng);
         const txid = txId(tx);
+        const total = tx.outputs[0]!.value + tx.outputs[1]!.value;
         effects.push({
           txid, kind: 'transfer', inputs: tx.inputs.map((inp) => inp.pos),
           outputs: tx.outputs.map((out, index) => ({ id: outputId(txid, index, out.value, out.lockBytes), value: out.value, lockBytes: out.lockBytes })),
-          inputSumFen: BigInt(total), outputSumFen: BigInt(total), intermediary: '', serial: 0n,
+          inputSumFen: total, outputSumFen: total, intermediary: '', serial: 0n,
         });
       }
       const build = (performance.now() - t) / 1000;

@@ -15,7 +15,8 @@ export const CLI = path.join(REPO_ROOT, 'dist', 'central', 'cli.js');
 const live = new Set<ChildProcess>();
 let exitHook = false;
 
-function track(child: ChildProcess): void {
+/** Remembers a child process so that it is killed however the test run ends. */
+export function track(child: ChildProcess): void {
   live.add(child);
   child.once('exit', () => live.delete(child));
   if (!exitHook) {

@@ -19,23 +19,9 @@ import path from 'node:path';
 import { readKeyFile, readOrCreateKeyFile, type KeyPair } from '../../platform/key_file.js';
 import { SignedClient } from '../../platform/signed_client.js';
 import { bankKeyFiles } from '../../intermediary/node.js';
-import { CentralProcess, REPO_ROOT, auditDataDir, killAllCentralProcesses, type AuditJson } from './central_process.js';
+import { CentralProcess, REPO_ROOT, auditDataDir, killAllCentralProcesses, track, type AuditJson } from './central_process.js';
 
 export const BANK_CLI = path.join(REPO_ROOT, 'dist', 'intermediary', 'cli.js');
-
-const live = new Set<ChildProcess>();
-let exitHook = false;
-
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (!exitHook) {
-    exitHook = true;
-    process.once('exit', () => {
-      for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    });
-  }
-}
 
 function waitExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
@@ -266,12 +252,7 @@ export interface ReconcileJson {
   problems: string[];
 }
 
-/** SIGKILLs every bank child this process started that is still running, and central's. */
+/** SIGKILLs every child this process started (banks and central alike: all are tracked). */
 export async function killAllNetworkProcesses(): Promise<void> {
-  await Promise.all([...live].map(async (c) => {
-    const exited = waitExit(c);
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await exited;
-  }));
   await killAllCentralProcesses();
 }
