@@ -352,11 +352,6 @@ async function buildIssuance(count: number, keys: KeyPool, outs: InitialOutputs,
   return { txs, totalFen };
 }
 
-/**
- * Signed 2-in/2-out transfers over the given input pairs; each input's key signs once.
- * The ECDSA work (signHashNative) runs in one worker thread per core; the transactions are
- * assembled by signTx on this thread, which takes those signatures in the order it asks for them.
- */
 /** A 2-in/2-out transfer spending initial outputs a and b, split at a random point to two random keys. */
 function unsignedTransfer(a: number, b: number, keys: KeyPool, outs: InitialOutputs, rng: () => number): Tx {
   const total = outs.values[a]! + outs.values[b]!;
@@ -374,6 +369,11 @@ function unsignedTransfer(a: number, b: number, keys: KeyPool, outs: InitialOutp
   });
 }
 
+/**
+ * Signed 2-in/2-out transfers over the given input pairs; each input's key signs once.
+ * The ECDSA work (signHashNative) runs in one worker thread per core; the transactions are
+ * assembled by signTx on this thread, which takes those signatures in the order it asks for them.
+ */
 async function buildTransfers(pairs: [number, number][], keys: KeyPool, outs: InitialOutputs, rng: () => number, threads: number): Promise<Tx[]> {
   const unsigned: Tx[] = new Array(pairs.length);
   const signers: Buffer[][] = new Array(pairs.length);
