@@ -11,6 +11,25 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
+# Debian packages: the PC/SC stack for the offline NFC suite (pcscd, the vsmartcard virtual
+# reader driver vpcd, and libpcsclite's headers that nfc-pcsc compiles against) and Chromium
+# for the dashboard's browser test. Skipped when already present; needs root otherwise.
+debian_packages=(pcscd vsmartcard-vpcd libpcsclite-dev chromium)
+missing=()
+for pkg in "${debian_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages ${missing[*]}; run this script as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
 # npm install (not npm ci): it installs the versions package-lock.json pins, and does not
 # refuse a lock file whose platform-specific optional packages (rollup, msgpackr-extract
 # builds for other systems) this npm leaves out.
