@@ -75,6 +75,18 @@ export const ERRORS = {
   CBDC_ERR_PAYMENT_REQUEST_FORMAT: [400, 'A payment request is not a cbdc:pay?to=…&bank=…&amount=… string the wallet reads.'],
   CBDC_ERR_BANK_UNREACHABLE: [503, 'The bank node could not be reached (connection refused, reset or timed out).'],
   CBDC_ERR_BANK_RESPONSE: [502, 'The bank answered with something the API does not allow (malformed, or a transaction other than the one asked for).'],
+  // Offline devices (secure-element applet, PC/SC reader, vpcd bridge)
+  CBDC_ERR_OFFLINE_FORMAT: [400, 'An offline certificate, challenge, voucher, authorisation or revocation list is not in its canonical binary form.'],
+  CBDC_ERR_OFFLINE_SIGNATURE: [403, 'The bank signature on an offline certificate, authorisation or revocation list, or the device signature on a voucher, does not verify.'],
+  CBDC_ERR_OFFLINE_UNTRUSTED: [403, 'An offline certificate, authorisation or revocation list comes from a bank whose offline key is not trusted here.'],
+  CBDC_ERR_OFFLINE_CERT_EXPIRED: [403, 'The device certificate is outside its validity period.'],
+  CBDC_ERR_OFFLINE_CERT_MISMATCH: [400, 'A voucher or authorisation names another device, key or network than the certificate it comes with.'],
+  CBDC_ERR_OFFLINE_REVOKED: [403, "The payer device's certificate is on its bank's revocation list."],
+  CBDC_ERR_OFFLINE_CAP: [409, 'The offline payment or load is over a device cap (balance, per payment, or payments before sync).'],
+  CBDC_ERR_OFFLINE_REFUSED: [409, 'The card refused the command; the message names its ISO 7816-4 status word.'],
+  CBDC_ERR_NFC_UNAVAILABLE: [503, 'The PC/SC stack is not available (nfc-pcsc not installed, or pcscd not running); the message says what to install or start.'],
+  CBDC_ERR_VPCD_FRAME: [400, 'A frame on the vpcd socket is truncated, empty or longer than an APDU may be.'],
+  CBDC_ERR_OFFLINE_STORE: [500, "The applet's persisted state is missing or damaged; nothing was changed."],
   // Storage
   CBDC_ERR_STORAGE: [503, 'The ledger store refused the write (for example the map is full); nothing was committed.'],
 } as const satisfies Record<string, readonly [number, string]>;
