@@ -75,7 +75,10 @@ export interface AuthorisedDetail {
   readonly authorisationHash: Buffer;
 }
 
-export type VoucherBody = VoucherCommon & (PayDetail | ReceiveDetail | AuthorisedDetail);
+export type VoucherDetail = PayDetail | ReceiveDetail | AuthorisedDetail;
+export type VoucherBody = VoucherCommon & VoucherDetail;
+/** What one step of the counter changes: the fields a device fills in besides its own. */
+export type VoucherStep = { readonly amountFen: bigint; readonly balanceAfterFen: bigint } & VoucherDetail;
 export type Voucher = VoucherBody & { readonly deviceSig: Buffer };
 export type PayVoucher = VoucherCommon & PayDetail & { readonly deviceSig: Buffer };
 
