@@ -35,11 +35,26 @@ export interface LedgerOptions {
   inflightBatchesMax?: number;
 }
 
+/** One submit call's results, resolved together once its last transaction is answered. */
+interface Submission {
+  readonly results: TxResult[];
+  remaining: number;
+  readonly resolve: (r: TxResult[]) => void;
+}
+
 interface Pending {
   tx: Tx;
   txid: Buffer;
   attested: boolean;
-  resolve: (r: TxResult) => void;
+  submission: Submission;
+  /** This transaction's index in its submission's results. */
+  index: number;
+}
+
+function answer(item: Pending, r: TxResult): void {
+  const s = item.submission;
+  s.results[item.index] = r;
+  if (--s.remaining === 0) s.resolve(s.results);
 }
 
 interface Prepared {
@@ -94,7 +109,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   /**
-   * Submits parsed transactions. Each resolves with its own result once its batch is durable
+   * Submits parsed transactions. Resolves with each one's result once its batch is durable
    * (or with its rejection). With an attestation, the submitting intermediary vouches for
    * every witness: central checks that one signature instead of each transaction's.
    */
@@ -112,11 +127,14 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         return Promise.resolve(txids.map((t) => ({ ok: false as const, txid: t.toString('hex'), code: e.code, message: e.message })));
       }
     }
-    const promises = txs.map(
-      (tx, i) => new Promise<TxResult>((resolve) => this.queue.push({ tx, txid: txids[i]!, attested: attestation !== undefined, resolve })),
-    );
+    if (txs.length === 0) return Promise.resolve([]);
+    const attested = attestation !== undefined;
+    const done = new Promise<TxResult[]>((resolve) => {
+      const submission: Submission = { results: new Array<TxResult>(txs.length), remaining: txs.length, resolve };
+      for (let i = 0; i < txs.length; i++) this.queue.push({ tx: txs[i]!, txid: txids[i]!, attested, submission, index: i });
+    });
     void this.pump();
-    return Promise.all(promises);
+    return done;
   }
 
   private async pump(): Promise<void> {
@@ -178,6 +196,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
           throw new CbdcError('CBDC_ERR_UNKNOWN_INPUT', `no output ${input.id.toString('hex').slice(0, 16)}… at position ${input.pos}`);
         }
         // Early refusal so a doomed transaction costs no signature checks; apply re-checks.
+        // Kept in attested mode too: it fixes which error a doubly-bad transaction gets.
         if (this.store.isSpent(input.pos)) throw new CbdcError('CBDC_ERR_DOUBLE_SPEND', `output at position ${input.pos} is already spent`);
         inputSumFen += out.value;
         locks.push(decodeLockTrusted(out.lockBytes));
@@ -242,15 +261,15 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     for (const p of prepared) {
       const txid = p.item.txid.toString('hex');
       if (p.error !== null) {
-        p.item.resolve({ ok: false, txid, code: p.error.code, message: p.error.message });
+        answer(p.item, { ok: false, txid, code: p.error.code, message: p.error.message });
         continue;
       }
       assert(applied !== null, 'applied batch present');
       const res = applied.results[r++]!;
       if (res.ok) {
-        p.item.resolve({ ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds: p.effect!.outputs.map((o) => o.id), durable: applied.durable });
+        answer(p.item, { ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds: p.effect!.outputs.map((o) => o.id), durable: applied.durable });
       } else {
-        p.item.resolve({ ok: false, txid, code: res.error.code, message: res.error.message });
+        answer(p.item, { ok: false, txid, code: res.error.code, message: res.error.message });
       }
     }
     if (applied !== null && applied.seq >= 0n) {

@@ -56,6 +56,19 @@ function key64(v: bigint): Buffer {
   return b;
 }
 
+const TWO_POW_32 = 4294967296;
+/** Positions, chunk and batch numbers on the hot path are numbers: the ledger never nears 2^53. */
+const POS_SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Writes the u64 big-endian key of v (an integer below 2^53) into b; lmdb-js copies keys, so b can be reused. */
+function writeKey64(b: Buffer, v: number): Buffer {
+  b.writeUInt32BE(Math.floor(v / TWO_POW_32), 0);
+  b.writeUInt32BE(v >>> 0, 4);
+  return b;
+}
+
+const APPEND = { append: true } as const;
+
 function encodeState(s: State): Buffer {
   return new ByteWriter(48).u64(s.nextPos).u64(s.nextBatch).u64(s.issuedFen).u64(s.redeemedFen).u64(s.unspentFen).u64(s.spentCount).finish();
 }
@@ -157,6 +170,8 @@ export class LmdbStore implements LedgerStore {
   private readonly batches: Database<Buffer, Buffer>;
   private readonly meta: Database<Buffer, string>;
   private readonly intermediaries: Database<IntermediaryRow, string>;
+  /** Key buffer for point reads; lmdb-js copies the key before reading, so one serves every read. */
+  private readonly readKey = Buffer.allocUnsafe(8);
 
   constructor(opts: LmdbStoreOptions) {
     this.durability = opts.durability;
@@ -200,27 +215,26 @@ export class LmdbStore implements LedgerStore {
     const s = this.readState();
     const seq = s.nextBatch;
     const firstPosOfBatch = s.nextPos;
-    const chunks = new Map<bigint, Buffer>();
-    const dirtyChunks = new Set<bigint>();
+    const chunks = new Map<number, Buffer>();
+    const dirtyChunks = new Set<number>();
     const inters = new Map<string, Intermediary>();
-    const outputWrites: [bigint, Buffer][] = [];
+    const outputWrites: Buffer[] = [];
     const recordTxs: BatchRecordTx[] = [];
     const results: EffectResult[] = [];
     let { nextPos, issuedFen, redeemedFen, unspentFen, spentCount } = s;
 
-    const chunkOf = (pos: bigint): Buffer => {
-      const c = pos / BigInt(SPENT_CHUNK_POSITIONS);
+    assert(nextPos <= POS_SAFE_MAX, 'positions stay below 2^53');
+    const keyScratch = Buffer.allocUnsafe(8);
+    /** The batch's working copy of the spent bitmap chunk holding position p. */
+    const chunkOf = (p: number): Buffer => {
+      const c = Math.floor(p / SPENT_CHUNK_POSITIONS);
       let buf = chunks.get(c);
       if (buf === undefined) {
-        const stored = this.spent.get(key64(c));
+        const stored = this.spent.get(writeKey64(keyScratch, c));
         buf = stored === undefined ? Buffer.alloc(SPENT_CHUNK_BYTES) : Buffer.from(stored);
         chunks.set(c, buf);
       }
       return buf;
-    };
-    const bit = (pos: bigint): [Buffer, number, number] => {
-      const off = Number(pos % BigInt(SPENT_CHUNK_POSITIONS));
-      return [chunkOf(pos), off >> 3, 1 << (off & 7)];
     };
     const inter = (id: string): Intermediary | undefined => {
       let i = inters.get(id);
@@ -239,8 +253,9 @@ export class LmdbStore implements LedgerStore {
       }
       for (const pos of error === null ? e.inputs : []) {
         assert(pos < nextPos, 'inputs were checked to exist before apply');
-        const [buf, byte, mask] = bit(pos);
-        if ((buf[byte]! & mask) !== 0) {
+        const p = Number(pos);
+        const off = p % SPENT_CHUNK_POSITIONS;
+        if ((chunkOf(p)[off >> 3]! & (1 << (off & 7))) !== 0) {
           error = new CbdcError('CBDC_ERR_DOUBLE_SPEND', `output at position ${pos} is already spent`);
           break;
         }
@@ -278,17 +293,20 @@ export class LmdbStore implements LedgerStore {
         inters.set(i.id, { ...i, redeemedFen: i.redeemedFen + destroyed, reserveFen: i.reserveFen + destroyed });
       }
       for (const pos of e.inputs) {
-        const [buf, byte, mask] = bit(pos);
-        buf[byte] = buf[byte]! | mask;
-        dirtyChunks.add(pos / BigInt(SPENT_CHUNK_POSITIONS));
+        const p = Number(pos);
+        const off = p % SPENT_CHUNK_POSITIONS;
+        const buf = chunkOf(p);
+        buf[off >> 3] = buf[off >> 3]! | (1 << (off & 7));
+        dirtyChunks.add(Math.floor(p / SPENT_CHUNK_POSITIONS));
       }
       spentCount += BigInt(e.inputs.length);
       unspentFen = unspentFen - e.inputSumFen + e.outputSumFen;
       const firstPos = nextPos;
-      e.outputs.forEach((o, index) => {
-        outputWrites.push([nextPos, encodeOutput(o.value, o.id, e.txid, index, seq, o.lockBytes)]);
-        nextPos++;
-      });
+      for (let index = 0; index < e.outputs.length; index++) {
+        const o = e.outputs[index]!;
+        outputWrites.push(encodeOutput(o.value, o.id, e.txid, index, seq, o.lockBytes));
+      }
+      nextPos += BigInt(e.outputs.length);
       recordTxs.push({ txid: e.txid, kind: e.kind, inputs: e.inputs, firstPos, outputCount: e.outputs.length, intermediary: e.intermediary });
       results.push({ ok: true, firstPos });
     }
@@ -298,10 +316,12 @@ export class LmdbStore implements LedgerStore {
     assert(unspentFen >= 0n && issuedFen <= AMOUNT_FEN_MAX, 'supply within bounds');
 
     if (recordTxs.length === 0) return { seq: -1n, timeMs, results };
-    for (const c of dirtyChunks) this.spent.putSync(key64(c), chunks.get(c)!);
-    for (const [pos, rec] of outputWrites) this.outputs.putSync(key64(pos), rec, { append: true });
+    for (const c of dirtyChunks) this.spent.putSync(writeKey64(keyScratch, c), chunks.get(c)!);
+    // Outputs take consecutive positions from the batch's first: appended at the B-tree's right edge.
+    let p = Number(firstPosOfBatch);
+    for (const rec of outputWrites) this.outputs.putSync(writeKey64(keyScratch, p++), rec, APPEND);
     for (const i of inters.values()) this.intermediaries.putSync(i.id, intermediaryToRow(i));
-    this.batches.putSync(key64(seq), encodeBatch(timeMs, firstPosOfBatch, Number(nextPos - firstPosOfBatch), recordTxs), { append: true });
+    this.batches.putSync(key64(seq), encodeBatch(timeMs, firstPosOfBatch, Number(nextPos - firstPosOfBatch), recordTxs), APPEND);
     this.meta.putSync('state', encodeState({ nextPos, nextBatch: seq + 1n, issuedFen, redeemedFen, unspentFen, spentCount }));
     return { seq, timeMs, results };
   }
@@ -317,17 +337,19 @@ export class LmdbStore implements LedgerStore {
    * lock bytes. Reads in place (no decoded record), for the ledger's prepare step.
    */
   inputOf(pos: bigint, id: Uint8Array): { value: bigint; lockBytes: Buffer } | undefined {
-    if (pos < 0n || pos >= 1n << 64n) return undefined;
-    const b = this.outputs.getBinaryFast(key64(pos));
-    if (b === undefined || Buffer.compare(b.subarray(8, 40), id) !== 0) return undefined;
+    if (pos < 0n || pos > POS_SAFE_MAX) return undefined;
+    const b = this.outputs.getBinaryFast(writeKey64(this.readKey, Number(pos)));
+    if (b === undefined || id.length !== 32 || b.compare(id, 0, 32, 8, 40) !== 0) return undefined;
     return { value: b.readBigUInt64BE(0), lockBytes: Buffer.from(b.subarray(OUT_FIXED_BYTES)) };
   }
 
   isSpent(pos: bigint): boolean {
     // getBinaryFast: the bit is read before the next get reuses the buffer; no 1 KiB copy.
-    const c = this.spent.getBinaryFast(key64(pos / BigInt(SPENT_CHUNK_POSITIONS)));
+    if (pos < 0n || pos > POS_SAFE_MAX) return false;
+    const p = Number(pos);
+    const c = this.spent.getBinaryFast(writeKey64(this.readKey, Math.floor(p / SPENT_CHUNK_POSITIONS)));
     if (c === undefined) return false;
-    const off = Number(pos % BigInt(SPENT_CHUNK_POSITIONS));
+    const off = p % SPENT_CHUNK_POSITIONS;
     return (c[off >> 3]! & (1 << (off & 7))) !== 0;
   }
 
