@@ -19,6 +19,8 @@ import { type Bank } from './bank.js';
 import { type AccountRec, type HistoryRec, type PaymentRec } from './store.js';
 import { dayStartMs } from './clock.js';
 import { parseTier, type Tier } from './tiers.js';
+import type { OfflineService } from './offline_reserve.js';
+import { offlineApi } from './offline_api.js';
 
 export interface StaffKeys {
   /** signer id -> [public key, role] (roles: staff, compliance, regulator) */
@@ -32,6 +34,8 @@ export interface BankApiOptions {
   bankKeys: () => Map<string, Buffer>;
   refreshBankKeys: () => Promise<void>;
   logLevel?: string;
+  /** Offline devices: provisioning, loads, uploads, the reserve check (intermediary/offline_api.ts). */
+  offline?: OfflineService;
 }
 
 /** Wallet notification subscribers at once. */
@@ -144,6 +148,7 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     if (signer.role !== 'customer' || signer.id !== accountId) throw new CbdcError('CBDC_ERR_FORBIDDEN', "only the account's own wallet may do this");
   };
   const params = Obj({ id: AccountId });
+  if (o.offline) await app.register(offlineApi, { offline: o.offline, customerOrStaff, staffOnly, paymentJson });
 
   app.get('/v1/health', { schema: { response: { 200: Obj({ status: Type.String(), bank: Type.String(), network: Type.String() }) } } }, async () => ({ status: 'ok', bank: bank.id, network: bank.network }));
 
@@ -386,7 +391,7 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
   // Bank staff.
   app.get('/v1/bank/totals', { preValidation: staffOnly, schema: { response: { 200: Loose({ customers_wallet_fen: AmountFen, customers_deposit_fen: AmountFen, holdings_fen: AmountFen }), ...Errors } } }, async () => {
     const t = bank.totals();
-    return { customers_wallet_fen: t.customersWalletFen.toString(), customers_deposit_fen: t.customersDepositFen.toString(), holdings_fen: t.holdingsFen.toString(), accounts: t.accounts, coins: t.coins };
+    return { customers_wallet_fen: t.customersWalletFen.toString(), customers_deposit_fen: t.customersDepositFen.toString(), holdings_fen: t.holdingsFen.toString(), offline_reserve_fen: t.offlineReserveFen.toString(), accounts: t.accounts, coins: t.coins };
   });
   app.get('/v1/bank/reconcile', { preValidation: staffOnly, schema: { response: { 200: Loose({ ok: Type.Boolean(), problems: Type.Array(Type.String()) }), ...Errors } } }, async () => {
     const r = await bank.reconcile();

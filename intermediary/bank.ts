@@ -28,6 +28,8 @@ import type { CentralBatchEvent, CentralLink, CentralResult } from './central_li
 import { SignedClient } from '../platform/signed_client.js';
 
 export const BANK_OWNER = '_bank';
+/** Owner of the coins locked to the offline-reserve key (intermediary/offline_reserve.ts). */
+export const OFFLINE_RESERVE_OWNER = '_offline';
 const SWEEP_PREFIX = 'sweep:';
 
 export interface BankConfig {
@@ -56,6 +58,15 @@ export interface PayeeRef {
   account?: string;
   bank?: string;
 }
+
+/** A load of an offline device: the payment goes to the bank's offline-reserve lock. */
+export interface OfflineLoadPayee {
+  offlineDevice: string;
+  reserveLock: Lock;
+}
+
+/** Called inside the write transaction that applies a settled transaction (once per txid). */
+export type AppliedTxHook = (txid: string, payment: PaymentRec | undefined) => void;
 
 export interface Quote {
   bank: string;
@@ -109,6 +120,8 @@ export class Bank extends EventEmitter<BankEvents> {
   private readonly pendingIncoming = new Map<string, { fen: bigint; untilMs: number }[]>();
   private timers: NodeJS.Timeout[] = [];
   private holdingsBusy = false;
+  /** The offline module's hook (loads and reserve payouts settle atomically with their transaction). */
+  onApplied: AppliedTxHook | null = null;
 
   constructor(readonly store: BankStore, readonly link: CentralLink, c: BankConfig) {
     super();
@@ -667,7 +680,7 @@ export class Bank extends EventEmitter<BankEvents> {
    * limit, reserves the payer's outputs, builds the transaction with change, and returns it for
    * the wallet's signature. The same idempotency key returns the same payment.
    */
-  async preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit'; amountFen: bigint }): Promise<PaymentRec> {
+  async preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit' | OfflineLoadPayee; amountFen: bigint }): Promise<PaymentRec> {
     const digest = createHash('sha256').update(JSON.stringify([req.payee, req.amountFen.toString()])).digest('hex');
     const existing = this.store.idem.get([accountId, req.idempotencyKey]);
     if (existing !== undefined) return this.samePayment(existing, digest);
@@ -682,6 +695,9 @@ export class Bank extends EventEmitter<BankEvents> {
     if (req.payee === 'deposit') {
       quote = { bank: this.id, account: accountId, walletFen: 0n, excessFen: 0n, outputs: [{ value: req.amountFen, lock: this.holdingsLock }] };
       payeeRec = { bank: this.id, account: accountId, alias: null, kind: 'deposit' };
+    } else if ('offlineDevice' in req.payee) {
+      quote = { bank: this.id, account: accountId, walletFen: 0n, excessFen: 0n, outputs: [{ value: req.amountFen, lock: req.payee.reserveLock }] };
+      payeeRec = { bank: this.id, account: req.payee.offlineDevice, alias: null, kind: 'offline' };
     } else {
       quote = await this.resolvePayee(req.payee, req.amountFen);
       if (quote.bank === this.id && quote.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
@@ -869,7 +885,7 @@ export class Bank extends EventEmitter<BankEvents> {
   // ---------------------------------------------------------------- applying settlements
 
   /** Applies a transaction this bank submitted and central settled (idempotent by txid). */
-  private async applySettled(tx: Tx, r: { txid: string; outputs: { pos: string; id: string }[] }, o: { exchangeFor?: string }): Promise<void> {
+  async applySettled(tx: Tx, r: { txid: string; outputs: { pos: string; id: string }[] }, o: { exchangeFor?: string }): Promise<void> {
     const outputs = tx.outputs.map((out, i) => ({ pos: r.outputs[i]!.pos, id: r.outputs[i]!.id, value: out.value.toString(), lockHex: out.lockBytes.toString('hex') }));
     await this.atomic(() => this.applyTx(r.txid, tx.inputs.map((i) => i.pos.toString()), outputs, this.clock(), o.exchangeFor ?? null));
   }
@@ -958,7 +974,8 @@ export class Bank extends EventEmitter<BankEvents> {
         ...payment, status: 'settled',
         result: { status: 'settled', txid, outputs: outputs.map((o) => ({ pos: o.pos, id: o.id })) },
       });
-      const counterparty = payment.payee.kind === 'deposit' ? 'own deposit' : `${payment.payee.alias ?? payment.payee.account ?? ''}@${payment.payee.bank}`;
+      const counterparty = payment.payee.kind === 'deposit' ? 'own deposit'
+        : payment.payee.kind === 'offline' ? `offline device ${payment.payee.account ?? ''}` : `${payment.payee.alias ?? payment.payee.account ?? ''}@${payment.payee.bank}`;
       this.addHistory(payment.account, { atMs, direction: 'out', kind: payment.payee.kind === 'deposit' ? 'exchange' : 'payment', amountFen: payment.amountFen, counterparty, txid, paymentId: payment.id });
       this.checkAml(payment, atMs);
     }
@@ -967,12 +984,13 @@ export class Bank extends EventEmitter<BankEvents> {
       if (d <= 0n) continue;
       const payer = payment !== undefined
         ? `${this.store.accounts.get(payment.account)?.aliases[0] ?? payment.account}@${this.id}`
-        : fromBank.has(owner) ? `a customer of ${fromBank.get(owner)}` : 'another bank';
+        : fromBank.has(owner) ? (fromBank.get(owner)!.startsWith('offline ') ? fromBank.get(owner)! : `a customer of ${fromBank.get(owner)}`) : 'another bank';
       this.addHistory(owner, { atMs, direction: 'in', kind: exchangeFor === owner ? 'exchange' : 'payment', amountFen: d.toString(), counterparty: exchangeFor === owner ? 'own deposit' : payer, txid, paymentId: null });
     }
     for (const [acc, v] of sweptTo) {
       this.addHistory(acc, { atMs, direction: 'in', kind: 'sweep', amountFen: v.toString(), counterparty: 'over the balance cap: to the linked deposit', txid, paymentId: null });
     }
+    this.onApplied?.(txid, payment);
   }
 
   private addHistory(accountId: string, e: Omit<HistoryRec, 'seq' | 'balanceAfterFen' | 'depositAfterFen'>): void {
@@ -1068,7 +1086,7 @@ export class Bank extends EventEmitter<BankEvents> {
   }
 
   /** The bank's own figures: customers' wallets, deposits, holdings. */
-  totals(): { customersWalletFen: bigint; customersDepositFen: bigint; holdingsFen: bigint; accounts: number; coins: number } {
+  totals(): { customersWalletFen: bigint; customersDepositFen: bigint; holdingsFen: bigint; offlineReserveFen: bigint; accounts: number; coins: number } {
     let wallets = 0n;
     let deposits = 0n;
     let accounts = 0;
@@ -1079,7 +1097,11 @@ export class Bank extends EventEmitter<BankEvents> {
     }
     let coins = 0;
     for (const _ of this.store.coins.getKeys({})) coins++;
-    return { customersWalletFen: wallets, customersDepositFen: deposits, holdingsFen: this.holdingsFen(), accounts, coins };
+    let reserve = 0n;
+    for (const { key } of this.store.coinsByOwner.getRange({ start: [OFFLINE_RESERVE_OWNER, ''], end: [OFFLINE_RESERVE_OWNER, '~'] })) {
+      reserve += fen(this.store.coins.get(key[1])?.value ?? '0');
+    }
+    return { customersWalletFen: wallets, customersDepositFen: deposits, holdingsFen: this.holdingsFen(), offlineReserveFen: reserve, accounts, coins };
   }
 
   /**

@@ -7,6 +7,7 @@ import { BankStore } from './store.js';
 import { CentralLink } from './central_link.js';
 import { Bank, type BankConfig } from './bank.js';
 import { buildBankApi, type StaffKeys } from './api.js';
+import { OfflineService } from './offline_reserve.js';
 
 export interface BankNodeConfig {
   id: string;
@@ -23,13 +24,15 @@ export interface BankNodeConfig {
 export interface BankNode {
   app: FastifyInstance;
   bank: Bank;
+  offline: OfflineService;
   url: string;
   close(): Promise<void>;
 }
 
 /** The node's key files under its data directory (created on first start). */
-export function bankKeyFiles(dataDir: string): { bank: string; staff: string; compliance: string; regulator: string } {
+export function bankKeyFiles(dataDir: string): { bank: string; staff: string; compliance: string; regulator: string; offlineReserve: string } {
   return {
+    offlineReserve: path.join(dataDir, 'offline-reserve.key'),
     bank: path.join(dataDir, 'bank.key'),
     staff: path.join(dataDir, 'staff.key'),
     compliance: path.join(dataDir, 'compliance.key'),
@@ -56,17 +59,20 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
     bankKeys = new Map(d.intermediaries.filter((i) => i.id !== c.id).map((i) => [i.id, Buffer.from(i.public_key, 'hex')]));
   };
   await refreshBankKeys();
-  const app = await buildBankApi({ bank, staff, bankKeys: () => bankKeys, refreshBankKeys, ...(c.logLevel ? { logLevel: c.logLevel } : {}) });
+  const offline = new OfflineService(bank, { bankSecretKey: key.secretKey, reserveKey: readOrCreateKeyFile(files.offlineReserve) });
+  const app = await buildBankApi({ bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, ...(c.logLevel ? { logLevel: c.logLevel } : {}) });
   await bank.start();
+  await offline.start();
   await app.listen({ host: c.host, port: c.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : c.port;
   let closing: Promise<void> | null = null;
   return {
-    app, bank, url: `http://${c.host}:${port}`,
+    app, bank, offline, url: `http://${c.host}:${port}`,
     close() {
       closing ??= (async () => {
         await app.close();
+        await offline.stop();
         await bank.stop();
         await store.close();
       })();

@@ -45,7 +45,8 @@ export interface PaymentRec {
   idempotencyKey: string;
   /** What the request asked for, to detect a key reused for another request. */
   requestDigest: string;
-  payee: { bank: string; account: string | null; alias: string | null; kind: 'customer' | 'deposit' };
+  /** kind 'offline': a load of offline device `account` (its serial), paid to the offline reserve. */
+  payee: { bank: string; account: string | null; alias: string | null; kind: 'customer' | 'deposit' | 'offline' };
   amountFen: string;
   /** Of the amount: into the payee's wallet, and swept to the payee's deposit. */
   walletFen: string;

@@ -87,6 +87,11 @@ export const ERRORS = {
   CBDC_ERR_NFC_UNAVAILABLE: [503, 'The PC/SC stack is not available (nfc-pcsc not installed, or pcscd not running); the message says what to install or start.'],
   CBDC_ERR_VPCD_FRAME: [400, 'A frame on the vpcd socket is truncated, empty or longer than an APDU may be.'],
   CBDC_ERR_OFFLINE_STORE: [500, "The applet's persisted state is missing or damaged; nothing was changed."],
+  // Offline wallets: the bank's side (provisioning, reconciliation)
+  CBDC_ERR_OFFLINE_DEVICE_UNKNOWN: [404, 'No offline device with that serial at this bank (or it belongs to another account).'],
+  CBDC_ERR_OFFLINE_COUNTER: [409, "A device's log goes back (counter rollback) or skips steps the bank has not seen: upload the whole log from the last synced step."],
+  CBDC_ERR_OFFLINE_DOUBLE_SPEND: [409, 'The upload proves double spending (a counter used twice, a forked log, more spent than loaded): evidence kept, device revoked.'],
+  CBDC_ERR_OFFLINE_LOAD_STATE: [409, 'The load or unload is not in a state that allows this (not settled yet, refused, or already completed).'],
   // Storage
   CBDC_ERR_STORAGE: [503, 'The ledger store refused the write (for example the map is full); nothing was committed.'],
 } as const satisfies Record<string, readonly [number, string]>;

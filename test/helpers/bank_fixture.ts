@@ -144,6 +144,8 @@ export interface Totals {
   customers_wallet_fen: string;
   customers_deposit_fen: string;
   holdings_fen: string;
+  /** The offline reserve's outputs (money loaded onto offline devices). */
+  offline_reserve_fen?: string;
   accounts: number;
   coins: number;
 }
@@ -170,7 +172,7 @@ export async function quiesce(net: TestNetwork, timeoutMs = 10_000): Promise<voi
     let sum = 0n;
     for (const b of net.banks.values()) {
       const t = await totals(b);
-      sum += BigInt(t.holdings_fen) + BigInt(t.customers_wallet_fen);
+      sum += BigInt(t.holdings_fen) + BigInt(t.customers_wallet_fen) + BigInt(t.offline_reserve_fen ?? '0');
     }
     return sum === BigInt(s.unspent_fen);
   }, timeoutMs);
