@@ -54,6 +54,6 @@ describe('taggedHash', () => {
     // Computed outside JavaScript (Python hashlib): t = sha256(tag); sha256(t + t + msg).
     expect(taggedHash(TAGS.tx).toString('hex')).toBe('df07648f2c84d7bc630719a90fb61f2680b0970958780bc93e47aa39013f9c6b');
     expect(taggedHash('BIP0340/challenge', utf8('abc')).toString('hex')).toBe('770a5b7e7c304bbcc3ea107343ff951dd404312ef418db0c3b94e2ebfbb50087');
-    expect(TAGS).toEqual({ tx: 'CBDC/tx', output: 'CBDC/output', request: 'CBDC/request', batch: 'CBDC/batch', operator: 'CBDC/operator' });
+    expect(TAGS).toEqual({ tx: 'CBDC/tx', output: 'CBDC/output', request: 'CBDC/request', batch: 'CBDC/batch', operator: 'CBDC/operator', merchant: 'CBDC/merchant' });
   });
 });

@@ -15,6 +15,7 @@ export const TAGS = {
   request: 'CBDC/request',
   batch: 'CBDC/batch',
   operator: 'CBDC/operator',
+  merchant: 'CBDC/merchant',
 } as const;
 
 const prefixes = new Map<string, Buffer>();

@@ -2,7 +2,7 @@
 // the error code its failure stands for (x-cbdc-code), so a JSON number where an amount string
 // belongs is CBDC_ERR_AMOUNT_FORMAT, not a generic schema error. parseTx re-checks all of it.
 import { Type, type Static } from 'typebox';
-import { TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_SIGNATURES_MAX, BATCH_TX_MAX } from './limits.js';
+import { TX_CERTS_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_PREIMAGES_MAX, TX_SIGNATURES_MAX, BATCH_TX_MAX } from './limits.js';
 
 const code = (c: string) => ({ 'x-cbdc-code': c });
 
@@ -13,8 +13,25 @@ export const PublicKeyHex = Type.String({ pattern: '^[0-9a-f]{66}$', description
 export const SignatureHex = Type.String({ pattern: '^[0-9a-f]{128}$', description: 'Compact r||s ECDSA signature, low-S', ...code('CBDC_ERR_HEX_FORMAT') });
 export const IntermediaryId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$', ...code('CBDC_ERR_INTERMEDIARY_ID') });
 
-/** A lock policy; its grammar is checked by protocol/lock.ts (parseLock). */
-export const LockSchema = Type.Object({}, { additionalProperties: true, minProperties: 1, maxProperties: 1, description: 'Lock policy, e.g. {"key": "02…"} or {"multi": {"k": 2, "keys": ["02…", "03…"]}}', ...code('CBDC_ERR_LOCK_FORMAT') });
+/**
+ * A lock policy: one operator per object, nested. Its grammar and limits are checked by
+ * protocol/lock.ts (parseLock), with a code for each failure; docs/LOCKS.md is the specification.
+ */
+export const LockSchema = Type.Object({}, {
+  additionalProperties: true, minProperties: 1, maxProperties: 1,
+  description: 'Lock policy (docs/LOCKS.md): {"key": pk} | {"multi": {"k", "keys"}} | {"after": ms} | {"before": ms} | {"hash": sha256hex} | ' +
+    '{"and": [lock...]} | {"or": [lock...]} | {"thresh": {"k", "locks"}} | {"purpose": {"mccs": ["4111", ...]}}',
+  ...code('CBDC_ERR_LOCK_FORMAT'),
+});
+
+/** A merchant certificate attached to a transaction's witness (protocol/merchant_cert.ts). */
+export const WitnessCertSchema = Type.Object({
+  output: Type.Integer({ minimum: 0, maximum: TX_OUTPUTS_MAX - 1, description: 'Index of the output whose lock is certified' }),
+  intermediary: IntermediaryId,
+  mcc: Type.String({ pattern: '^[0-9]{4}$', description: 'Merchant category code (ISO 18245)' }),
+  expires_ms: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Valid while the ledger batch time is before this' }),
+  sig: SignatureHex,
+}, { additionalProperties: false, ...code('CBDC_ERR_WITNESS') });
 
 export const OutPointSchema = Type.Object({ pos: U64, id: Hex32 }, { additionalProperties: false });
 export const OutputSchema = Type.Object({ value: AmountFen, lock: LockSchema }, { additionalProperties: false });
@@ -29,6 +46,8 @@ export const TxSchema = Type.Object({
   witness: Type.Object({
     sigs: Type.Optional(Type.Array(Type.Object({ key: PublicKeyHex, sig: SignatureHex }, { additionalProperties: false }), { maxItems: TX_SIGNATURES_MAX, ...code('CBDC_ERR_WITNESS') })),
     operator: Type.Optional(SignatureHex),
+    preimages: Type.Optional(Type.Array(Hex32, { minItems: 1, maxItems: TX_PREIMAGES_MAX, description: 'Hash-lock preimages (32 bytes each), ascending', ...code('CBDC_ERR_WITNESS') })),
+    certs: Type.Optional(Type.Array(WitnessCertSchema, { minItems: 1, maxItems: TX_CERTS_MAX, description: 'Merchant certificates, ascending by output', ...code('CBDC_ERR_WITNESS') })),
   }, { additionalProperties: false }),
 }, { additionalProperties: false });
 export type TxBody = Static<typeof TxSchema>;

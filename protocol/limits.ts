@@ -17,6 +17,18 @@ export const LOCK_BYTES_MAX = 1024;
 export const LOCK_KEYS_MAX = 16;
 /** Nesting depth of one lock policy. */
 export const LOCK_DEPTH_MAX = 8;
+/** Nodes (operators) in one lock policy. */
+export const LOCK_NODES_MAX = 64;
+/** Sub-locks of one and, or or thresh. */
+export const LOCK_CHILDREN_MAX = 16;
+/** Merchant category codes one purpose rule may list. */
+export const LOCK_MCCS_MAX = 32;
+/** Work units evaluating the input locks of one transaction may take (docs/LOCKS.md). */
+export const LOCK_EVAL_UNITS_MAX = 65_536;
+/** Hash-lock preimages one transaction's witness may carry. */
+export const TX_PREIMAGES_MAX = 16;
+/** Merchant certificates one transaction's witness may carry (at most one per output). */
+export const TX_CERTS_MAX = 64;
 /** Length of a network id (ASCII). */
 export const NETWORK_ID_BYTES_MAX = 32;
 /** Length of an intermediary id (ASCII). */

@@ -289,7 +289,7 @@ describe('parseTx refusals, one code each', () => {
     ['witness missing', 'CBDC_ERR_SCHEMA', (t) => delete (t as Partial<TxJson>).witness],
     // Locks and witnesses
     ['invalid public key in a lock', 'CBDC_ERR_LOCK_FORMAT', (t) => (t.outputs[1]!.lock = { key: NOT_ON_CURVE })],
-    ['unknown lock operator', 'CBDC_ERR_LOCK_FORMAT', (t) => ((t.outputs[1] as { lock: unknown }).lock = { anyone: true })],
+    ['unknown lock operator', 'CBDC_ERR_LOCK_UNKNOWN_OPERATOR', (t) => ((t.outputs[1] as { lock: unknown }).lock = { anyone: true })],
     ['high-S witness signature', 'CBDC_ERR_HIGH_S', (t) => (t.witness.sigs![0]!.sig = highS(t.witness.sigs![0]!.sig))],
     ['witness signature 63 bytes', 'CBDC_ERR_HEX_FORMAT', (t) => (t.witness.sigs![0]!.sig = t.witness.sigs![0]!.sig.slice(2))],
     ['invalid witness public key', 'CBDC_ERR_BAD_PUBLIC_KEY', (t) => (t.witness.sigs![0]!.key = NOT_ON_CURVE)],

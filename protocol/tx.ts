@@ -11,8 +11,11 @@ import { CbdcError } from './errors.js';
 import { AMOUNT_FEN_MAX, addAmountsFen, formatAmountFen, parsePositiveAmountFen } from './amount.js';
 import { ByteWriter, hexToBytes } from './bytes.js';
 import { TAGS, sha256Once, taggedHash, taggedHashPrefix } from './hash.js';
-import { INTERMEDIARY_ID_BYTES_MAX, NETWORK_ID_BYTES_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_SIGNATURES_MAX } from './limits.js';
-import { Lock, LockJson, encodeLock, lockToJson, parseLock } from './lock.js';
+import {
+  INTERMEDIARY_ID_BYTES_MAX, NETWORK_ID_BYTES_MAX, TX_CERTS_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_PREIMAGES_MAX, TX_SIGNATURES_MAX,
+} from './limits.js';
+import { Lock, LockJson, PREIMAGE_BYTES, encodeLock, lockToJson, parseLock } from './lock.js';
+import { type WitnessCertificate, type WitnessCertificateJson, parseWitnessCert, witnessCertToJson } from './merchant_cert.js';
 import { parsePublicKey, parseSignature } from './sig.js';
 
 export const TX_VERSION = 1;
@@ -48,6 +51,13 @@ export interface Tx {
   readonly outputs: readonly TxOutput[];
   readonly sigs: readonly KeySignature[];
   readonly operatorSig: Buffer | null;
+  /**
+   * Hash-lock preimages (PREIMAGE_BYTES each), in ascending byte order; absent or empty when
+   * none. Witness data: not part of the txid.
+   */
+  readonly preimages?: readonly Buffer[];
+  /** Merchant certificates for outputs, in ascending output order; absent or empty when none. */
+  readonly certs?: readonly WitnessCertificate[];
 }
 
 export interface TxJson {
@@ -57,7 +67,7 @@ export interface TxJson {
   serial?: string;
   inputs: { pos: string; id: string }[];
   outputs: { value: string; lock: LockJson }[];
-  witness: { sigs?: { key: string; sig: string }[]; operator?: string };
+  witness: { sigs?: { key: string; sig: string }[]; operator?: string; preimages?: string[]; certs?: WitnessCertificateJson[] };
 }
 
 export const NETWORK_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -156,7 +166,7 @@ export function parseTx(value: unknown, network: string, opts: { operatorSignsLa
   // Witness
   const w = value.witness;
   if (!isPlainObject(w)) throw schemaError('witness must be an object');
-  onlyKeys(w, ['sigs', 'operator'], 'witness');
+  onlyKeys(w, ['sigs', 'operator', 'preimages', 'certs'], 'witness');
   const sigs: KeySignature[] = [];
   if (k === 'issue') {
     if (w.sigs !== undefined && (!Array.isArray(w.sigs) || w.sigs.length > 0)) throw new CbdcError('CBDC_ERR_WITNESS', 'issuance carries no key signatures');
@@ -188,7 +198,41 @@ export function parseTx(value: unknown, network: string, opts: { operatorSignsLa
     if (w.operator === undefined) throw new CbdcError('CBDC_ERR_OPERATOR_SIGNATURE', `${k} needs the operator signature`);
     operatorSig = parseSignature(w.operator, 'operator signature');
   }
-  return { kind: k, network, intermediary, serial, inputs, outputs, sigs, operatorSig };
+  const tx: Tx = { kind: k, network, intermediary, serial, inputs, outputs, sigs, operatorSig };
+  return parseLockWitness(tx, w.preimages, w.certs);
+}
+
+/**
+ * The witness parts hash and purpose locks use: preimages and merchant certificates. Present
+ * means non-empty; each list is in strictly ascending order (preimages by bytes, certificates
+ * by output), so one witness has one form. Whether each one is needed is checked against the
+ * input locks when the transaction is spent (protocol/spend.ts).
+ */
+function parseLockWitness(tx: Tx, rawPreimages: unknown, rawCerts: unknown): Tx {
+  if (rawPreimages === undefined && rawCerts === undefined) return tx;
+  if (tx.kind === 'issue') throw new CbdcError('CBDC_ERR_WITNESS', 'issuance spends nothing: it carries no preimages or certificates');
+  let preimages: Buffer[] | undefined;
+  if (rawPreimages !== undefined) {
+    if (!Array.isArray(rawPreimages) || rawPreimages.length < 1 || rawPreimages.length > TX_PREIMAGES_MAX) {
+      throw new CbdcError('CBDC_ERR_WITNESS', `witness preimages, when present, are 1 to ${TX_PREIMAGES_MAX}`);
+    }
+    preimages = rawPreimages.map((p, i) => hexToBytes(p, PREIMAGE_BYTES, `preimage ${i}`));
+    for (let i = 1; i < preimages.length; i++) {
+      if (Buffer.compare(preimages[i - 1]!, preimages[i]!) >= 0) throw new CbdcError('CBDC_ERR_WITNESS', 'preimages must be distinct, in ascending byte order');
+    }
+  }
+  let certs: WitnessCertificate[] | undefined;
+  if (rawCerts !== undefined) {
+    if (!Array.isArray(rawCerts) || rawCerts.length < 1 || rawCerts.length > TX_CERTS_MAX) {
+      throw new CbdcError('CBDC_ERR_WITNESS', `witness certificates, when present, are 1 to ${TX_CERTS_MAX}`);
+    }
+    certs = rawCerts.map(parseWitnessCert);
+    for (const [i, c] of certs.entries()) {
+      if (c.output >= tx.outputs.length) throw new CbdcError('CBDC_ERR_WITNESS', `certificate ${i} names output ${c.output}, the transaction has ${tx.outputs.length}`);
+      if (i > 0 && c.output <= certs[i - 1]!.output) throw new CbdcError('CBDC_ERR_WITNESS', 'certificates must name distinct outputs, in ascending order');
+    }
+  }
+  return { ...tx, ...(preimages ? { preimages } : {}), ...(certs ? { certs } : {}) };
 }
 
 /** The canonical bytes of a transaction without its witness: what its id is the hash of. */
@@ -253,5 +297,7 @@ export function txToJson(tx: Tx): TxJson {
   if (tx.kind === 'issue') j.serial = tx.serial.toString();
   if (tx.kind !== 'issue') j.witness.sigs = tx.sigs.map((s) => ({ key: s.key.toString('hex'), sig: s.sig.toString('hex') }));
   if (tx.operatorSig) j.witness.operator = tx.operatorSig.toString('hex');
+  if (tx.preimages !== undefined && tx.preimages.length > 0) j.witness.preimages = tx.preimages.map((p) => p.toString('hex'));
+  if (tx.certs !== undefined && tx.certs.length > 0) j.witness.certs = tx.certs.map(witnessCertToJson);
   return j;
 }

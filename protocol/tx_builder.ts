@@ -1,5 +1,6 @@
 // Building and signing transactions: what wallets, banks, the operator and load generators share.
-import { Lock, encodeLock } from './lock.js';
+import { Lock, PREIMAGE_BYTES, encodeLock } from './lock.js';
+import type { MerchantCertificate, WitnessCertificate } from './merchant_cert.js';
 import { OutPoint, Tx, TxKind, operatorMessage, txId } from './tx.js';
 import { publicKeyOf, signHash } from './sig.js';
 
@@ -46,10 +47,29 @@ export function operatorSignTx(tx: Tx, operatorSecretKey: Uint8Array): Tx {
   return { ...tx, operatorSig: signHash(operatorSecretKey, operatorMessage(txId(tx))) };
 }
 
-export function keyLock(pub: Buffer): Lock {
-  return { type: 'key', key: pub };
+/**
+ * Adds hash-lock preimages to the witness (kept in the canonical ascending order; one already
+ * there is not added twice). The witness is not part of the txid: signatures stay valid.
+ */
+export function withPreimages(tx: Tx, preimages: readonly Uint8Array[]): Tx {
+  const all = [...(tx.preimages ?? [])];
+  for (const p of preimages) {
+    if (p.length !== PREIMAGE_BYTES) throw new RangeError(`a preimage is ${PREIMAGE_BYTES} bytes`);
+    if (!all.some((q) => q.equals(p))) all.push(Buffer.from(p));
+  }
+  all.sort(Buffer.compare);
+  return { ...tx, preimages: all };
 }
 
-export function multiLock(k: number, keys: Buffer[]): Lock {
-  return { type: 'multi', k, keys };
+/**
+ * Attaches a merchant certificate to the output whose lock it certifies (kept in ascending
+ * output order; replaces one already there for that output). Not part of the txid.
+ */
+export function withMerchantCert(tx: Tx, output: number, cert: MerchantCertificate): Tx {
+  if (!Number.isInteger(output) || output < 0 || output >= tx.outputs.length) throw new RangeError('no such output');
+  const wc: WitnessCertificate = { output, intermediary: cert.intermediary, mcc: cert.mcc, expiresMs: cert.expiresMs, sig: cert.sig };
+  const certs = [...(tx.certs ?? []).filter((c) => c.output !== output), wc].sort((a, b) => a.output - b.output);
+  return { ...tx, certs };
 }
+
+export { keyLock, multiLock, afterLock, beforeLock, hashLock, andLock, orLock, threshLock, purposeLock } from './lock.js';
