@@ -1,15 +1,22 @@
 // The ledger of record: validates transactions and applies them in group commits, one LMDB
 // write transaction per batch, acknowledging each only once its batch is durable.
 //
-// Pipeline per batch: prepare (txid known; inputs read; ids, balance, locks and witness
-// shape checked; signature checks packed) -> verify (worker pool; skipped for attested
-// submissions) -> apply (spent set, issuance rules; atomic) -> durable -> acknowledge.
+// Pipeline per batch: batch time fixed -> prepare (txid known; inputs read; ids, balance,
+// locks and witness shape checked at that batch time; signature checks packed) -> verify
+// (worker pool; key signatures skipped for attested submissions) -> apply (spent set, issuance
+// rules; atomic, stamped with the same batch time) -> durable -> acknowledge.
 // Batch k+1 is prepared and verified while batch k commits and flushes.
+//
+// Locks (docs/LOCKS.md): plain key/multi locks take the fast path below; any other lock, or a
+// witness with preimages or merchant certificates, goes through protocol/spend.ts checkSpend
+// in both modes. Merchant certificate signatures are verified in both modes: an attestation
+// vouches for the submitting bank's key signatures, not for another intermediary's statement.
 import { EventEmitter } from 'node:events';
 import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
 import { BATCH_TX_MAX, LEDGER_QUEUE_TX_MAX } from '../protocol/limits.js';
 import { TAGS, taggedHash } from '../protocol/hash.js';
-import { decodeLockTrusted, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
+import { decodeLockTrusted, isSimpleLock, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
+import { checkSpend } from '../protocol/spend.js';
 import { type Tx, operatorMessage, outputId, txId } from '../protocol/tx.js';
 import { nativeVerifier, type SignatureVerifier } from '../protocol/sig.js';
 import type { AppliedBatch, LedgerStore, TxEffect } from './store.js';
@@ -33,6 +40,8 @@ export interface LedgerOptions {
   queueTxMax?: number;
   /** Committed batches allowed to wait for their flush while the next one is prepared. */
   inflightBatchesMax?: number;
+  /** The wall clock batch times follow (ms since the Unix epoch); tests set it. */
+  clockMs?: () => number;
 }
 
 /** One submit call's results, resolved together once its last transaction is answered. */
@@ -61,8 +70,9 @@ interface Prepared {
   item: Pending;
   error: CbdcError | null;
   effect: TxEffect | null;
-  /** Index range of this transaction's checks in the batch's packer. */
+  /** Index range of this transaction's checks in the batch's packer: key signatures in [checkFrom, certFrom), certificates in [certFrom, checkTo). */
   checkFrom: number;
+  certFrom: number;
   checkTo: number;
 }
 
@@ -84,6 +94,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private readonly batchTxMax: number;
   private readonly queueTxMax: number;
   private readonly inflightMax: number;
+  private readonly clockMs: () => number;
   private queue: Pending[] = [];
   private pumping = false;
   private lastTimeMs = 0;
@@ -101,7 +112,10 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     this.batchTxMax = Math.min(opts.batchTxMax ?? BATCH_TX_MAX, BATCH_TX_MAX);
     this.queueTxMax = opts.queueTxMax ?? LEDGER_QUEUE_TX_MAX;
     this.inflightMax = opts.inflightBatchesMax ?? 2;
+    this.clockMs = opts.clockMs ?? Date.now;
     this.durableBatchCount = store.supply().batchCount;
+    // Batch times stay monotonic across restarts too: time locks read them.
+    if (this.durableBatchCount > 0n) this.lastTimeMs = store.readBatches(this.durableBatchCount - 1n, 1)[0]?.timeMs ?? 0;
   }
 
   get queuedTxCount(): number {
@@ -148,19 +162,24 @@ export class Ledger extends EventEmitter<LedgerEvents> {
           continue;
         }
         const items = this.queue.splice(0, this.batchTxMax);
+        // The batch time is fixed before any lock is evaluated and stamps the commit too; it
+        // never goes backwards, whatever the wall clock does (batches commit in this order).
+        const timeMs = (this.lastTimeMs = Math.max(this.lastTimeMs + 1, this.clockMs()));
         const packer = new TriplePacker(items.length * 2);
-        const prepared = items.map((item) => this.prepare(item, packer));
+        const prepared = items.map((item) => this.prepare(item, packer, timeMs));
         const verdicts = packer.count === 0 ? new Uint8Array(0) : await this.verifyChecks(packer);
         for (const p of prepared) {
           if (p.error !== null) continue;
           for (let c = p.checkFrom; c < p.checkTo; c++) {
             if (verdicts[c] !== 1) {
-              p.error = new CbdcError('CBDC_ERR_BAD_SIGNATURE');
+              p.error = c < p.certFrom
+                ? new CbdcError('CBDC_ERR_BAD_SIGNATURE')
+                : new CbdcError('CBDC_ERR_LOCK_CERTIFICATE', 'a merchant certificate signature does not verify for its output lock and intermediary');
               break;
             }
           }
         }
-        inflight.push(this.commit(prepared));
+        inflight.push(this.commit(prepared, timeMs));
       }
     } finally {
       this.pumping = false;
@@ -179,13 +198,15 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   /** Every check that needs no write lock. Pure with respect to the store's committed state. */
-  private prepare(item: Pending, packer: TriplePacker): Prepared {
-    const p: Prepared = { item, error: null, effect: null, checkFrom: packer.count, checkTo: packer.count };
+  private prepare(item: Pending, packer: TriplePacker, timeMs: number): Prepared {
+    const p: Prepared = { item, error: null, effect: null, checkFrom: packer.count, certFrom: packer.count, checkTo: packer.count };
     try {
       const { tx, txid } = item;
       assert(tx.network === this.network, 'parseTx checked the network');
       let inputSumFen = 0n;
       const locks: Lock[] = [];
+      const lockBytes: Buffer[] = [];
+      let simple = (tx.preimages === undefined || tx.preimages.length === 0) && (tx.certs === undefined || tx.certs.length === 0);
       // parseTx refuses this too; the ledger must not rely on it (a repeated input would be counted twice).
       if (tx.inputs.length > 1 && new Set(tx.inputs.map((i) => i.pos)).size !== tx.inputs.length) {
         throw new CbdcError('CBDC_ERR_DUPLICATE_INPUT', 'the transaction names the same input position twice');
@@ -199,7 +220,10 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         // Kept in attested mode too: it fixes which error a doubly-bad transaction gets.
         if (this.store.isSpent(input.pos)) throw new CbdcError('CBDC_ERR_DOUBLE_SPEND', `output at position ${input.pos} is already spent`);
         inputSumFen += out.value;
-        locks.push(decodeLockTrusted(out.lockBytes));
+        const lock = decodeLockTrusted(out.lockBytes);
+        if (!isSimpleLock(lock)) simple = false;
+        locks.push(lock);
+        lockBytes.push(out.lockBytes);
       }
       let outputSumFen = 0n;
       for (const o of tx.outputs) outputSumFen += o.value;
@@ -214,17 +238,25 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       }
 
       // Locks against the keys that claim to have signed; signatures are checked after.
-      const signed = tx.sigs.map((s) => s.key);
-      for (const [i, lock] of locks.entries()) {
-        if (!lockSatisfiedByKeys(lock, signed)) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
-      }
-      for (const s of tx.sigs) {
-        if (!locks.some((l) => lockNamesKey(l, s.key))) throw new CbdcError('CBDC_ERR_WITNESS', 'a signature is from a key no input lock names');
+      let certChecks: ReturnType<typeof checkSpend> = [];
+      if (simple) {
+        // Fast path: plain key/multi locks and a witness of signatures only (checkSpend gives the same verdicts).
+        const signed = tx.sigs.map((s) => s.key);
+        for (const [i, lock] of locks.entries()) {
+          if (!lockSatisfiedByKeys(lock, signed)) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
+        }
+        for (const s of tx.sigs) {
+          if (!locks.some((l) => lockNamesKey(l, s.key))) throw new CbdcError('CBDC_ERR_WITNESS', 'a signature is from a key no input lock names');
+        }
+      } else {
+        certChecks = checkSpend(tx, locks.map((lock, i) => ({ lock, lockBytes: lockBytes[i]! })), timeMs, this.directory);
       }
       if (!item.attested) {
         // Each distinct key signs the txid once (parseTx refuses repeated keys).
         for (const s of tx.sigs) packer.add(s.sig, txid, s.key);
       }
+      p.certFrom = packer.count;
+      for (const c of certChecks) packer.add(c.sig, c.msg, c.key);
       p.checkTo = packer.count;
       p.effect = {
         txid,
@@ -239,19 +271,24 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     } catch (e) {
       if (!isCbdcError(e)) throw e;
       p.error = e;
+      p.certFrom = p.checkFrom;
       p.checkTo = p.checkFrom;
     }
     return p;
   }
 
-  private async commit(prepared: Prepared[]): Promise<void> {
+  /** Central's directory of intermediaries' keys, for merchant certificates. */
+  private readonly directory = (id: string): Buffer | undefined => {
+    const rec = this.store.getIntermediary(id);
+    return rec === undefined ? undefined : Buffer.from(rec.publicKey, 'hex');
+  };
+
+  private async commit(prepared: Prepared[], timeMs: number): Promise<void> {
     const live = prepared.filter((p) => p.error === null);
-    // The ledger's batch time never goes backwards, whatever the wall clock does.
-    this.lastTimeMs = Math.max(this.lastTimeMs + 1, Date.now());
     let applied: AppliedBatch | null = null;
     if (live.length > 0) {
       try {
-        applied = await this.store.apply(live.map((p) => p.effect!), this.lastTimeMs);
+        applied = await this.store.apply(live.map((p) => p.effect!), timeMs);
       } catch (e) {
         const err = new CbdcError('CBDC_ERR_STORAGE', `the ledger store refused the batch: ${(e as Error).message}`);
         for (const p of live) p.error = err;
