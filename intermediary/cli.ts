@@ -78,6 +78,29 @@ program.command('reconcile')
     process.exitCode = r.status === 200 && r.body.ok ? 0 : 1;
   });
 
+program.command('offline-check')
+  .description("prove the offline reserve at central covers what every offline device holds, and each revoked device's loss is within its caps")
+  .requiredOption('--url <url>', 'the bank node URL')
+  .option('--data-dir <dir>', 'the bank node data directory (for the staff key)')
+  .option('--network <id>', 'network id', 'cbdc-local')
+  .option('--json', 'print JSON')
+  .action(async (o) => {
+    const staff = readKeyFile(bankKeyFiles(o.dataDir).staff);
+    const client = new SignedClient(o.url, o.network, 'staff', staff.secretKey);
+    const r = await client.get<{ ok: boolean; reserve_fen: string; liabilities_fen: string; devices: number; revoked: number; loss_fen: string; loss_covered_fen: string; problems: string[] }>('/v1/bank/offline/check');
+    if (o.json) process.stdout.write(JSON.stringify(r.body) + '\n');
+    else {
+      const b = r.body;
+      process.stdout.write([
+        `offline reserve at central   ${formatYuan(BigInt(b.reserve_fen))} yuan`,
+        `held by ${b.devices} devices     ${formatYuan(BigInt(b.liabilities_fen))} yuan`,
+        `revoked devices              ${b.revoked}, loss ${formatYuan(BigInt(b.loss_fen))} yuan (covered ${formatYuan(BigInt(b.loss_covered_fen))})`,
+        b.ok ? 'offline check: OK, the reserve covers every device' : `offline check: FAILED\n  ${b.problems.join('\n  ')}`,
+      ].join('\n') + '\n');
+    }
+    process.exitCode = r.status === 200 && r.body.ok ? 0 : 1;
+  });
+
 const teller = program.command('teller').description("the teller's desk: customers' bank deposits (signed with the bank's staff key)");
 teller.command('deposit')
   .description("credit a customer's bank deposit (cash in)")

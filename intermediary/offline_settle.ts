@@ -259,6 +259,7 @@ function applyLogStep(ctx: SettleContext, d: Decoded, out: UploadOutcome): 'acce
     }
   }
   // A payee may have uploaded this very pay step already; settle it now if not.
+  let status: 'accepted' | 'duplicate' = 'accepted';
   if (v.type === 'pay' && s.voucher(d.hash) === undefined) settlePay(ctx, d, null, dev.serial, out);
   else if (v.type !== 'pay') {
     const findings = stepFindings({ hash: d.hash, counter: v.counter, prevHash: v.prevHash.toString('hex'), type: v.type, amountFen: v.amountFen }, s.at(dev.serial, v.counter).map(stepOf), [], []);
@@ -269,6 +270,7 @@ function applyLogStep(ctx: SettleContext, d: Decoded, out: UploadOutcome): 'acce
     for (const f of findings) record(ctx, s.device(dev.serial)!, f, d.cert, out);
   } else {
     // Held already (a payee uploaded it): a different voucher at its counter is still a conflict.
+    status = 'duplicate';
     const others = s.at(dev.serial, v.counter).filter((x) => x.hash !== d.hash);
     if (others.length > 0) record(ctx, dev, { kind: 'counter_reuse', counter: v.counter, hashes: [others[0]!.hash, d.hash], detail: `two different vouchers at counter ${v.counter}` }, d.cert, out);
   }
@@ -289,7 +291,7 @@ function applyLogStep(ctx: SettleContext, d: Decoded, out: UploadOutcome): 'acce
   });
   // Authorisations issued for a counter the log has now moved past can never apply: superseded.
   supersedeStale(ctx, dev.serial, v.counter);
-  return 'accepted';
+  return status;
 }
 
 function supersedeStale(ctx: SettleContext, serial: string, counter: bigint): void {

@@ -10,8 +10,8 @@ import { type Wallet, checkIdempotencyKey, checkPreparedPayment } from './wallet
 
 /** What the wallet needs of the device's secure element (the applet, over whatever link). */
 export interface OfflineCard {
-  /** The element's public key (33 bytes, SEC1 compressed). */
-  publicKey(): Promise<Buffer>;
+  /** Personalisation: the network and the bank keys it trusts; the element makes its key pair and answers the public key. */
+  initialise(network: string, trust: ReadonlyMap<string, Buffer>): Promise<Buffer>;
   installCertificate(certificateHex: string): Promise<void>;
   /** The certificate installed, or null before provisioning. */
   certificate(): Promise<string | null>;
@@ -85,13 +85,16 @@ export class OfflineWallet {
   /** Registers the card's key with the bank and installs the certificate it signs. */
   async provision(caps: { balanceCapFen?: bigint; paymentCapFen?: bigint } = {}): Promise<DeviceJson> {
     if ((await this.card.certificate()) !== null) throw new CbdcError('CBDC_ERR_ACCOUNT_EXISTS', 'this device is already provisioned');
-    const pub = await this.card.publicKey();
+    const c = this.wallet.client();
+    const trust = await c.call<{ network: string; banks: { id: string; public_key: string }[] }>('GET', '/v1/offline/trust', undefined, { idempotent: true });
+    if (trust.network !== this.wallet.account.network) throw badResponse(`the bank's offline trust list is for network ${trust.network}`);
+    const pub = await this.card.initialise(trust.network, new Map(trust.banks.map((b) => [b.id, Buffer.from(b.public_key, 'hex')])));
     const body = {
       device_public_key: pub.toString('hex'),
       ...(caps.balanceCapFen !== undefined ? { balance_cap_fen: caps.balanceCapFen.toString() } : {}),
       ...(caps.paymentCapFen !== undefined ? { payment_cap_fen: caps.paymentCapFen.toString() } : {}),
     };
-    const d = await this.wallet.client().call<DeviceJson>('POST', `/v1/accounts/${this.accountId}/offline/devices`, body, { idempotent: false, retryOn503: false });
+    const d = await c.call<DeviceJson>('POST', `/v1/accounts/${this.accountId}/offline/devices`, body, { idempotent: false, retryOn503: false });
     if (d.device_public_key !== pub.toString('hex')) throw badResponse('the bank certified another key');
     await this.card.installCertificate(d.certificate);
     return d;
