@@ -19,6 +19,8 @@ import { RequestVerifier, type Signer } from '../platform/request_verify.js';
 import type { Ledger, TxResult, VerificationMode } from './ledger.js';
 import type { LedgerStore, Intermediary, StoredOutput } from './store.js';
 import { registerEventStream } from './events.js';
+import { metricsPlugin } from '../platform/metrics.js';
+import type { Registry } from 'prom-client';
 
 export interface CentralApiOptions {
   ledger: Ledger;
@@ -30,6 +32,8 @@ export interface CentralApiOptions {
   /** When this node holds the operator key, intermediaries may request issuance and redemption. */
   operatorSecretKey?: Buffer;
   logLevel?: string;
+  /** Serve GET /metrics from this registry. */
+  metrics?: Registry;
 }
 
 export const OPERATOR_SIGNER = 'operator';
@@ -77,6 +81,7 @@ export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInst
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.removeContentTypeParser('application/json');
   await app.register(httpErrors, { bodyLimitBytes: BODY_BYTES_MAX });
+  if (o.metrics) await app.register(metricsPlugin, { registry: o.metrics });
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   const lookup = (id: string): Signer | undefined => {

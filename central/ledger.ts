@@ -49,6 +49,8 @@ interface Submission {
   readonly results: TxResult[];
   remaining: number;
   readonly resolve: (r: TxResult[]) => void;
+  /** performance.now() when submitted, for the settlement latency ('decided' statistics). */
+  readonly submittedAtMs: number;
 }
 
 interface Pending {
@@ -81,8 +83,25 @@ export function batchMessage(network: string, txids: readonly Buffer[]): Buffer 
   return taggedHash(TAGS.batch, Buffer.from(network, 'latin1'), ...txids);
 }
 
+/**
+ * What the ledger decided in one step, for metrics and the dashboard: one object per commit
+ * (or per submission refused before it was batched), never one per transaction.
+ */
+export interface DecidedStats {
+  /** Transactions in the committed batch; 0 when the submission was refused before batching. */
+  batchTxCount: number;
+  settledTransfer: number;
+  settledIssue: number;
+  settledRedeem: number;
+  /** Refusals by code; null when there were none. */
+  rejected: Map<CbdcError['code'], number> | null;
+  /** Per settled transaction, milliseconds from submission to its batch being durable; null when none settled. */
+  latencyMs: Float64Array | null;
+}
+
 export interface LedgerEvents {
   batch: [AppliedBatch];
+  decided: [DecidedStats];
 }
 
 export class Ledger extends EventEmitter<LedgerEvents> {
@@ -131,6 +150,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     if (this.closed) return Promise.reject(new Error('ledger is closed'));
     if (this.queue.length + txs.length > this.queueTxMax) {
       const e = new CbdcError('CBDC_ERR_OVERLOADED');
+      this.emitRefused(e.code, txs.length);
       return Promise.resolve(txs.map(() => ({ ok: false as const, txid: null, code: e.code, message: e.message })));
     }
     const txids = txs.map(txId);
@@ -138,17 +158,23 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       const ok = this.verifier.verify(attestation.sig, batchMessage(this.network, txids), attestation.key);
       if (!ok) {
         const e = new CbdcError('CBDC_ERR_BATCH_SIGNATURE');
+        this.emitRefused(e.code, txs.length);
         return Promise.resolve(txids.map((t) => ({ ok: false as const, txid: t.toString('hex'), code: e.code, message: e.message })));
       }
     }
     if (txs.length === 0) return Promise.resolve([]);
     const attested = attestation !== undefined;
     const done = new Promise<TxResult[]>((resolve) => {
-      const submission: Submission = { results: new Array<TxResult>(txs.length), remaining: txs.length, resolve };
+      const submission: Submission = { results: new Array<TxResult>(txs.length), remaining: txs.length, resolve, submittedAtMs: performance.now() };
       for (let i = 0; i < txs.length; i++) this.queue.push({ tx: txs[i]!, txid: txids[i]!, attested, submission, index: i });
     });
     void this.pump();
     return done;
+  }
+
+  private emitRefused(code: CbdcError['code'], txCount: number): void {
+    if (this.listenerCount('decided') === 0) return;
+    this.emit('decided', { batchTxCount: 0, settledTransfer: 0, settledIssue: 0, settledRedeem: 0, rejected: new Map([[code, txCount]]), latencyMs: null });
   }
 
   private async pump(): Promise<void> {
@@ -295,19 +321,44 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       }
     }
     let r = 0;
+    // Statistics only when someone listens: counts, and one latency array per batch.
+    const stats: DecidedStats | null = this.listenerCount('decided') === 0 ? null : {
+      batchTxCount: prepared.length, settledTransfer: 0, settledIssue: 0, settledRedeem: 0, rejected: null,
+      latencyMs: live.length === 0 ? null : new Float64Array(live.length),
+    };
+    const nowMs = performance.now();
+    let settled = 0;
     for (const p of prepared) {
       const txid = p.item.txid.toString('hex');
+      let code: CbdcError['code'] | null = null;
       if (p.error !== null) {
         answer(p.item, { ok: false, txid, code: p.error.code, message: p.error.message });
-        continue;
-      }
-      assert(applied !== null, 'applied batch present');
-      const res = applied.results[r++]!;
-      if (res.ok) {
-        answer(p.item, { ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds: p.effect!.outputs.map((o) => o.id), durable: applied.durable });
+        code = p.error.code;
       } else {
-        answer(p.item, { ok: false, txid, code: res.error.code, message: res.error.message });
+        assert(applied !== null, 'applied batch present');
+        const res = applied.results[r++]!;
+        if (res.ok) {
+          answer(p.item, { ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds: p.effect!.outputs.map((o) => o.id), durable: applied.durable });
+          if (stats !== null) {
+            stats.latencyMs![settled++] = nowMs - p.item.submission.submittedAtMs;
+            const kind = p.item.tx.kind;
+            if (kind === 'transfer') stats.settledTransfer++;
+            else if (kind === 'issue') stats.settledIssue++;
+            else stats.settledRedeem++;
+          }
+        } else {
+          answer(p.item, { ok: false, txid, code: res.error.code, message: res.error.message });
+          code = res.error.code;
+        }
       }
+      if (code !== null && stats !== null) {
+        stats.rejected ??= new Map();
+        stats.rejected.set(code, (stats.rejected.get(code) ?? 0) + 1);
+      }
+    }
+    if (stats !== null) {
+      if (stats.latencyMs !== null && settled < stats.latencyMs.length) stats.latencyMs = settled === 0 ? null : stats.latencyMs.subarray(0, settled);
+      this.emit('decided', stats);
     }
     if (applied !== null && applied.seq >= 0n) {
       // Flushes complete in commit order, so this batch being durable means all before it are.

@@ -8,6 +8,8 @@ import { LmdbStore } from './store_lmdb.js';
 import { Ledger, type VerificationMode } from './ledger.js';
 import { VerifyPool, type VerifierBackend } from './verify_pool.js';
 import { buildCentralApi } from './api.js';
+import { createMetricsRegistry } from '../platform/metrics.js';
+import { registerCentralMetrics } from './metrics.js';
 import type { Durability } from './store.js';
 
 export interface CentralConfig {
@@ -45,8 +47,11 @@ export async function startCentral(c: CentralConfig): Promise<CentralNode> {
   const ledger = new Ledger(store, {
     network: c.network, operatorPublicKey: c.operatorPublicKey, pool, verifier, ...(c.batchTxMax ? { batchTxMax: c.batchTxMax } : {}),
   });
+  const metrics = createMetricsRegistry();
+  registerCentralMetrics(metrics, { ledger, store });
   const app = await buildCentralApi({
     ledger, store, network: c.network, operatorPublicKey: c.operatorPublicKey, verifier, verification: c.verification,
+    metrics,
     ...(c.logLevel ? { logLevel: c.logLevel } : {}),
     ...(c.operatorSecretKey ? { operatorSecretKey: c.operatorSecretKey } : {}),
   });

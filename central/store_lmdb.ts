@@ -378,6 +378,12 @@ export class LmdbStore implements LedgerStore {
     };
   }
 
+  /** The environment's map size, page size and last page written (lmdb-js getStats). */
+  envStats(): { mapSize: number; pageSize: number; lastPageNumber: number } {
+    const s = this.root.getStats() as { mapSize: number; pageSize: number; lastPageNumber: number };
+    return { mapSize: s.mapSize, pageSize: s.pageSize, lastPageNumber: s.lastPageNumber };
+  }
+
   getIntermediary(id: string): Intermediary | undefined {
     const r = this.intermediaries.get(id);
     return r === undefined ? undefined : rowToIntermediary(r);

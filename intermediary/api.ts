@@ -14,6 +14,8 @@ import { isValidPublicKey, nativeVerifier } from '../protocol/sig.js';
 import { lockToJson } from '../protocol/lock.js';
 import { AmountFen, ErrorSchema, Hex32, IntermediaryId, PublicKeyHex, SignatureHex, TxSchema, U64 } from '../protocol/json_schemas.js';
 import { AJV_OPTIONS, frameworkErrors, httpErrors } from '../platform/http_errors.js';
+import { metricsPlugin } from '../platform/metrics.js';
+import type { Registry } from 'prom-client';
 import { RequestVerifier, type Signer } from '../platform/request_verify.js';
 import { type Bank } from './bank.js';
 import { type AccountRec, type HistoryRec, type PaymentRec } from './store.js';
@@ -36,6 +38,8 @@ export interface BankApiOptions {
   logLevel?: string;
   /** Offline devices: provisioning, loads, uploads, the reserve check (intermediary/offline_api.ts). */
   offline?: OfflineService;
+  /** Serve GET /metrics from this registry. */
+  metrics?: Registry;
 }
 
 /** Wallet notification subscribers at once. */
@@ -118,6 +122,7 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     },
   });
   await app.register(httpErrors, { bodyLimitBytes: 256 * 1024 });
+  if (o.metrics) await app.register(metricsPlugin, { registry: o.metrics });
   await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
 
   const lookup = (id: string): Signer | undefined => {

@@ -78,7 +78,11 @@ export interface Quote {
 
 export interface BankEvents {
   history: [string, HistoryRec];
+  /** A wallet-signed payment's outcome as its signing request answers it (settled, rejected, pending, expired). */
+  payment: [PaymentOutcome];
 }
+
+export type PaymentOutcome = 'settled' | 'rejected' | 'pending' | 'expired';
 
 /** A transaction sent to central whose outcome this bank has not yet learned. */
 interface PendingTx {
@@ -784,6 +788,7 @@ export class Bank extends EventEmitter<BankEvents> {
     });
     if (signedFirst === 'expired') {
       await this.durable();
+      this.emit('payment', 'expired');
       fail('CBDC_ERR_PAYMENT_EXPIRED');
     }
     if (!signedFirst) return this.waitForPayment(paymentId);
@@ -794,7 +799,9 @@ export class Bank extends EventEmitter<BankEvents> {
       await this.waitForPayment(paymentId, 10_000);
     }
     await this.durable();
-    return this.store.payments.get(paymentId)!;
+    const done = this.store.payments.get(paymentId)!;
+    this.emit('payment', done.status === 'settled' || done.status === 'rejected' || done.status === 'expired' ? done.status : 'pending');
+    return done;
   }
 
   private waiters = new Map<string, (() => void)[]>();

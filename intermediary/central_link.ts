@@ -44,6 +44,13 @@ interface Queued {
   resolve: (r: CentralResult) => void;
 }
 
+/** One POST /v1/batches as it ended: how many transactions, how long (with retries), and whether central answered. */
+export interface BatchSent {
+  txCount: number;
+  seconds: number;
+  answered: boolean;
+}
+
 export class CentralLink {
   readonly client: SignedClient;
   private queue: Queued[] = [];
@@ -52,6 +59,8 @@ export class CentralLink {
   private stopped = false;
   /** Central's batch head as last seen (hello message or settled batches). */
   headSeen = 0n;
+  /** Told of every batch sent (for metrics); called once per batch, never per transaction. */
+  onBatchSent: ((b: BatchSent) => void) | null = null;
 
   constructor(
     readonly url: string,
@@ -60,6 +69,10 @@ export class CentralLink {
     secretKey: Uint8Array,
   ) {
     this.client = new SignedClient(url, network, bankId, secretKey);
+  }
+
+  get queuedTxCount(): number {
+    return this.queue.length;
   }
 
   /** Submits one transaction; it travels to central in a batch with others. */
@@ -78,7 +91,12 @@ export class CentralLink {
     try {
       while (this.queue.length > 0) {
         const group = this.queue.splice(0, BATCH_TX_MAX);
+        const startedMs = performance.now();
         const results = await this.sendBatch(group.map((q) => q.tx));
+        this.onBatchSent?.({
+          txCount: group.length, seconds: (performance.now() - startedMs) / 1000,
+          answered: !results.some((r) => r.status === 'rejected' && r.code === 'CBDC_ERR_CENTRAL_UNAVAILABLE'),
+        });
         group.forEach((q, i) => q.resolve(results[i]!));
       }
     } finally {

@@ -8,6 +8,8 @@ import { CentralLink } from './central_link.js';
 import { Bank, type BankConfig } from './bank.js';
 import { buildBankApi, type StaffKeys } from './api.js';
 import { OfflineService } from './offline_reserve.js';
+import { createMetricsRegistry } from '../platform/metrics.js';
+import { registerBankMetrics } from './metrics.js';
 
 export interface BankNodeConfig {
   id: string;
@@ -60,7 +62,9 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
   };
   await refreshBankKeys();
   const offline = new OfflineService(bank, { bankSecretKey: key.secretKey, reserveKey: readOrCreateKeyFile(files.offlineReserve) });
-  const app = await buildBankApi({ bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, ...(c.logLevel ? { logLevel: c.logLevel } : {}) });
+  const metrics = createMetricsRegistry();
+  registerBankMetrics(metrics, bank);
+  const app = await buildBankApi({ bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, metrics, ...(c.logLevel ? { logLevel: c.logLevel } : {}) });
   await bank.start();
   await offline.start();
   await app.listen({ host: c.host, port: c.port });
