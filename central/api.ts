@@ -20,6 +20,7 @@ import type { Ledger, TxResult, VerificationMode } from './ledger.js';
 import type { LedgerStore, Intermediary, StoredOutput } from './store.js';
 import { registerEventStream } from './events.js';
 import { metricsPlugin } from '../platform/metrics.js';
+import { dashboardPlugin, type DashboardOptions } from './dashboard/plugin.js';
 import type { Registry } from 'prom-client';
 
 export interface CentralApiOptions {
@@ -34,6 +35,8 @@ export interface CentralApiOptions {
   logLevel?: string;
   /** Serve GET /metrics from this registry. */
   metrics?: Registry;
+  /** Serve the live dashboard at /dashboard. */
+  dashboard?: DashboardOptions;
 }
 
 export const OPERATOR_SIGNER = 'operator';
@@ -261,5 +264,6 @@ export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInst
   });
 
   registerEventStream(app, { ledger: o.ledger, store: o.store, preValidation: anySigner });
+  if (o.dashboard) await app.register(dashboardPlugin, o.dashboard);
   return app;
 }

@@ -28,6 +28,8 @@ export interface CentralConfig {
   batchTxMax?: number;
   mapSizeBytes?: number;
   logLevel?: string;
+  /** How often the dashboard pushes figures (default one second). */
+  dashboardIntervalMs?: number;
 }
 
 export interface CentralNode {
@@ -51,7 +53,7 @@ export async function startCentral(c: CentralConfig): Promise<CentralNode> {
   registerCentralMetrics(metrics, { ledger, store });
   const app = await buildCentralApi({
     ledger, store, network: c.network, operatorPublicKey: c.operatorPublicKey, verifier, verification: c.verification,
-    metrics,
+    metrics, dashboard: { ledger, store, network: c.network, ...(c.dashboardIntervalMs ? { intervalMs: c.dashboardIntervalMs } : {}) },
     ...(c.logLevel ? { logLevel: c.logLevel } : {}),
     ...(c.operatorSecretKey ? { operatorSecretKey: c.operatorSecretKey } : {}),
   });

@@ -86,6 +86,7 @@ process.stdout.write([
   '',
   'Try:',
   `  curl ${central.url}/v1/supply`,
+  `  open ${central.url}/dashboard in a browser (live figures); curl ${central.url}/metrics`,
   `  node dist/central/cli.js audit --data-dir ${rel(centralDir)}`,
   `  node dist/intermediary/cli.js reconcile --url ${urls.get('bank-a')} --data-dir ${rel(path.join(dataRoot, 'bank-a'))}`,
   '',
