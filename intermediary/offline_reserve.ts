@@ -225,7 +225,7 @@ export class OfflineService {
   async upload(u: Upload): Promise<UploadOutcome & { syncAuthorisation: string | null; revocations: { sequence: bigint; hex: string } }> {
     const outcome = await this.atomic(() => {
       const o = processUpload({ store: this.store, network: this.bank.network, bankId: this.bank.id, bankPublicKey: this.bank.publicKey, nowMs: this.now(), verifier: nativeVerifier }, u);
-      this.queueLossCovers();
+      o.payouts.push(...this.queueLossCovers());
       if (o.device !== null && o.device.status === 'active') {
         // The list handed over now: from here on, this device as a payee knows every serial on it.
         const seq = this.store.meta<string>('revocation-seq') ?? '0';
@@ -236,14 +236,16 @@ export class OfflineService {
       return o;
     });
     await this.bank.durable();
-    if ([...this.store.payouts()].some((p) => p.status !== 'settled')) await this.settlePayouts(PAYOUT_WAIT_MS);
+    // Answer once this upload's payouts (its unloads, the loss covers it made) have settled, or the wait is up.
+    if (outcome.payouts.length > 0) await this.settlePayouts(outcome.payouts.map((p) => p.id), PAYOUT_WAIT_MS);
     const device = outcome.device === null ? null : this.store.device(outcome.device.serial)!;
     const r = this.revocations();
     return { ...outcome, device, syncAuthorisation: device !== null && device.status === 'active' ? this.syncAuthorisation(device) : null, revocations: { sequence: r.sequence, hex: r.hex } };
   }
 
   /** Inside a transaction: for each device whose liability is below zero, queue a cover from holdings. */
-  private queueLossCovers(): void {
+  private queueLossCovers(): PayoutRec[] {
+    const queued: PayoutRec[] = [];
     const pending = new Map<string, bigint>();
     for (const p of this.store.payouts()) {
       if (p.kind === 'loss_cover' && p.status !== 'settled') pending.set(p.serial, (pending.get(p.serial) ?? 0n) + fen(p.amountFen));
@@ -254,8 +256,11 @@ export class OfflineService {
       if (gap <= 0n) continue;
       const seq = this.store.meta<number>('cover-next') ?? 0;
       this.store.setMeta('cover-next', seq + 1);
-      this.store.putPayout({ id: `cover-${seq}`, kind: 'loss_cover', serial: d.serial, amountFen: gap.toString(), txid: null, status: 'queued', atMs: this.now() });
+      const p: PayoutRec = { id: `cover-${seq}`, kind: 'loss_cover', serial: d.serial, amountFen: gap.toString(), txid: null, status: 'queued', atMs: this.now() };
+      this.store.putPayout(p);
+      queued.push(p);
     }
+    return queued;
   }
 
   // ---------------------------------------------------------------- settlement hook and payouts
@@ -284,12 +289,12 @@ export class OfflineService {
     }
   }
 
-  /** Runs payouts until none is left unsettled or the time is up. */
-  async settlePayouts(maxMs: number): Promise<void> {
+  /** Runs payouts until the ones named have settled or the time is up. */
+  async settlePayouts(ids: string[], maxMs: number): Promise<void> {
     const until = Date.now() + maxMs;
     for (;;) {
       await this.runPayouts();
-      if (![...this.store.payouts()].some((p) => p.status !== 'settled') || Date.now() >= until) return;
+      if (ids.every((id) => this.store.payout(id)?.status === 'settled') || Date.now() >= until) return;
       await new Promise((r) => setTimeout(r, 100));
     }
   }

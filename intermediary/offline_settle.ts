@@ -209,7 +209,7 @@ function settlePay(ctx: SettleContext, d: Decoded, payeeReceiveCounter: bigint |
     const q = s.device(payee.serial)!;
     s.putDevice({ ...q, receivedFen: (fen(q.receivedFen) + v.amountFen).toString() });
   }
-  for (const f of findings) record(ctx, s.device(payer.serial)!, f, d.cert, out);
+  for (const f of findings) record(ctx, s.device(payer.serial)!, f, out);
   judgeOverspend(ctx, s.device(payer.serial)!, out);
   return 'accepted';
 }
@@ -226,7 +226,7 @@ function applyLogStep(ctx: SettleContext, d: Decoded, out: UploadOutcome): 'acce
     // A different step at a counter already synced: the card was cloned or rolled back.
     const held = s.at(dev.serial, v.counter)[0];
     const f: Finding = { kind: 'counter_reuse', counter: v.counter, hashes: held ? [held.hash, d.hash] : [d.hash], detail: `the log repeats counter ${v.counter}, already synced with another voucher` };
-    record(ctx, dev, f, d.cert, out, d.hex);
+    record(ctx, dev, f, out, d.hex);
     throw new CbdcError('CBDC_ERR_OFFLINE_DOUBLE_SPEND', f.detail);
   }
   if (v.counter > synced + 1n) {
@@ -235,7 +235,7 @@ function applyLogStep(ctx: SettleContext, d: Decoded, out: UploadOutcome): 'acce
   const why = chainBreak({ hash: Buffer.from(dev.headHash, 'hex'), counter: synced, device: d.cert, balanceAfterFen: fen(dev.headBalanceFen) }, v);
   if (why !== null) {
     const f: Finding = { kind: 'fork', counter: v.counter, hashes: [dev.headHash, d.hash], detail: why };
-    record(ctx, dev, f, d.cert, out, d.hex);
+    record(ctx, dev, f, out, d.hex);
     throw new CbdcError('CBDC_ERR_OFFLINE_DOUBLE_SPEND', `the log does not continue from the last sync: ${why}`);
   }
   // Type checks, before any write.
@@ -252,7 +252,7 @@ function applyLogStep(ctx: SettleContext, d: Decoded, out: UploadOutcome): 'acce
     if (!ok) {
       if (v.type === 'load') {
         const f: Finding = { kind: 'unauthorised_load', counter: v.counter, hashes: [d.hash], detail: `load step ${v.counter} names no authorisation this bank issued for it` };
-        record(ctx, dev, f, d.cert, out, d.hex);
+        record(ctx, dev, f, out, d.hex);
         throw new CbdcError('CBDC_ERR_OFFLINE_DOUBLE_SPEND', f.detail);
       }
       throw new CbdcError('CBDC_ERR_OFFLINE_SIGNATURE', `unload step ${v.counter} names no unload this bank authorised at that counter`);
@@ -267,12 +267,12 @@ function applyLogStep(ctx: SettleContext, d: Decoded, out: UploadOutcome): 'acce
       hash: d.hash, serial: dev.serial, counter: v.counter.toString(), prevHash: v.prevHash.toString('hex'), type: v.type,
       amountFen: v.amountFen.toString(), balanceAfterFen: v.balanceAfterFen.toString(), hex: d.hex, payee: null, settlement: null, atMs: ctx.nowMs,
     });
-    for (const f of findings) record(ctx, s.device(dev.serial)!, f, d.cert, out);
+    for (const f of findings) record(ctx, s.device(dev.serial)!, f, out);
   } else {
     // Held already (a payee uploaded it): a different voucher at its counter is still a conflict.
     status = 'duplicate';
     const others = s.at(dev.serial, v.counter).filter((x) => x.hash !== d.hash);
-    if (others.length > 0) record(ctx, dev, { kind: 'counter_reuse', counter: v.counter, hashes: [others[0]!.hash, d.hash], detail: `two different vouchers at counter ${v.counter}` }, d.cert, out);
+    if (others.length > 0) record(ctx, dev, { kind: 'counter_reuse', counter: v.counter, hashes: [others[0]!.hash, d.hash], detail: `two different vouchers at counter ${v.counter}` }, out);
   }
   if (auth) {
     s.putAuth({ ...auth, status: 'applied' });
@@ -312,15 +312,14 @@ function supersedeStale(ctx: SettleContext, serial: string, counter: bigint): vo
 function judgeOverspend(ctx: SettleContext, dev: DeviceRec, out: UploadOutcome): void {
   const t = { loadedFen: fen(dev.loadedFen), unloadedFen: fen(dev.unloadedFen), paidFen: fen(dev.paidFen), receivedFen: fen(dev.receivedFen) };
   const f = overspendFinding(t, fen(dev.syncedCounter), fen(dev.highestCounter), dev.headHash);
-  if (f !== null && dev.status === 'active') record(ctx, dev, f, decodeCertificate(Buffer.from(dev.certHex, 'hex')), out);
+  if (f !== null && dev.status === 'active') record(ctx, dev, f, out);
 }
 
 /** Keeps the evidence (the device-signed vouchers that prove it) and revokes the device. */
-function record(ctx: SettleContext, dev: DeviceRec, f: Finding, cert: DeviceCertificate, out: UploadOutcome, extraHex?: string): void {
+function record(ctx: SettleContext, dev: DeviceRec, f: Finding, out: UploadOutcome, extraHex?: string): void {
   const s = ctx.store;
   const vouchers = f.hashes.map((h) => s.voucher(h)?.hex).filter((x): x is string => x !== undefined);
   if (extraHex !== undefined && !vouchers.includes(extraHex)) vouchers.push(extraHex);
-  void cert;
   s.addEvidence({ atMs: ctx.nowMs, serial: dev.serial, kind: f.kind, counter: f.counter.toString(), detail: f.detail, vouchers, certHex: dev.certHex });
   out.findings.push({ ...f, serial: dev.serial });
   if (dev.status === 'active' && !out.revoked.includes(dev.serial)) {

@@ -10,8 +10,8 @@ import { type Wallet, checkIdempotencyKey, checkPreparedPayment } from './wallet
 
 /** What the wallet needs of the device's secure element (the applet, over whatever link). */
 export interface OfflineCard {
-  /** Personalisation: the network and the bank keys it trusts; the element makes its key pair and answers the public key. */
-  initialise(network: string, trust: ReadonlyMap<string, Buffer>): Promise<Buffer>;
+  /** The element's public key (33 bytes, SEC1 compressed); a blank card is initialised first (see OfflineWallet.trust). */
+  publicKey(): Promise<Buffer>;
   installCertificate(certificateHex: string): Promise<void>;
   /** The certificate installed, or null before provisioning. */
   certificate(): Promise<string | null>;
@@ -78,6 +78,13 @@ export class OfflineWallet {
     return d.serial;
   }
 
+  /** The network and bank keys a blank card is initialised with (GET /v1/offline/trust). */
+  async trust(): Promise<{ network: string; banks: ReadonlyMap<string, Buffer> }> {
+    const t = await this.wallet.client().call<{ network: string; banks: { id: string; public_key: string }[] }>('GET', '/v1/offline/trust', undefined, { idempotent: true });
+    if (t.network !== this.wallet.account.network) throw badResponse(`the bank's offline trust list is for network ${t.network}`);
+    return { network: t.network, banks: new Map(t.banks.map((b) => [b.id, Buffer.from(b.public_key, 'hex')])) };
+  }
+
   async devices(): Promise<DeviceJson[]> {
     return (await this.wallet.client().call<{ devices: DeviceJson[] }>('GET', `/v1/accounts/${this.accountId}/offline/devices`, undefined, { idempotent: true })).devices;
   }
@@ -86,9 +93,7 @@ export class OfflineWallet {
   async provision(caps: { balanceCapFen?: bigint; paymentCapFen?: bigint } = {}): Promise<DeviceJson> {
     if ((await this.card.certificate()) !== null) throw new CbdcError('CBDC_ERR_ACCOUNT_EXISTS', 'this device is already provisioned');
     const c = this.wallet.client();
-    const trust = await c.call<{ network: string; banks: { id: string; public_key: string }[] }>('GET', '/v1/offline/trust', undefined, { idempotent: true });
-    if (trust.network !== this.wallet.account.network) throw badResponse(`the bank's offline trust list is for network ${trust.network}`);
-    const pub = await this.card.initialise(trust.network, new Map(trust.banks.map((b) => [b.id, Buffer.from(b.public_key, 'hex')])));
+    const pub = await this.card.publicKey();
     const body = {
       device_public_key: pub.toString('hex'),
       ...(caps.balanceCapFen !== undefined ? { balance_cap_fen: caps.balanceCapFen.toString() } : {}),
