@@ -40,7 +40,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AMOUNT_FEN_MAX } from '../../protocol/amount.js';
 import { TX_OUTPUTS_MAX } from '../../protocol/limits.js';
-import { isValidSecretKey, publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
+import { publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
 import { type Tx, outputId, txId } from '../../protocol/tx.js';
 import { keyLock, makeTx, operatorSignTx, signTx } from '../../protocol/tx_builder.js';
 import { Ledger, batchMessage, type TxResult } from '../ledger.js';
@@ -48,6 +48,7 @@ import { LmdbStore } from '../store_lmdb.js';
 import { DURABILITIES, type Durability, type TxEffect } from '../store.js';
 import { TriplePacker } from '../verify_pack.js';
 import { VerifyPool } from '../verify_pool.js';
+import { type KeyPool, below, makeKeyPool, makeRng, signInWorkers } from './workload_gen.js';
 
 const NETWORK = 'bench';
 const BANK_ID = 'bench-bank';
@@ -132,27 +133,6 @@ function log(msg: string): void {
   process.stderr.write(`[ledger_bench] ${msg}\n`);
 }
 
-/** xoshiro128** seeded from sha256(seed || label): reproducible workloads. */
-function makeRng(seed: string, label: string): () => number {
-  const h = createHash('sha256').update(seed).update('\0').update(label).digest();
-  let a = h.readUInt32LE(0) | 1, b = h.readUInt32LE(4), c = h.readUInt32LE(8), d = h.readUInt32LE(12);
-  return () => {
-    const r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
-    const t = b << 9;
-    c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
-    return r;
-  };
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
-}
-
-function below(rng: () => number, n: number): number {
-  // Two draws: 53 bits of randomness, so the modulo bias is nil for any n we use.
-  return (rng() * 2_097_152 + (rng() >>> 11)) % n;
-}
-
 function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
   if (g) {
@@ -196,31 +176,6 @@ function round(v: number, digits = 0): number {
 
 // ---------------------------------------------------------------------------------------------
 // Keys and the generator's view of the initial outputs (typed arrays: off the JS heap)
-
-interface KeyPool {
-  sks: Buffer[];
-  pubs: Buffer[];
-  pubOf: (sk: Uint8Array) => Buffer;
-}
-
-function makeKeyPool(seed: string, count: number): KeyPool {
-  const sks: Buffer[] = [];
-  const pubs: Buffer[] = [];
-  const bySk = new WeakMap<Uint8Array, Buffer>();
-  const idx = Buffer.alloc(4);
-  for (let i = 0; sks.length < count; i++) {
-    idx.writeUInt32BE(i);
-    const sk = createHash('sha256').update(seed).update(idx).digest();
-    if (!isValidSecretKey(sk)) continue;
-    const pub = publicKeyOfNative(sk);
-    sks.push(sk);
-    pubs.push(pub);
-    bySk.set(sk, pub);
-  }
-  // signTx derives each signer's public key; the pool already knows them.
-  const pubOf = (sk: Uint8Array): Buffer => bySk.get(sk) ?? publicKeyOfNative(sk);
-  return { sks, pubs, pubOf };
-}
 
 /** The initial outputs as the generator tracks them: position, id, value, key, used. */
 class InitialOutputs {
@@ -408,12 +363,6 @@ async function buildTransfers(pairs: [number, number][], keys: KeyPool, outs: In
   return txs;
 }
 
-interface SignJob {
-  kind: 'ledger-bench-sign';
-  sks: Uint8Array;
-  hashes: Uint8Array;
-}
-
 interface IssueJob {
   kind: 'ledger-bench-issue';
   operatorSk: Uint8Array;
@@ -425,7 +374,7 @@ interface IssueJob {
   serialTo: number;
 }
 
-type WorkerJob = SignJob | IssueJob;
+type WorkerJob = IssueJob;
 
 /** Runs each job in its own worker thread (this file); resolves with each job's bytes, in order. */
 function runWorkers(jobs: WorkerJob[]): Promise<Uint8Array[]> {
@@ -438,35 +387,13 @@ function runWorkers(jobs: WorkerJob[]): Promise<Uint8Array[]> {
   })));
 }
 
-/** signHashNative over (sk, hash) pairs, split across worker threads; returns 64 bytes per pair. */
-async function signInWorkers(sks: Buffer, hashes: Buffer, threads: number): Promise<Buffer> {
-  const n = hashes.length / 32;
-  const workers = Math.max(1, Math.min(threads, Math.ceil(n / 1000)));
-  const per = Math.ceil(n / workers);
-  const jobs: SignJob[] = [];
-  for (let from = 0; from < n; from += per) {
-    const to = Math.min(n, from + per);
-    jobs.push({ kind: 'ledger-bench-sign', sks: sks.subarray(from * 32, to * 32), hashes: hashes.subarray(from * 32, to * 32) });
-  }
-  return Buffer.concat(await runWorkers(jobs));
-}
-
 function runWorker(job: WorkerJob): void {
-  let out: Uint8Array;
-  if (job.kind === 'ledger-bench-sign') {
-    const n = job.hashes.length / 32;
-    out = new Uint8Array(n * 64);
-    for (let i = 0; i < n; i++) {
-      out.set(signHashNative(job.sks.subarray(i * 32, i * 32 + 32), job.hashes.subarray(i * 32, i * 32 + 32)), i * 64);
-    }
-  } else {
-    const pubs = Buffer.from(job.pubs.buffer, job.pubs.byteOffset, job.pubs.byteLength);
-    const sk = Buffer.from(job.operatorSk);
-    out = new Uint8Array((job.serialTo - job.serialFrom) * 64);
-    for (let serial = job.serialFrom; serial < job.serialTo; serial++) {
-      const tx = issueTx(serial, job.count, job.values, (j) => Buffer.from(pubs.subarray((j % job.keyCount) * 33, (j % job.keyCount) * 33 + 33)));
-      out.set(operatorSignTx(tx, sk).operatorSig!, (serial - job.serialFrom) * 64);
-    }
+  const pubs = Buffer.from(job.pubs.buffer, job.pubs.byteOffset, job.pubs.byteLength);
+  const sk = Buffer.from(job.operatorSk);
+  const out = new Uint8Array((job.serialTo - job.serialFrom) * 64);
+  for (let serial = job.serialFrom; serial < job.serialTo; serial++) {
+    const tx = issueTx(serial, job.count, job.values, (j) => Buffer.from(pubs.subarray((j % job.keyCount) * 33, (j % job.keyCount) * 33 + 33)));
+    out.set(operatorSignTx(tx, sk).operatorSig!, (serial - job.serialFrom) * 64);
   }
   parentPort!.postMessage(out, [out.buffer as ArrayBuffer]);
 }

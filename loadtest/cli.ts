@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// npm run loadtest -- [knobs]: one load test against a fresh local network of real processes;
+// prints a summary and writes reports/<name>.json and reports/<name>.html.
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  INVALID_KINDS, KnobError, MIX_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, defaultKnobs, parseMix, validateKnobs,
+} from './workload.js';
+import { REPO_ROOT } from './processes.js';
+import { runLoadTest } from './load_test.js';
+import { summaryText } from './report_json.js';
+
+function num(v: string): number {
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
+  return n;
+}
+
+function knobsCommand(name: string, description: string): Command {
+  const d = defaultKnobs();
+  return new Command(name)
+    .description(description)
+    .addOption(new Option('--target <path>', 'e2e: wallets -> bank -> central payments through the banks\' wallet API; central: signed transfers straight to central').choices([...TARGETS]).default(d.target))
+    .option('--duration <s>', 'timed seconds', num, d.durationS)
+    .option('--rate <n>', 'offered transactions (e2e: payments) per second; default: as fast as the system answers', num)
+    .option('--connections <n>', 'HTTP connections (split over the banks for e2e)', num, d.connections)
+    .option('--pipelining <n>', 'requests in flight per connection (central only; e2e needs 1)', num, d.pipelining)
+    .option('--batch <n>', 'transactions per request to central: 1 posts /v1/transactions, more post /v1/batches (central only)', num, d.batch)
+    .addOption(new Option('--verification <mode>', "central's verification mode: full verifies every witness; attested trusts the bank's batch signature").choices([...VERIFICATIONS]).default(d.verification))
+    .option('--wallets <n>', 'wallet keys (central) or wallet accounts spread over the banks (e2e)', num, d.wallets)
+    .option('--banks <n>', 'intermediary banks', num, d.banks)
+    .option('--inputs <n>', 'inputs per transaction', num, d.inputs)
+    .option('--outputs <n>', 'outputs per transaction (e2e: 1 = exact amount, 2 = with change)', num, d.outputs)
+    .option('--invalid <share>', 'share of invalid transactions, 0 to 1 (exact count, seeded positions)', num, d.invalid)
+    .option('--invalid-kinds <list>', `kinds of invalid transactions, comma-separated (${INVALID_KINDS.join(', ')})`, (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) as InvalidKind[], d.invalidKinds)
+    .option('--cross-bank <share>', "e2e: share of payments to another bank's customer, 0 to 1", num, d.crossBank)
+    .option('--mix <list>', `central: lock policy of the inputs, e.g. key=0.8,multi=0.2 (${MIX_KINDS.join(', ')}; contract and offline once they exist)`, 'key=1')
+    .option('--transactions <n>', 'transactions (e2e: payments) to pre-build; default: rate x duration, or a generous ceiling; a run that uses them up stops early', num)
+    .option('--seed <text>', 'seed of keys, amounts, payees and invalid positions: the same seed gives the same workload', d.seed)
+    .option('--no-progress', 'no progress bar')
+    .option('--keep-data', 'keep the nodes\' data directories')
+    .option('--report-dir <dir>', 'where reports go', path.join(REPO_ROOT, 'reports'))
+    .option('--quiet', 'no setup log on stderr')
+    .showHelpAfterError();
+}
+
+function knobsFrom(o: Record<string, unknown>): Knobs {
+  const k: Knobs = {
+    target: o.target as Knobs['target'], durationS: o.duration as number, rate: (o.rate as number | undefined) ?? null,
+    connections: o.connections as number, pipelining: o.pipelining as number, batch: o.batch as number,
+    verification: o.verification as Knobs['verification'], wallets: o.wallets as number, banks: o.banks as number,
+    inputs: o.inputs as number, outputs: o.outputs as number, invalid: o.invalid as number, invalidKinds: o.invalidKinds as InvalidKind[],
+    crossBank: o.crossBank as number, mix: parseMix(o.mix as string), transactions: (o.transactions as number | undefined) ?? null, seed: o.seed as string,
+  };
+  return validateKnobs(k);
+}
+
+async function main(): Promise<void> {
+  const cmd = knobsCommand('loadtest', 'Load test of the CBDC network with autocannon: payments per second, latency, conservation; JSON and HTML reports.')
+    .addHelpText('after', `
+Examples:
+  npm run loadtest -- --duration 30                                  # e2e payments, full verification
+  npm run loadtest -- --target central --batch 1000 --verification attested
+  npm run loadtest -- --target central --batch 1 --rate 2000 --invalid 0.05
+Exit status: 0 when the conservation check passes, 1 when it fails, 2 for a bad knob.`);
+  cmd.parse(process.argv);
+  const o = cmd.opts();
+  let k: Knobs;
+  try {
+    k = knobsFrom(o);
+  } catch (e) {
+    if (e instanceof KnobError) {
+      process.stderr.write(`loadtest: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = o.quiet ? () => {} : (m: string) => process.stderr.write(`[loadtest] ${m}\n`);
+  const { report, files } = await runLoadTest(k, {
+    reportDir: o.reportDir as string, progress: o.progress as boolean && process.stderr.isTTY === true, keepData: o.keepData === true,
+    command: `npm run loadtest -- ${process.argv.slice(2).join(' ')}`.trim(), write: true, log,
+  });
+  process.stdout.write(summaryText(report, files));
+  process.exitCode = report.conservation.ok ? 0 : 1;
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`loadtest: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(e instanceof KnobError ? 2 : 1);
+});

@@ -1,0 +1,336 @@
+// After the run: did every valid transaction settle exactly once, was every invalid one
+// refused, and is every fen still there? Checked against central's own figures (supply,
+// audit, outputs) and, for payments, the banks' balances; a load test that loses money fails.
+import { type Tx } from '../protocol/tx.js';
+import { below, makeRng } from '../central/bench/workload_gen.js';
+import { forEachLimited, signedCall } from './setup.js';
+import { KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KIND_VALID, type PaymentPlan } from './workload.js';
+import { OUTCOME_REJECTED, OUTCOME_SETTLED, OUTCOME_UNKNOWN, type PaymentRecord } from './runner.js';
+
+/** Transactions (and payments) whose outputs are looked up at central one by one, at most. */
+export const SAMPLE_MAX = 200;
+/** Lookups in flight at once. */
+const CHECK_CONCURRENCY = 16;
+
+export interface SupplyJson {
+  issued_fen: string;
+  redeemed_fen: string;
+  unspent_fen: string;
+  outputs: string;
+  spent: string;
+  batches: string;
+}
+
+export interface AuditJson {
+  ok: boolean;
+  issued_fen: string;
+  redeemed_fen: string;
+  unspent_recomputed_fen: string;
+  problems: string[];
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ConservationReport {
+  ok: boolean;
+  checks: Check[];
+  counts: Record<string, number>;
+}
+
+export interface Central {
+  url: string;
+  network: string;
+  operatorSk: Buffer;
+}
+
+export async function supply(c: Central): Promise<SupplyJson> {
+  const r = await fetch(`${c.url}/v1/supply`);
+  if (r.status !== 200) throw new Error(`GET /v1/supply: ${r.status}`);
+  return (await r.json()) as SupplyJson;
+}
+
+export async function audit(c: Central): Promise<AuditJson> {
+  const r = await signedCall<AuditJson>(c.url, c.network, c.operatorSk, 'operator', 'GET', '/v1/audit');
+  if (r.status !== 200) throw new Error(`GET /v1/audit: ${r.status}`);
+  return r.body;
+}
+
+interface OutputJson {
+  value: string;
+  spent: boolean;
+}
+
+async function output(c: Central, pos: bigint | string, id: Buffer | string): Promise<OutputJson | null> {
+  const r = await signedCall<OutputJson>(c.url, c.network, c.operatorSk, 'operator', 'GET', `/v1/outputs/${pos}?id=${typeof id === 'string' ? id : id.toString('hex')}`);
+  return r.status === 200 ? r.body : null;
+}
+
+/** Up to `max` of the given indexes, chosen by the seed. */
+function sample(indexes: number[], max: number, seed: string): number[] {
+  if (indexes.length <= max) return indexes;
+  const rng = makeRng(seed, 'conservation-sample');
+  const a = [...indexes];
+  for (let i = 0; i < max; i++) {
+    const j = i + below(rng, a.length - i);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a.slice(0, max);
+}
+
+function check(checks: Check[], name: string, ok: boolean, detail: string): void {
+  checks.push({ name, ok, detail });
+}
+
+function auditChecks(checks: Check[], before: SupplyJson, after: SupplyJson, a: AuditJson, issuanceMayMove: boolean): void {
+  check(checks, 'central audit', a.ok, a.ok ? `sum(unspent) recomputed = issued - redeemed = ${a.unspent_recomputed_fen} fen` : a.problems.join('; '));
+  const moneyOk = BigInt(after.unspent_fen) === BigInt(after.issued_fen) - BigInt(after.redeemed_fen);
+  check(checks, 'supply adds up', moneyOk, `unspent ${after.unspent_fen} fen, issued ${after.issued_fen} - redeemed ${after.redeemed_fen}`);
+  if (!issuanceMayMove) {
+    const same = before.unspent_fen === after.unspent_fen && before.issued_fen === after.issued_fen && before.redeemed_fen === after.redeemed_fen;
+    check(checks, 'no money created or lost by the run', same, `unspent ${before.unspent_fen} -> ${after.unspent_fen} fen, issued ${before.issued_fen} -> ${after.issued_fen}`);
+  }
+}
+
+/**
+ * Central target. Transactions sent without a clear answer are resolved from central's state:
+ * a valid transfer's inputs are spent only if it settled (nothing else spends them).
+ */
+export async function checkCentral(c: Central, txs: readonly Tx[], kinds: Uint8Array, outcome: Uint8Array, before: SupplyJson, seed: string): Promise<ConservationReport> {
+  const checks: Check[] = [];
+  // Resolve transactions with no answer.
+  const unknownValid: number[] = [];
+  const unknownInvalid: number[] = [];
+  for (let i = 0; i < txs.length; i++) {
+    if (outcome[i] !== OUTCOME_UNKNOWN) continue;
+    if (kinds[i] === KIND_VALID) unknownValid.push(i);
+    else unknownInvalid.push(i);
+  }
+  // Sent when the run stopped, never answered and not settled: central never took them.
+  const unansweredUnsettled = new Set<number>();
+  await forEachLimited(unknownValid.length, CHECK_CONCURRENCY, async (k) => {
+    const i = unknownValid[k]!;
+    const inp = txs[i]!.inputs[0]!;
+    const o = await output(c, inp.pos, inp.id);
+    if (o !== null && o.spent) outcome[i] = OUTCOME_SETTLED;
+    else unansweredUnsettled.add(i);
+  });
+
+  const counts = { sent: 0, valid_sent: 0, valid_settled: 0, valid_refused: 0, invalid_sent: 0, invalid_refused: 0, invalid_settled: 0, unanswered_resolved: unknownValid.length - unansweredUnsettled.size, unanswered_not_taken: unansweredUnsettled.size, unanswered_invalid: unknownInvalid.length };
+  let settledInputs = 0n;
+  let settledOutputs = 0n;
+  const validRefused: number[] = [];
+  for (let i = 0; i < txs.length; i++) {
+    const oc = outcome[i]!;
+    if (oc === 0 || unansweredUnsettled.has(i)) continue;
+    counts.sent++;
+    const valid = kinds[i] === KIND_VALID;
+    if (valid) counts.valid_sent++;
+    else counts.invalid_sent++;
+    if (oc === OUTCOME_SETTLED) {
+      settledInputs += BigInt(txs[i]!.inputs.length);
+      settledOutputs += BigInt(txs[i]!.outputs.length);
+      if (valid) counts.valid_settled++;
+      else counts.invalid_settled++;
+    } else if (oc === OUTCOME_REJECTED) {
+      if (valid) {
+        counts.valid_refused++;
+        validRefused.push(i);
+      } else counts.invalid_refused++;
+    }
+  }
+  const after = await supply(c);
+  const a = await audit(c);
+  auditChecks(checks, before, after, a, false);
+  check(checks, 'every invalid transaction refused', counts.invalid_settled === 0,
+    `${counts.invalid_refused} refused, ${counts.invalid_settled} settled, ${counts.unanswered_invalid} unanswered of ${counts.invalid_sent} sent`);
+  check(checks, 'every valid transaction settled', counts.valid_refused === 0,
+    `${counts.valid_settled} of ${counts.valid_sent} sent settled (${counts.unanswered_resolved} of them answered by central's state after the run; ${unansweredUnsettled.size} more, in flight when the run stopped, never reached the ledger)` +
+    (validRefused.length > 0 ? `; first not settled: #${validRefused[0]}` : ''));
+  const spentDelta = BigInt(after.spent) - BigInt(before.spent);
+  const outputsDelta = BigInt(after.outputs) - BigInt(before.outputs);
+  check(checks, 'settled exactly once (spent count)', spentDelta === settledInputs, `central spent ${spentDelta} outputs during the run; the settled transactions spend ${settledInputs}`);
+  check(checks, 'settled exactly once (output count)', outputsDelta === settledOutputs, `central created ${outputsDelta} outputs during the run; the settled transactions create ${settledOutputs}`);
+
+  // Spot checks at central, output by output.
+  const settled = sample([...outcome.keys()].filter((i) => outcome[i] === OUTCOME_SETTLED && kinds[i] === KIND_VALID), SAMPLE_MAX, seed);
+  const badSig = sample([...outcome.keys()].filter((i) => outcome[i] !== 0 && kinds[i] === KIND_BAD_SIGNATURE), SAMPLE_MAX, seed);
+  let settledSpent = 0;
+  let badUnspent = 0;
+  await forEachLimited(settled.length, CHECK_CONCURRENCY, async (k) => {
+    const tx = txs[settled[k]!]!;
+    let all = true;
+    for (const inp of tx.inputs) {
+      const o = await output(c, inp.pos, inp.id);
+      all &&= o !== null && o.spent;
+    }
+    if (all) settledSpent++;
+  });
+  await forEachLimited(badSig.length, CHECK_CONCURRENCY, async (k) => {
+    const tx = txs[badSig[k]!]!;
+    const o = await output(c, tx.inputs[0]!.pos, tx.inputs[0]!.id);
+    if (o !== null && !o.spent) badUnspent++;
+  });
+  check(checks, 'sampled settled transactions: inputs spent at central', settledSpent === settled.length, `${settledSpent} of ${settled.length} sampled`);
+  check(checks, 'sampled bad-signature transactions: inputs still unspent', badUnspent === badSig.length, `${badUnspent} of ${badSig.length} sampled`);
+  void KIND_DOUBLE_SPEND;
+  return { ok: checks.every((x) => x.ok), checks, counts };
+}
+
+// -------------------------------------------------------------------------------------------
+// e2e target
+
+export interface PaymentCheckInput {
+  c: Central;
+  plans: readonly PaymentPlan[];
+  outcome: Uint8Array;
+  records: readonly PaymentRecord[];
+  accounts: readonly { accountId: string; bankUrl: string; bank: string }[];
+  staffSk: Map<string, Buffer>;
+  balancesBefore: readonly bigint[];
+  balancesAfter: () => Promise<bigint[]>;
+  before: SupplyJson;
+  inputs: number;
+  coinValueFen: bigint;
+  seed: string;
+}
+
+/** The bank's view of one payment, read by staff. */
+async function paymentStatus(x: PaymentCheckInput, plan: PaymentPlan, pid: string): Promise<string> {
+  const a = x.accounts[plan.payer]!;
+  const r = await signedCall<{ status?: string }>(a.bankUrl, x.c.network, x.staffSk.get(a.bank)!, 'staff', 'GET', `/v1/accounts/${a.accountId}/payments/${pid}`);
+  return r.status === 200 ? r.body.status ?? 'unknown' : `http_${r.status}`;
+}
+
+/** Payments still being settled when the run stopped: waits for each to end, up to this long. */
+const SETTLE_WAIT_MS = 60_000;
+/** How long the banks may take to credit the last payments from central's event stream. */
+const CREDIT_WAIT_MS = 30_000;
+
+export async function checkPayments(x: PaymentCheckInput): Promise<ConservationReport> {
+  const checks: Check[] = [];
+  const n = x.plans.length;
+  // Resolve payments with no final answer from their banks.
+  const unknown: number[] = [];
+  for (let i = 0; i < n; i++) if (x.outcome[i] === OUTCOME_UNKNOWN) unknown.push(i);
+  // Payments the run stopped before the wallet signed: nothing can have moved for them.
+  const unsigned = new Set<number>();
+  const deadline = Date.now() + SETTLE_WAIT_MS;
+  await forEachLimited(unknown.length, CHECK_CONCURRENCY, async (k) => {
+    const i = unknown[k]!;
+    const pid = x.records[i]!.pid;
+    if (pid === null || !x.records[i]!.signSent) {
+      unsigned.add(i);
+      x.outcome[i] = OUTCOME_REJECTED;
+      return;
+    }
+    for (;;) {
+      const s = await paymentStatus(x, x.plans[i]!, pid);
+      if (s === 'settled') {
+        x.outcome[i] = OUTCOME_SETTLED;
+        return;
+      }
+      if (s !== 'submitted' || Date.now() > deadline) {
+        x.outcome[i] = OUTCOME_REJECTED;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+
+  const counts = { sent: 0, valid_sent: 0, valid_settled: 0, valid_not_settled: 0, bad_signature_sent: 0, bad_signature_refused: 0, bad_signature_settled: 0, replays: 0, replays_answered_same: 0, unanswered_resolved: unknown.length - unsigned.size, unsigned_at_stop: unsigned.size };
+  const delta = new Map<number, bigint>();
+  let settledInputs = 0n;
+  for (let i = 0; i < n; i++) {
+    const oc = x.outcome[i]!;
+    if (oc === 0) continue;
+    if (unsigned.has(i)) continue;
+    counts.sent++;
+    const p = x.plans[i]!;
+    if (p.kind === KIND_BAD_SIGNATURE) {
+      counts.bad_signature_sent++;
+      if (oc === OUTCOME_SETTLED) counts.bad_signature_settled++;
+      else counts.bad_signature_refused++;
+      continue;
+    }
+    counts.valid_sent++;
+    if (oc === OUTCOME_SETTLED) {
+      counts.valid_settled++;
+      settledInputs += BigInt(x.inputs);
+      delta.set(p.payer, (delta.get(p.payer) ?? 0n) - p.amountFen);
+      delta.set(p.payee, (delta.get(p.payee) ?? 0n) + p.amountFen);
+    } else counts.valid_not_settled++;
+    const r = x.records[i]!;
+    if (p.kind === KIND_DOUBLE_SPEND && r.replaySame !== null) {
+      counts.replays++;
+      if (r.replaySame) counts.replays_answered_same++;
+    }
+  }
+  // Bad-signature payments must not have settled, whatever the wallet heard.
+  const bad = sample([...x.outcome.keys()].filter((i) => x.plans[i]!.kind === KIND_BAD_SIGNATURE && x.records[i]!.pid !== null), SAMPLE_MAX, x.seed);
+  let badNotSettled = 0;
+  await forEachLimited(bad.length, CHECK_CONCURRENCY, async (k) => {
+    const i = bad[k]!;
+    const s = await paymentStatus(x, x.plans[i]!, x.records[i]!.pid!);
+    if (s !== 'settled' && s !== 'submitted') badNotSettled++;
+  });
+
+  // A payee at another bank is credited once its bank reads central's event stream: give the
+  // banks a moment to catch up before calling a difference a loss.
+  let mismatched = 0;
+  let firstMismatch = '';
+  let sumBefore = 0n;
+  let sumAfter = 0n;
+  const creditDeadline = Date.now() + CREDIT_WAIT_MS;
+  for (;;) {
+    const after = await x.balancesAfter();
+    mismatched = 0;
+    firstMismatch = '';
+    sumBefore = 0n;
+    sumAfter = 0n;
+    for (let w = 0; w < x.accounts.length; w++) {
+      sumBefore += x.balancesBefore[w]!;
+      sumAfter += after[w]!;
+      const want = x.balancesBefore[w]! + (delta.get(w) ?? 0n);
+      if (after[w] !== want) {
+        mismatched++;
+        firstMismatch ||= `${x.accounts[w]!.accountId}: ${after[w]} fen, expected ${want}`;
+      }
+    }
+    if (mismatched === 0 || Date.now() > creditDeadline) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const supplyAfter = await supply(x.c);
+  const a = await audit(x.c);
+  auditChecks(checks, x.before, supplyAfter, a, true);
+  check(checks, 'every bad-signature payment refused', counts.bad_signature_settled === 0 && badNotSettled === bad.length,
+    `${counts.bad_signature_refused} refused, ${counts.bad_signature_settled} settled of ${counts.bad_signature_sent} sent; at their banks ${badNotSettled} of ${bad.length} sampled not settled`);
+  check(checks, 'every replayed signature answered with the same payment (no second spend)', counts.replays_answered_same === counts.replays,
+    `${counts.replays_answered_same} of ${counts.replays} replays`);
+  check(checks, 'every valid payment settled', counts.valid_not_settled === 0,
+    `${counts.valid_settled} of ${counts.valid_sent} sent settled (${counts.unanswered_resolved} answered by their banks after the run); ${unsigned.size} more were not yet signed when the run stopped`);
+  check(checks, 'wallet balances: every settled payment moved its amount exactly once', mismatched === 0,
+    mismatched === 0 ? `${x.accounts.length} accounts match` : `${mismatched} accounts differ; first ${firstMismatch}`);
+  check(checks, 'wallet balances: the wallets together neither gained nor lost', sumBefore === sumAfter, `${sumBefore} -> ${sumAfter} fen`);
+  const spentDelta = BigInt(supplyAfter.spent) - BigInt(x.before.spent);
+  check(checks, 'settled exactly once (spent count at central)', spentDelta === settledInputs, `central spent ${spentDelta} outputs during the run; the settled payments spend ${settledInputs}`);
+
+  // Spot checks at central: a settled payment's outputs exist and add up to the coins it spent.
+  const settled = sample([...x.outcome.keys()].filter((i) => x.outcome[i] === OUTCOME_SETTLED && x.records[i]!.outputs !== null), SAMPLE_MAX, x.seed);
+  let outputsOk = 0;
+  await forEachLimited(settled.length, CHECK_CONCURRENCY, async (k) => {
+    const outs = x.records[settled[k]!]!.outputs!;
+    let sum = 0n;
+    for (const o of outs) {
+      const got = await output(x.c, o.pos, o.id);
+      if (got === null) return;
+      sum += BigInt(got.value);
+    }
+    if (sum === BigInt(x.inputs) * x.coinValueFen) outputsOk++;
+  });
+  check(checks, 'sampled settled payments: outputs at central add up to the coins spent', outputsOk === settled.length, `${outputsOk} of ${settled.length} sampled`);
+  return { ok: checks.every((c) => c.ok), checks, counts };
+}

@@ -1,0 +1,240 @@
+// One load test from start to finish: start the network as child processes, build and fund
+// the workload, run autocannon against the chosen path while sampling every process, check
+// conservation, write the JSON and HTML reports, stop everything.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { publicKeyOfNative } from '../protocol/sig.js';
+import { makeKeyPool } from '../central/bench/workload_gen.js';
+import { Network, ProcSampler } from './processes.js';
+import { balances, customerLock, fund, openAccounts, settleAll, waitForCredit } from './setup.js';
+import {
+  COIN_VALUE_FEN, type Knobs, bankOf, burnTransfers, coinsPerWallet, countKinds, planCentral, planPayments, plannedCount, signCentral, validateKnobs,
+} from './workload.js';
+import { centralRequests, runCentral, runPayments, txIdOf, type RunResult } from './runner.js';
+import { type ConservationReport, checkCentral, checkPayments, supply } from './conservation.js';
+import { type LoadReport, machineInfo, writeJsonReport } from './report_json.js';
+import { writeHtmlReport } from './report_html.js';
+
+export const NETWORK = 'cbdc-loadtest';
+/** Intermediaries whose issuance funds the workload: one lane of funding requests each. */
+const FUNDER_IDS = ['lt-funder-0', 'lt-funder-1', 'lt-funder-2', 'lt-funder-3'];
+/** Central's batches must stay still this long after the run before the checks read its state. */
+const QUIET_MS = 1_000;
+const QUIET_WAIT_MS_MAX = 60_000;
+
+export interface LoadTestOptions {
+  reportDir: string;
+  progress: boolean;
+  keepData: boolean;
+  command: string;
+  /** Write report files (false: only return the report). */
+  write: boolean;
+  log: (msg: string) => void;
+}
+
+export interface LoadTestResult {
+  report: LoadReport;
+  files: string[];
+}
+
+function bankIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `bank-${String.fromCharCode(97 + i)}`);
+}
+
+async function waitQuiet(c: { url: string }): Promise<void> {
+  const deadline = Date.now() + QUIET_WAIT_MS_MAX;
+  let last = '';
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    const s = await supply({ url: c.url, network: NETWORK, operatorSk: Buffer.alloc(32) });
+    const now = `${s.batches}/${s.outputs}`;
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= QUIET_MS) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTestResult> {
+  validateKnobs(k);
+  const n = plannedCount(k);
+  const startedAt = new Date();
+  const loadStart = loadavg()[0]!;
+  const root = mkdtempSync(path.join(tmpdir(), 'cbdc-loadtest-'));
+  const banks = bankIds(k.banks);
+  const funders = FUNDER_IDS.map((id) => ({ id, publicKey: publicKeyOfNative(createHash('sha256').update(k.seed).update('\0').update(id).digest()) }));
+  const net = new Network({
+    root, network: NETWORK, banks, verification: k.verification, extraIntermediaries: funders,
+    startBanks: k.target === 'e2e',
+  });
+  const setup: Record<string, number> = {};
+  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const t = performance.now();
+    const v = await f();
+    setup[name] = Math.round((performance.now() - t) / 10) / 100;
+    o.log(`${name}: ${setup[name]} s`);
+    return v;
+  };
+  try {
+    await timed('start_network', () => net.start());
+    const central = { url: net.central.url, network: NETWORK, operatorSk: net.operatorKey.secretKey };
+    const pids = (): Map<string, number> => new Map([['loadgen', process.pid], ...net.processes().map((p) => [p.name, p.pid] as [string, number])]);
+    const sampler = new ProcSampler(pids);
+    const runOpts = {
+      url: '', connections: k.connections, pipelining: k.pipelining, durationS: k.durationS, progress: o.progress, network: NETWORK,
+      requestRate: null as number | null, label: k.target === 'e2e' ? 'payments' : 'tx',
+    };
+    let run: RunResult;
+    let conservation: ConservationReport;
+    let requestsPrebuilt = 0;
+
+    if (k.target === 'central') {
+      const plan = await timed('plan', async () => planCentral(k, n));
+      o.log(`workload: ${n} transfers, ${k.inputs} in / ${k.outputs} out, ${JSON.stringify(countKinds(plan.kinds))}`);
+      const funded = await timed('fund', () => fund(central.url, NETWORK, central.operatorSk, FUNDER_IDS, plan.funding.map((f) => ({ value: f.value, lock: f.lock }))));
+      const bankSigners = banks.map((id) => ({ id, sk: net.bankKeys.get(id)!.secretKey }));
+      await timed('spend_double_spend_inputs', () => settleAll(central.url, NETWORK, bankSigners[0]!.sk, bankSigners[0]!.id, burnTransfers(NETWORK, plan, k.inputs, funded), 500, 'setup transfers'));
+      const txs = await timed('sign', () => signCentral(NETWORK, plan, k.inputs, funded));
+      const reqs = await timed('serialize', async () => centralRequests(NETWORK, txs, plan.kinds, k.batch, k.verification === 'attested', bankSigners));
+      requestsPrebuilt = reqs.length;
+      const byTxid = new Map<string, number>();
+      txs.forEach((tx, i) => byTxid.set(txIdOf(tx).toString('hex'), i));
+      const before = await supply(central);
+      sampler.start();
+      o.log(`running ${k.durationS} s against central (${k.batch === 1 ? 'POST /v1/transactions' : `POST /v1/batches of ${k.batch}`}, ${k.verification})...`);
+      run = await runCentral({ ...runOpts, url: central.url, requestRate: k.rate === null ? null : k.rate / k.batch, bankKeys: new Map(bankSigners.map((b) => [b.id, b.sk])) }, reqs, txs.length, byTxid);
+      sampler.stop();
+      await waitQuiet(central);
+      conservation = await timed('conservation', () => checkCentral(central, txs, plan.kinds, run.outcome, before, k.seed));
+    } else {
+      const plans = await timed('plan', async () => planPayments(k, n));
+      const coins = coinsPerWallet(plans, k.wallets, k.inputs);
+      const keys = makeKeyPool(k.seed, k.wallets, '/e2e-wallet');
+      const staffSk = new Map(banks.map((b) => [b, net.bankStaff.get(b)!.secretKey]));
+      const wallets = keys.sks.map((sk, w) => {
+        const bank = banks[bankOf(w, k.banks)]!;
+        return { bank, bankUrl: net.banks.get(bank)!.url, sk, pub: keys.pubs[w]!, staffSk: staffSk.get(bank)! };
+      });
+      o.log(`workload: ${n} payments over ${k.wallets} wallets at ${k.banks} banks, ${JSON.stringify(countKinds(Uint8Array.from(plans.map((p) => p.kind))))}`);
+      const accounts = await timed('open_accounts', () => openAccounts(NETWORK, wallets, k.seed));
+      const outputs: { value: bigint; lock: ReturnType<typeof customerLock> }[] = [];
+      const expected = new Map<string, bigint>(banks.map((b) => [b, 0n]));
+      for (let w = 0; w < k.wallets; w++) {
+        const bank = accounts[w]!.bank;
+        const lock = customerLock(keys.pubs[w]!, net.bankKeys.get(bank)!.publicKey);
+        for (let c = 0; c < coins[w]!; c++) outputs.push({ value: COIN_VALUE_FEN, lock });
+        expected.set(bank, expected.get(bank)! + BigInt(coins[w]!) * COIN_VALUE_FEN);
+      }
+      await timed('fund', () => fund(central.url, NETWORK, central.operatorSk, FUNDER_IDS, outputs));
+      await timed('credit', () => waitForCredit(NETWORK, banks.map((b) => ({ id: b, url: net.banks.get(b)!.url, staffSk: staffSk.get(b)!, expectedFen: expected.get(b)! }))));
+      await waitQuiet(central);
+      const balancesBefore = await balances(NETWORK, accounts, staffSk);
+      const before = await supply(central);
+      const bankUrls = [...new Set(accounts.map((a) => a.bankUrl))];
+      if (bankUrls.length !== k.banks) throw new Error('every bank must hold wallets');
+      requestsPrebuilt = n;
+      sampler.start();
+      o.log(`running ${k.durationS} s of payments through ${k.banks} bank(s) (${k.verification})...`);
+      // All banks share one autocannon run: the request's path names the account; the URL is
+      // per bank, so with several banks the payments go to each through its own instance.
+      const pr = await runPaymentsAcrossBanks(k, runOpts, plans, accounts, startedAt.getTime().toString(36));
+      run = pr;
+      sampler.stop();
+      await waitQuiet(central);
+      conservation = await timed('conservation', () => checkPayments({
+        c: central, plans, outcome: pr.outcome, records: pr.records, accounts, staffSk, balancesBefore, before, inputs: k.inputs, coinValueFen: COIN_VALUE_FEN, seed: k.seed,
+        balancesAfter: () => balances(NETWORK, accounts, staffSk),
+      }));
+    }
+
+    const rec = run.recorder;
+    const unit = k.target === 'e2e' ? 'payments' : 'tx';
+    const report: LoadReport = {
+      report: 'cbdc-loadtest', version: 1, started_at: startedAt.toISOString(), finished_at: new Date().toISOString(), command: o.command,
+      settings: { ...k, transactions_prebuilt: n, requests_prebuilt: requestsPrebuilt, unit, ...(k.target === 'e2e' ? { coin_value_fen: COIN_VALUE_FEN.toString() } : {}) },
+      machine: machineInfo(loadStart, sampler.othersMean()),
+      setup_s: setup,
+      results: {
+        target: k.target, unit, seconds: Math.round(run.seconds * 100) / 100,
+        accepted_per_s: Math.round(rec.accepted / run.seconds), answered_per_s: Math.round((rec.accepted + rec.rejected) / run.seconds),
+        sent: run.sent, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors, rejected_by_code: Object.fromEntries(rec.codes),
+        exhausted_at_s: run.exhaustedAtS === null ? null : Math.round(run.exhaustedAtS * 100) / 100,
+        latency: rec.all.figures(), autocannon: run.autocannon,
+      },
+      timeline: rec.perSecond(),
+      processes: Object.fromEntries(sampler.series),
+      process_summary: sampler.summary(),
+      other_processes: sampler.others,
+      conservation,
+    };
+    const files: string[] = [];
+    if (o.write) {
+      const base = `loadtest-${k.target}-${k.verification}-${startedAt.toISOString().replace(/[:.]/g, '-')}`;
+      files.push(writeJsonReport(o.reportDir, base, report), writeHtmlReport(o.reportDir, base, report));
+    }
+    return { report, files };
+  } finally {
+    await net.stop();
+    if (!o.keepData) rmSync(root, { recursive: true, force: true });
+    else o.log(`data kept in ${root}`);
+  }
+}
+
+/** Payments go to the payer's bank; one autocannon run per bank, side by side, merged after. */
+async function runPaymentsAcrossBanks(
+  k: Knobs, runOpts: Parameters<typeof runPayments>[0], plans: ReturnType<typeof planPayments>,
+  accounts: Awaited<ReturnType<typeof openAccounts>>, idemPrefix: string,
+): Promise<Awaited<ReturnType<typeof runPayments>>> {
+  const byBank = new Map<string, number[]>();
+  plans.forEach((p, i) => {
+    const b = accounts[p.payer]!.bankUrl;
+    byBank.set(b, [...(byBank.get(b) ?? []), i]);
+  });
+  const urls = [...byBank.keys()];
+  const conns = Math.max(1, Math.floor(k.connections / urls.length));
+  const parts = await Promise.all(urls.map((url, b) => {
+    const idx = byBank.get(url)!;
+    return runPayments({
+      ...runOpts, url, connections: conns, progress: runOpts.progress && b === 0,
+      requestRate: k.rate === null ? null : (2 * k.rate) / urls.length,
+    }, idx.map((i) => plans[i]!), accounts, `${idemPrefix}-${b}`).then((r) => ({ r, idx }));
+  }));
+  if (parts.length === 1) {
+    const { r, idx } = parts[0]!;
+    if (idx.every((v, i) => v === i)) return r;
+  }
+  return mergeRuns(plans.length, parts);
+}
+
+function mergeRuns(n: number, parts: { r: Awaited<ReturnType<typeof runPayments>>; idx: number[] }[]): Awaited<ReturnType<typeof runPayments>> {
+  const outcome = new Uint8Array(n);
+  const records: Awaited<ReturnType<typeof runPayments>>['records'] = new Array(n);
+  for (const { r, idx } of parts) {
+    idx.forEach((g, i) => {
+      outcome[g] = r.outcome[i]!;
+      records[g] = r.records[i]!;
+    });
+  }
+  const first = parts[0]!.r;
+  const rec = first.recorder;
+  for (const { r } of parts.slice(1)) rec.merge(r.recorder);
+  const ac = { ...first.autocannon };
+  for (const { r } of parts.slice(1)) {
+    ac.requests_sent += r.autocannon.requests_sent;
+    ac.responses += r.autocannon.responses;
+    ac.non_2xx += r.autocannon.non_2xx;
+    ac.errors += r.autocannon.errors;
+    ac.timeouts += r.autocannon.timeouts;
+    ac.req_per_s_mean += r.autocannon.req_per_s_mean;
+    for (const key of ['p50', 'p90', 'p99', 'p999', 'max'] as const) ac.request_latency_ms[key] = Math.max(ac.request_latency_ms[key], r.autocannon.request_latency_ms[key]);
+  }
+  const exhausted = parts.map((p) => p.r.exhaustedAtS).filter((x): x is number => x !== null);
+  return {
+    recorder: rec, seconds: Math.max(...parts.map((p) => p.r.seconds)), outcome, records, autocannon: ac,
+    sent: parts.reduce((s, p) => s + p.r.sent, 0),
+    exhaustedAtS: exhausted.length === parts.length ? Math.max(...exhausted) : null,
+  };
+}

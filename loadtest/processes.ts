@@ -1,0 +1,294 @@
+// The system under test as real child processes (node dist/central/cli.js serve, node
+// dist/intermediary/cli.js serve), each on its own data dir and a free port, and a sampler
+// of every process's CPU and memory from /proc/<pid>/stat and /proc/<pid>/status.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readOrCreateKeyFile, type KeyPair } from '../platform/key_file.js';
+import { SignedClient } from '../platform/signed_client.js';
+import { bankKeyFiles } from '../intermediary/node.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? '..' : '.');
+const CENTRAL_CLI = path.join(REPO_ROOT, 'dist', 'central', 'cli.js');
+const BANK_CLI = path.join(REPO_ROOT, 'dist', 'intermediary', 'cli.js');
+/** How long a node may take to print its listening line. */
+const START_TIMEOUT_MS = 30_000;
+/** Lines of a child's stderr kept for error messages. */
+const STDERR_TAIL_MAX = 30;
+/** USER_HZ on Linux: /proc times are in 1/100 s. */
+const CLOCK_TICKS_PER_S = 100;
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** One node process: started, its URL read from its {"event":"listening"} line. */
+export class NodeProcess {
+  child: ChildProcess | null = null;
+  url = '';
+  readonly stderrTail: string[] = [];
+
+  constructor(readonly name: string, readonly args: string[]) {}
+
+  get pid(): number {
+    return this.child?.pid ?? -1;
+  }
+
+  start(): Promise<string> {
+    const child = spawn(process.execPath, this.args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    live.add(child);
+    child.once('exit', () => live.delete(child));
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      this.stderrTail.push(d);
+      if (this.stderrTail.length > STDERR_TAIL_MAX) this.stderrTail.shift();
+    });
+    const lines = createInterface({ input: child.stdout! });
+    return new Promise<string>((resolve, reject) => {
+      let done = false;
+      const finish = (err: Error | null, url?: string): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (err) {
+          child.kill('SIGKILL');
+          reject(err);
+        } else {
+          this.url = url!;
+          resolve(url!);
+        }
+      };
+      const timer = setTimeout(() => finish(new Error(`${this.name} did not start within ${START_TIMEOUT_MS} ms: ${this.stderrTail.join('')}`)), START_TIMEOUT_MS);
+      lines.on('line', (line) => {
+        try {
+          const j = JSON.parse(line) as { event?: string; url?: string };
+          if (j.event === 'listening' && typeof j.url === 'string') finish(null, j.url);
+        } catch {
+          /* not the listening line */
+        }
+      });
+      child.once('exit', (code, signal) => finish(new Error(`${this.name} exited before listening (code ${code}, signal ${signal}): ${this.stderrTail.join('')}`)));
+      child.once('error', (e) => finish(e));
+    });
+  }
+
+  /** SIGTERM (a clean close), then SIGKILL if it lingers. */
+  async stop(graceMs = 10_000): Promise<void> {
+    const c = this.child;
+    if (c === null || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export interface NetworkConfig {
+  root: string;
+  network: string;
+  banks: string[];
+  verification: 'full' | 'attested';
+  /** Transactions per LMDB write transaction at central (default: the node's). */
+  centralBatch?: number;
+  /** Extra intermediaries registered at central (no node), e.g. the load generator's funder. */
+  extraIntermediaries: { id: string; publicKey: Buffer }[];
+  /** Start bank nodes (e2e) or only register them (central target: the generator signs as them). */
+  startBanks: boolean;
+  /** Banks attest their batches (only meaningful when central runs in attested mode). */
+  bankAttest?: boolean;
+}
+
+export const QUOTA_FEN = 10_000_000_000_000_000n;
+
+/** Central and its banks, started and registered like scripts/network.ts does. */
+export class Network {
+  central: NodeProcess;
+  readonly banks = new Map<string, NodeProcess>();
+  readonly bankKeys = new Map<string, KeyPair>();
+  readonly bankStaff = new Map<string, KeyPair>();
+  operatorKey: KeyPair;
+
+  constructor(readonly c: NetworkConfig) {
+    const dir = path.join(c.root, 'central');
+    mkdirSync(dir, { recursive: true });
+    this.operatorKey = readOrCreateKeyFile(path.join(dir, 'operator.key'));
+    this.central = new NodeProcess('central', [
+      CENTRAL_CLI, 'serve', '--port', '0', '--data-dir', dir, '--network', c.network, '--verification', c.verification,
+      ...(c.centralBatch ? ['--batch', String(c.centralBatch)] : []),
+    ]);
+  }
+
+  operator(): SignedClient {
+    return new SignedClient(this.central.url, this.c.network, 'operator', this.operatorKey.secretKey, 120_000);
+  }
+
+  staff(bank: string): SignedClient {
+    return new SignedClient(this.banks.get(bank)!.url, this.c.network, 'staff', this.bankStaff.get(bank)!.secretKey, 120_000);
+  }
+
+  async start(): Promise<void> {
+    await this.central.start();
+    const op = this.operator();
+    const register = async (id: string, pub: Buffer): Promise<void> => {
+      const r = await op.post<{ code?: string }>('/v1/intermediaries', { id, public_key: pub.toString('hex'), quota_fen: QUOTA_FEN.toString(), reserve_fen: QUOTA_FEN.toString() });
+      if (r.status !== 201) throw new Error(`registering ${id} at central: ${r.status} ${JSON.stringify(r.body)}`);
+    };
+    for (const x of this.c.extraIntermediaries) await register(x.id, x.publicKey);
+    const ports = new Map<string, number>();
+    for (const id of this.c.banks) {
+      let p = await freePort();
+      while ([...ports.values()].includes(p)) p = await freePort();
+      ports.set(id, p);
+    }
+    for (const id of this.c.banks) {
+      const dir = path.join(this.c.root, id);
+      mkdirSync(dir, { recursive: true });
+      const files = bankKeyFiles(dir);
+      const kp = readOrCreateKeyFile(files.bank);
+      this.bankKeys.set(id, kp);
+      this.bankStaff.set(id, readOrCreateKeyFile(files.staff));
+      await register(id, kp.publicKey);
+      if (!this.c.startBanks) continue;
+      const peers = this.c.banks.filter((x) => x !== id).flatMap((x) => ['--peer', `${x}=http://127.0.0.1:${ports.get(x)}`]);
+      this.banks.set(id, new NodeProcess(id, [
+        BANK_CLI, 'serve', '--id', id, '--port', String(ports.get(id)), '--data-dir', dir, '--central', this.central.url,
+        '--network', this.c.network, ...peers, ...(this.c.bankAttest ? ['--attest'] : []),
+      ]));
+    }
+    await Promise.all([...this.banks.values()].map((b) => b.start()));
+  }
+
+  processes(): NodeProcess[] {
+    return [this.central, ...this.banks.values()];
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.banks.values()].map((b) => b.stop()));
+    await this.central.stop();
+  }
+}
+
+// -------------------------------------------------------------------------------------------
+// CPU and memory of each process over the run
+
+export interface ProcSample {
+  /** Seconds since the sampler started. */
+  t: number;
+  /** CPU cores used since the previous sample (1 = one core busy). */
+  cpu: number;
+  rssMb: number;
+}
+
+/** CPU time (s) and resident memory (MB) of one process; null when it is gone or not Linux. */
+export function readProc(pid: number): { cpuS: number; rssMb: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuS = (Number(f[11]) + Number(f[12])) / CLOCK_TICKS_PER_S;
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    return { cpuS, rssMb: m ? Number(m[1]) / 1024 : 0 };
+  } catch {
+    return null;
+  }
+}
+
+/** Busy and total CPU time of the whole machine (s), from /proc/stat; null off Linux. */
+export function readMachine(): { busyS: number; totalS: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    const busy = total - f[3]! - f[4]!;
+    return { busyS: busy / CLOCK_TICKS_PER_S, totalS: total / CLOCK_TICKS_PER_S };
+  } catch {
+    return null;
+  }
+}
+
+/** Samples each named process (and the whole machine) every intervalMs. */
+export class ProcSampler {
+  readonly series = new Map<string, ProcSample[]>();
+  /** Cores busy in processes other than the sampled ones (other work on the machine). */
+  readonly others: { t: number; cores: number }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private last = new Map<string, { cpuS: number; at: number }>();
+  private lastMachine: { busyS: number; at: number } | null = null;
+  private t0 = 0;
+
+  constructor(private readonly pids: () => Map<string, number>, private readonly intervalMs = 500) {}
+
+  start(): void {
+    this.t0 = performance.now();
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.sample();
+  }
+
+  private sample(): void {
+    const now = performance.now();
+    const t = (now - this.t0) / 1000;
+    let ours = 0;
+    for (const [name, pid] of this.pids()) {
+      const p = readProc(pid);
+      if (p === null) continue;
+      const prev = this.last.get(name);
+      this.last.set(name, { cpuS: p.cpuS, at: now });
+      if (prev === undefined) continue;
+      const dt = (now - prev.at) / 1000;
+      if (dt <= 0) continue;
+      const cpu = (p.cpuS - prev.cpuS) / dt;
+      ours += cpu;
+      const list = this.series.get(name) ?? [];
+      list.push({ t: Math.round(t * 100) / 100, cpu: Math.round(cpu * 100) / 100, rssMb: Math.round(p.rssMb * 10) / 10 });
+      this.series.set(name, list);
+    }
+    const m = readMachine();
+    if (m !== null) {
+      if (this.lastMachine !== null) {
+        const dt = (now - this.lastMachine.at) / 1000;
+        if (dt > 0) this.others.push({ t: Math.round(t * 100) / 100, cores: Math.max(0, Math.round(((m.busyS - this.lastMachine.busyS) / dt - ours) * 100) / 100) });
+      }
+      this.lastMachine = { busyS: m.busyS, at: now };
+    }
+  }
+
+  /** Mean CPU cores and peak RSS of each process over the samples. */
+  summary(): Record<string, { cpu_cores_mean: number; rss_mb_max: number }> {
+    const out: Record<string, { cpu_cores_mean: number; rss_mb_max: number }> = {};
+    for (const [name, list] of this.series) {
+      const cpu = list.length === 0 ? 0 : list.reduce((s, x) => s + x.cpu, 0) / list.length;
+      out[name] = { cpu_cores_mean: Math.round(cpu * 100) / 100, rss_mb_max: Math.max(0, ...list.map((x) => x.rssMb)) };
+    }
+    return out;
+  }
+
+  othersMean(): number {
+    if (this.others.length === 0) return 0;
+    return Math.round((this.others.reduce((s, x) => s + x.cores, 0) / this.others.length) * 100) / 100;
+  }
+}

@@ -1,0 +1,527 @@
+// The timed phase: autocannon against the real HTTP APIs with pre-built request bodies
+// (`requests` with `setupRequest`, each request signed as it leaves), a progress bar, and a
+// recorder of what happened to every transaction or payment, second by second.
+import autocannon from 'autocannon';
+import { SingleBar } from 'cli-progress';
+import { type Tx, txId, txToJson } from '../protocol/tx.js';
+import { BODY_BYTES_MAX } from '../protocol/limits.js';
+import { signHashNative } from '../protocol/sig.js';
+import { batchMessage } from '../central/ledger.js';
+import { signedHeaders } from './setup.js';
+import { KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, type PaymentPlan, wrongHash } from './workload.js';
+
+/** Per-request timeout: a request unanswered this long counts as an error. */
+const REQUEST_TIMEOUT_S = 30;
+
+/** What became of one transaction (or payment). */
+export const OUTCOME_UNSENT = 0;
+export const OUTCOME_SETTLED = 1;
+export const OUTCOME_REJECTED = 2;
+/** Sent, but no answer that says which (timeout, transport error, run stopped): settled later from central's state. */
+export const OUTCOME_UNKNOWN = 3;
+
+export interface SecondFigures {
+  t: number;
+  accepted: number;
+  rejected: number;
+  errors: number;
+  p50_ms: number | null;
+  p90_ms: number | null;
+  p99_ms: number | null;
+  p999_ms: number | null;
+}
+
+export interface LatencyFigures {
+  p50_ms: number | null;
+  p90_ms: number | null;
+  p99_ms: number | null;
+  p999_ms: number | null;
+  max_ms: number | null;
+  mean_ms: number | null;
+}
+
+/** Weighted latency samples: each answered request counts once per transaction it carried. */
+class Samples {
+  lat: number[] = [];
+  w: number[] = [];
+  add(ms: number, weight: number): void {
+    if (weight <= 0) return;
+    this.lat.push(ms);
+    this.w.push(weight);
+  }
+  figures(): LatencyFigures {
+    const n = this.lat.length;
+    if (n === 0) return { p50_ms: null, p90_ms: null, p99_ms: null, p999_ms: null, max_ms: null, mean_ms: null };
+    const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => this.lat[a]! - this.lat[b]!);
+    const total = this.w.reduce((s, x) => s + x, 0);
+    const at = (q: number): number => {
+      const want = q * total;
+      let acc = 0;
+      for (const i of idx) {
+        acc += this.w[i]!;
+        if (acc >= want) return round2(this.lat[i]!);
+      }
+      return round2(this.lat[idx[n - 1]!]!);
+    };
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += this.lat[i]! * this.w[i]!;
+    return { p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), p999_ms: at(0.999), max_ms: round2(this.lat[idx[n - 1]!]!), mean_ms: round2(sum / total) };
+  }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+/** Counts and latencies per second of the run, and in total. */
+export class Recorder {
+  private t0 = 0;
+  private readonly seconds = new Map<number, { accepted: number; rejected: number; errors: number; samples: Samples }>();
+  readonly all = new Samples();
+  accepted = 0;
+  rejected = 0;
+  errors = 0;
+  readonly codes = new Map<string, number>();
+
+  start(): void {
+    this.t0 = performance.now();
+  }
+
+  elapsedS(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  private bucket(): { accepted: number; rejected: number; errors: number; samples: Samples } {
+    const s = Math.floor(this.elapsedS());
+    let b = this.seconds.get(s);
+    if (b === undefined) {
+      b = { accepted: 0, rejected: 0, errors: 0, samples: new Samples() };
+      this.seconds.set(s, b);
+    }
+    return b;
+  }
+
+  /** An answered request: `accepted` and `rejected` transactions, answered after latencyMs. */
+  record(accepted: number, rejected: number, latencyMs: number): void {
+    const b = this.bucket();
+    b.accepted += accepted;
+    b.rejected += rejected;
+    this.accepted += accepted;
+    this.rejected += rejected;
+    b.samples.add(latencyMs, accepted + rejected);
+    this.all.add(latencyMs, accepted + rejected);
+  }
+
+  code(code: string, n = 1): void {
+    this.codes.set(code, (this.codes.get(code) ?? 0) + n);
+  }
+
+  error(n = 1): void {
+    this.bucket().errors += n;
+    this.errors += n;
+  }
+
+  /** Adds another recorder's figures (a run side by side with this one, started together). */
+  merge(other: Recorder): void {
+    for (const [s, b] of other.seconds) {
+      const mine = this.seconds.get(s) ?? { accepted: 0, rejected: 0, errors: 0, samples: new Samples() };
+      mine.accepted += b.accepted;
+      mine.rejected += b.rejected;
+      mine.errors += b.errors;
+      for (let i = 0; i < b.samples.lat.length; i++) mine.samples.add(b.samples.lat[i]!, b.samples.w[i]!);
+      this.seconds.set(s, mine);
+    }
+    for (let i = 0; i < other.all.lat.length; i++) this.all.add(other.all.lat[i]!, other.all.w[i]!);
+    for (const [c, v] of other.codes) this.code(c, v);
+    this.accepted += other.accepted;
+    this.rejected += other.rejected;
+    this.errors += other.errors;
+  }
+
+  perSecond(): SecondFigures[] {
+    const last = Math.max(-1, ...this.seconds.keys());
+    const out: SecondFigures[] = [];
+    for (let s = 0; s <= last; s++) {
+      const b = this.seconds.get(s);
+      const f = b?.samples.figures();
+      out.push({
+        t: s + 1, accepted: b?.accepted ?? 0, rejected: b?.rejected ?? 0, errors: b?.errors ?? 0,
+        p50_ms: f?.p50_ms ?? null, p90_ms: f?.p90_ms ?? null, p99_ms: f?.p99_ms ?? null, p999_ms: f?.p999_ms ?? null,
+      });
+    }
+    return out;
+  }
+}
+
+export interface AutocannonFigures {
+  requests_sent: number;
+  responses: number;
+  non_2xx: number;
+  errors: number;
+  timeouts: number;
+  req_per_s_mean: number;
+  request_latency_ms: { p50: number; p90: number; p99: number; p999: number; max: number };
+}
+
+export interface RunResult {
+  recorder: Recorder;
+  seconds: number;
+  outcome: Uint8Array;
+  sent: number;
+  /** When the pre-built workload ran out (seconds into the run), or null. */
+  exhaustedAtS: number | null;
+  autocannon: AutocannonFigures;
+}
+
+interface RunOptions {
+  url: string;
+  connections: number;
+  pipelining: number;
+  durationS: number;
+  /** Requests per second across all connections, or null. */
+  requestRate: number | null;
+  progress: boolean;
+  /** Items (transactions or payments) the progress bar counts. */
+  label: string;
+}
+
+/** Runs autocannon with `requests`; `exhausted()` stops it early once the workload is used up. */
+async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec: Recorder, onStart: (stop: () => void) => void): Promise<{ seconds: number; result: autocannon.Result }> {
+  const bar = o.progress ? new SingleBar({
+    format: `{bar} {value}/{total} s | {rate} ${o.label}/s | accepted {accepted} | rejected {rejected} | errors {errors}`,
+    stream: process.stderr, hideCursor: true, barsize: 30,
+  }) : null;
+  let lastAccepted = 0;
+  let lastRejected = 0;
+  let ticks = 0;
+  return new Promise((resolve, reject) => {
+    const opts: autocannon.Options = {
+      url: o.url, connections: o.connections, pipelining: o.pipelining, duration: o.durationS, timeout: REQUEST_TIMEOUT_S,
+      requests, ...(o.requestRate !== null ? { overallRate: Math.max(1, Math.round(o.requestRate)) } : {}),
+    };
+    rec.start();
+    const t0 = performance.now();
+    const instance = autocannon(opts, (err, result) => {
+      bar?.stop();
+      if (err) reject(err);
+      else resolve({ seconds: (performance.now() - t0) / 1000, result });
+    });
+    bar?.start(Math.round(o.durationS), 0, { rate: 0, accepted: 0, rejected: 0, errors: 0 });
+    instance.on('tick', () => {
+      ticks++;
+      const done = rec.accepted + rec.rejected - lastAccepted - lastRejected;
+      lastAccepted = rec.accepted;
+      lastRejected = rec.rejected;
+      bar?.update(Math.min(ticks, Math.round(o.durationS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
+    });
+    instance.on('reqError', () => rec.error());
+    onStart(() => instance.stop());
+  });
+}
+
+function autocannonFigures(r: autocannon.Result, sent: number): AutocannonFigures {
+  const l = r.latency as unknown as Record<string, number>;
+  return {
+    requests_sent: sent, responses: r.requests.total, non_2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts,
+    req_per_s_mean: round2(r.requests.average),
+    request_latency_ms: { p50: l.p50 ?? 0, p90: l.p90 ?? 0, p99: l.p99 ?? 0, p999: l.p99_9 ?? 0, max: l.max ?? 0 },
+  };
+}
+
+/** A cheap request autocannon sends once the workload is used up, until it stops. */
+function filler(): autocannon.Request {
+  return { method: 'GET', path: '/v1/health', headers: {}, body: '' } as unknown as autocannon.Request;
+}
+
+// -------------------------------------------------------------------------------------------
+// Central target
+
+export interface CentralRequest {
+  path: string;
+  body: Buffer;
+  signer: string;
+  /** Transaction indexes [from, to) in the workload... or an explicit list. */
+  txs: number[];
+}
+
+/**
+ * The requests of a central run, bodies serialized now: --batch 1 posts each transfer to
+ * /v1/transactions; larger batches go to /v1/batches, attested in `attested` mode by the
+ * signing bank except bad-signature transfers, which travel in batches the bank does not vouch for.
+ */
+export function centralRequests(network: string, txs: readonly Tx[], kinds: Uint8Array, batch: number, attested: boolean, banks: { id: string; sk: Buffer }[]): CentralRequest[] {
+  const out: CentralRequest[] = [];
+  let bankTurn = 0;
+  const emit = (idx: number[], attest: boolean): void => {
+    if (idx.length === 0) return;
+    const bank = banks[bankTurn++ % banks.length]!;
+    let body: Buffer;
+    let p: string;
+    if (batch === 1) {
+      p = '/v1/transactions';
+      body = Buffer.from(JSON.stringify(txToJson(txs[idx[0]!]!)));
+    } else {
+      p = '/v1/batches';
+      const list = idx.map((i) => txs[i]!);
+      const j: { transactions: unknown[]; attestation?: string } = { transactions: list.map(txToJson) };
+      if (attest) j.attestation = signHashNative(bank.sk, batchMessage(network, list.map((t) => txIdOf(t)))).toString('hex');
+      body = Buffer.from(JSON.stringify(j));
+    }
+    if (body.length > BODY_BYTES_MAX) throw new KnobError(`--batch ${batch}: a request body of ${body.length} bytes is above central's ${BODY_BYTES_MAX}; lower --batch`);
+    out.push({ path: p, body, signer: bank.id, txs: idx });
+  };
+  let vouched: number[] = [];
+  let unvouched: number[] = [];
+  for (let i = 0; i < txs.length; i++) {
+    const toUnvouched = attested && kinds[i] === KIND_BAD_SIGNATURE;
+    const list = toUnvouched ? unvouched : vouched;
+    list.push(i);
+    if (list.length >= batch) {
+      emit(list, !toUnvouched && attested);
+      if (toUnvouched) unvouched = [];
+      else vouched = [];
+    }
+  }
+  emit(vouched, attested);
+  emit(unvouched, false);
+  return out;
+}
+
+const txidCache = new WeakMap<Tx, Buffer>();
+/** txId, remembered per transaction object (the runner and the conservation check both ask). */
+export function txIdOf(tx: Tx): Buffer {
+  let id = txidCache.get(tx);
+  if (id === undefined) {
+    id = txId(tx);
+    txidCache.set(tx, id);
+  }
+  return id;
+}
+
+export async function runCentral(o: RunOptions & { network: string; bankKeys: Map<string, Buffer> }, reqs: readonly CentralRequest[], txCount: number, txIndexByTxid: Map<string, number>): Promise<RunResult> {
+  const rec = new Recorder();
+  const outcome = new Uint8Array(txCount);
+  let next = 0;
+  let sent = 0;
+  let exhaustedAtS: number | null = null;
+  let stop: () => void = () => {};
+  const request: autocannon.Request = {
+    method: 'POST',
+    setupRequest: (req, ctx) => {
+      const c = ctx as { r?: number; t0?: number };
+      if (next >= reqs.length) {
+        if (exhaustedAtS === null) {
+          exhaustedAtS = rec.elapsedS();
+          setImmediate(stop);
+        }
+        c.r = -1;
+        return filler();
+      }
+      const r = reqs[next++]!;
+      sent++;
+      c.r = next - 1;
+      c.t0 = performance.now();
+      for (const i of r.txs) outcome[i] = OUTCOME_UNKNOWN;
+      const headers = signedHeaders(o.bankKeys.get(r.signer)!, o.network, 'POST', r.path, r.body, r.signer);
+      return { ...req, method: 'POST', path: r.path, headers: { ...headers, 'content-type': 'application/json' }, body: r.body } as autocannon.Request;
+    },
+    onResponse: (status, body, ctx) => {
+      const c = ctx as { r?: number; t0?: number };
+      if (c.r === undefined || c.r < 0) return;
+      const latency = performance.now() - (c.t0 ?? performance.now());
+      let accepted = 0;
+      let rejected = 0;
+      const mark = (txid: string | null, settled: boolean, code?: string): void => {
+        if (settled) accepted++;
+        else {
+          rejected++;
+          rec.code(code ?? 'unknown');
+        }
+        const i = txid === null ? undefined : txIndexByTxid.get(txid);
+        if (i !== undefined) outcome[i] = settled ? OUTCOME_SETTLED : OUTCOME_REJECTED;
+      };
+      try {
+        const j = JSON.parse(body) as { status?: string; txid?: string | null; code?: string; results?: { status: string; txid: string | null; code?: string }[] };
+        if (Array.isArray(j.results)) {
+          for (const res of j.results) mark(res.txid, res.status === 'settled', res.code);
+        } else if (j.status === 'settled' || j.status === 'rejected') {
+          mark(j.txid ?? null, j.status === 'settled', j.code);
+        } else {
+          // The whole request was refused (e.g. overloaded): its transactions stay unknown.
+          rec.code(j.code ?? `http_${status}`, reqs[c.r]!.txs.length);
+          rec.error();
+        }
+      } catch {
+        rec.code(`http_${status}`, reqs[c.r]!.txs.length);
+        rec.error();
+      }
+      if (accepted + rejected > 0) rec.record(accepted, rejected, latency);
+    },
+  } as autocannon.Request;
+  const { seconds, result } = await runAutocannon(o, [request], rec, (s) => { stop = s; });
+  return { recorder: rec, seconds: exhaustedAtS ?? seconds, outcome, sent: Math.min(txCount, sentTxCount(reqs, sent)), exhaustedAtS, autocannon: autocannonFigures(result, sent) };
+}
+
+function sentTxCount(reqs: readonly CentralRequest[], sentRequests: number): number {
+  let n = 0;
+  for (let i = 0; i < sentRequests; i++) n += reqs[i]!.txs.length;
+  return n;
+}
+
+// -------------------------------------------------------------------------------------------
+// e2e target
+
+export interface PaymentAccount {
+  accountId: string;
+  sk: Buffer;
+}
+
+export interface PaymentRecord {
+  pid: string | null;
+  /** The settled transaction's outputs at central (from the bank's answer). */
+  outputs: { pos: string; id: string }[] | null;
+  txid: string | null;
+  code: string | null;
+  /** The wallet sent its signature (before the run stopped). */
+  signSent: boolean;
+  /** double_spend: the replayed signature's answer named the same settled payment (null: not replayed). */
+  replaySame: boolean | null;
+}
+
+/**
+ * Each payment is prepare -> sign (-> a replay of the signature for double_spend); one
+ * connection runs one payment at a time (pipelining 1), so autocannon's per-connection
+ * context carries the payment from one request to the next.
+ */
+export async function runPayments(o: RunOptions & { network: string }, plans: readonly PaymentPlan[], accounts: readonly PaymentAccount[], idemPrefix: string): Promise<RunResult & { records: PaymentRecord[] }> {
+  const rec = new Recorder();
+  const n = plans.length;
+  const outcome = new Uint8Array(n);
+  const records: PaymentRecord[] = Array.from({ length: n }, () => ({ pid: null, outputs: null, txid: null, code: null, replaySame: null, signSent: false }));
+  const bodies: Buffer[] = plans.map((p, i) => Buffer.from(JSON.stringify({
+    idempotency_key: `${idemPrefix}-${i}`, payee: { account: accounts[p.payee]!.accountId }, amount_fen: p.amountFen.toString(),
+  })));
+  let next = 0;
+  let sent = 0;
+  let requestsSent = 0;
+  let exhaustedAtS: number | null = null;
+  let stop: () => void = () => {};
+  type Ctx = { i?: number; t0?: number; pid?: string; txid?: string; sig?: string; tSign?: number };
+  const sign = (plan: PaymentPlan, path: string, body: Buffer): Record<string, string> => {
+    const a = accounts[plan.payer]!;
+    return { ...signedHeaders(a.sk, o.network, 'POST', path, body, a.accountId), 'content-type': 'application/json' };
+  };
+  const prepare: autocannon.Request = {
+    method: 'POST',
+    setupRequest: (req, ctx) => {
+      const c = ctx as Ctx;
+      if (next >= n) {
+        if (exhaustedAtS === null) {
+          exhaustedAtS = rec.elapsedS();
+          setImmediate(stop);
+        }
+        c.i = -1;
+        return filler();
+      }
+      const i = next++;
+      sent++;
+      requestsSent++;
+      c.i = i;
+      c.t0 = performance.now();
+      outcome[i] = OUTCOME_UNKNOWN;
+      const plan = plans[i]!;
+      const path = `/v1/accounts/${accounts[plan.payer]!.accountId}/payments`;
+      return { ...req, method: 'POST', path, headers: sign(plan, path, bodies[i]!), body: bodies[i]! } as autocannon.Request;
+    },
+    onResponse: (status, body, ctx) => {
+      const c = ctx as Ctx;
+      if (c.i === undefined || c.i < 0) return;
+      try {
+        const j = JSON.parse(body) as { id?: string; txid?: string; code?: string };
+        if (status === 200 && j.id && j.txid) {
+          c.pid = j.id;
+          c.txid = j.txid;
+          records[c.i]!.pid = j.id;
+          records[c.i]!.txid = j.txid;
+          return;
+        }
+        records[c.i]!.code = j.code ?? `http_${status}`;
+      } catch {
+        records[c.i]!.code = `http_${status}`;
+      }
+      // Refused at the first step: a rejected payment.
+      outcome[c.i] = OUTCOME_REJECTED;
+      rec.code(records[c.i]!.code!);
+      rec.record(0, 1, performance.now() - c.t0!);
+      c.pid = undefined;
+    },
+  } as autocannon.Request;
+  const signStep: autocannon.Request = {
+    method: 'POST',
+    setupRequest: (req, ctx) => {
+      const c = ctx as Ctx;
+      if (c.i === undefined || c.i < 0 || c.pid === undefined) return undefined as unknown as autocannon.Request;
+      const plan = plans[c.i]!;
+      const txid = Buffer.from(c.txid!, 'hex');
+      c.sig = signHashNative(accounts[plan.payer]!.sk, plan.kind === KIND_BAD_SIGNATURE ? wrongHash(txid) : txid).toString('hex');
+      const body = Buffer.from(JSON.stringify({ sig: c.sig }));
+      const path = `/v1/accounts/${accounts[plan.payer]!.accountId}/payments/${c.pid}/sign`;
+      requestsSent++;
+      records[c.i]!.signSent = true;
+      return { ...req, method: 'POST', path, headers: sign(plan, path, body), body } as autocannon.Request;
+    },
+    onResponse: (status, body, ctx) => {
+      const c = ctx as Ctx;
+      if (c.i === undefined || c.i < 0 || c.pid === undefined) return;
+      const latency = performance.now() - c.t0!;
+      let settled = false;
+      let code: string | undefined;
+      try {
+        const j = JSON.parse(body) as { status?: string; code?: string; result?: { outputs?: { pos: string; id: string }[] } };
+        settled = status === 200 && j.status === 'settled';
+        if (settled) records[c.i]!.outputs = j.result?.outputs ?? null;
+        code = j.code ?? (settled ? undefined : `status_${j.status ?? status}`);
+      } catch {
+        code = `http_${status}`;
+      }
+      if (settled) {
+        outcome[c.i] = OUTCOME_SETTLED;
+        rec.record(1, 0, latency);
+      } else if (status >= 400 && status < 500) {
+        outcome[c.i] = OUTCOME_REJECTED;
+        records[c.i]!.code = code ?? null;
+        rec.code(code ?? 'unknown');
+        rec.record(0, 1, latency);
+      } else {
+        // 5xx or a payment still pending: its fate is read back from the bank after the run.
+        rec.code(code ?? 'unknown');
+        rec.error();
+      }
+      if (!(settled && plans[c.i]!.kind === KIND_DOUBLE_SPEND)) c.pid = undefined;
+    },
+  } as autocannon.Request;
+  const replay: autocannon.Request = {
+    method: 'POST',
+    setupRequest: (req, ctx) => {
+      const c = ctx as Ctx;
+      if (c.i === undefined || c.i < 0 || c.pid === undefined) return undefined as unknown as autocannon.Request;
+      const plan = plans[c.i]!;
+      const body = Buffer.from(JSON.stringify({ sig: c.sig }));
+      const path = `/v1/accounts/${accounts[plan.payer]!.accountId}/payments/${c.pid}/sign`;
+      requestsSent++;
+      return { ...req, method: 'POST', path, headers: sign(plan, path, body), body } as autocannon.Request;
+    },
+    onResponse: (status, body, ctx) => {
+      const c = ctx as Ctx;
+      if (c.i === undefined || c.i < 0 || c.pid === undefined) return;
+      try {
+        const j = JSON.parse(body) as { id?: string; txid?: string; status?: string };
+        records[c.i]!.replaySame = status === 200 && j.id === c.pid && j.txid === c.txid && j.status === 'settled';
+      } catch {
+        records[c.i]!.replaySame = false;
+      }
+    },
+  } as autocannon.Request;
+  const { seconds, result } = await runAutocannon(o, [prepare, signStep, replay], rec, (s) => { stop = s; });
+  return { recorder: rec, seconds: exhaustedAtS ?? seconds, outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
+}

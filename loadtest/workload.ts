@@ -1,0 +1,443 @@
+// The workload of a load test: its knobs (validated, with clear errors), and the seeded plan
+// of what each transaction or payment is, built and signed before the clock starts.
+//
+// Two targets:
+//   central  signed transfers posted straight to central (POST /v1/transactions, or
+//            POST /v1/batches with --batch > 1; attested batches signed by the bank in
+//            `attested` mode). Inputs are outputs issued during setup; --inputs and
+//            --outputs shape every transfer; --mix chooses the lock policy of the inputs
+//            (key(pk) per input, or one multi(2, [a, b]) contract lock for the whole transfer).
+//   e2e      payments through the banks' wallet API: the wallet asks its bank for a payment
+//            (POST /v1/accounts/:id/payments), signs the txid the bank returns, and sends the
+//            signature (.../sign); the bank co-signs and settles it at central in a batch.
+//            Wallets hold coins of one value (COIN_VALUE_FEN) and each amount is chosen so
+//            the bank's coin selection takes exactly --inputs coins (with change when
+//            --outputs is 2).
+//
+// Invalid transactions (an exact share, --invalid, at seeded positions):
+//   double_spend   central: spends outputs already spent during setup (refused, DOUBLE_SPEND).
+//                  e2e: the wallet sends the signature of a settled payment again; its bank
+//                  must answer with the same payment and never settle it twice.
+//   bad_signature  central: one witness signature is over another hash (refused, BAD_SIGNATURE;
+//                  in attested mode such transfers travel in batches the bank does not attest).
+//                  e2e: the wallet signs another hash; its bank refuses (BAD_SIGNATURE).
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { TX_INPUTS_MAX, TX_OUTPUTS_MAX, BATCH_TX_MAX } from '../protocol/limits.js';
+import { type Lock } from '../protocol/lock.js';
+import { type Tx, operatorMessage, txId } from '../protocol/tx.js';
+import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
+import { signHashNative } from '../protocol/sig.js';
+import { type KeyPool, below, makeKeyPool, makeRng, signInWorkers } from '../central/bench/workload_gen.js';
+
+export const TARGETS = ['e2e', 'central'] as const;
+export type Target = (typeof TARGETS)[number];
+export const INVALID_KINDS = ['double_spend', 'bad_signature'] as const;
+export type InvalidKind = (typeof INVALID_KINDS)[number];
+/** Lock policies the central workload's inputs can carry. */
+export const MIX_KINDS = ['key', 'multi'] as const;
+export type MixKind = (typeof MIX_KINDS)[number];
+/** Payment kinds that belong in the mix once the features exist. */
+export const MIX_KINDS_NOT_YET = ['contract', 'offline'] as const;
+export const VERIFICATIONS = ['full', 'attested'] as const;
+export type Verification = (typeof VERIFICATIONS)[number];
+
+/** Per transaction: what it is (index into KIND_NAMES). */
+export const KIND_VALID = 0;
+export const KIND_DOUBLE_SPEND = 1;
+export const KIND_BAD_SIGNATURE = 2;
+export const KIND_NAMES = ['valid', 'double_spend', 'bad_signature'] as const;
+
+export const WALLETS_MAX = 100_000;
+export const BANKS_MAX = 16;
+export const TRANSACTIONS_MAX = 3_000_000;
+export const CONNECTIONS_MAX = 1_000;
+export const PIPELINING_MAX = 100;
+export const DURATION_S_MAX = 3_600;
+export const RATE_MAX = 1_000_000;
+/** Every e2e funding coin is worth this (100.00 yuan). */
+export const COIN_VALUE_FEN = 10_000n;
+/** Central workload: each funding output is worth 1.00 to 1,000.99 yuan. */
+const FUNDING_VALUE_MIN_FEN = 100;
+const FUNDING_VALUE_SPAN_FEN = 100_000;
+/** Issuance transactions per funding request (64 outputs each; ~1 MB of JSON). */
+export const FUNDING_TXS_PER_REQUEST = 150;
+/** Inputs per setup transfer that spends the outputs double spends will reuse. */
+const BURN_INPUTS_PER_TX = 32;
+
+export interface Knobs {
+  target: Target;
+  /** Wallet keys (central) or wallet accounts spread over the banks (e2e). */
+  wallets: number;
+  banks: number;
+  inputs: number;
+  outputs: number;
+  /** Share of invalid transactions, 0 to 1; their kinds cycle through invalidKinds. */
+  invalid: number;
+  invalidKinds: InvalidKind[];
+  /** Transactions (or payments) per second to offer; null: as fast as the system answers. */
+  rate: number | null;
+  durationS: number;
+  connections: number;
+  pipelining: number;
+  /** Transactions per request to central (1: POST /v1/transactions). */
+  batch: number;
+  verification: Verification;
+  /** e2e: share of payments to another bank's customer. */
+  crossBank: number;
+  /** central: share of transfers per lock policy of their inputs. */
+  mix: Record<MixKind, number>;
+  /** Transactions (payments) to pre-build; null: enough for rate x duration (or a ceiling guess). */
+  transactions: number | null;
+  seed: string;
+}
+
+export class KnobError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KnobError';
+  }
+}
+
+export function defaultKnobs(): Knobs {
+  return {
+    target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
+    rate: null, durationS: 30, connections: 64, pipelining: 1, batch: 1, verification: 'full', crossBank: 0.5,
+    mix: { key: 1, multi: 0 }, transactions: null, seed: 'cbdc-loadtest',
+  };
+}
+
+/** "key=0.9,multi=0.1" -> shares that add up to 1. */
+export function parseMix(text: string): Record<MixKind, number> {
+  const mix: Record<MixKind, number> = { key: 0, multi: 0 };
+  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const [name, value] = part.split('=');
+    if ((MIX_KINDS_NOT_YET as readonly string[]).includes(name ?? '')) {
+      throw new KnobError(`--mix: "${name}" payments are not available yet (the ledger has no such feature); available: ${MIX_KINDS.join(', ')}`);
+    }
+    if (!(MIX_KINDS as readonly string[]).includes(name ?? '')) throw new KnobError(`--mix: unknown kind "${name}" (kinds: ${MIX_KINDS.join(', ')})`);
+    const v = Number(value);
+    if (value === undefined || !Number.isFinite(v) || v < 0) throw new KnobError(`--mix: "${part}" needs a share >= 0, e.g. ${name}=0.5`);
+    mix[name as MixKind] = v;
+  }
+  const total = mix.key + mix.multi;
+  if (!(total > 0)) throw new KnobError('--mix: the shares add up to 0');
+  return { key: mix.key / total, multi: mix.multi / total };
+}
+
+function intIn(name: string, v: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(v) || v < min || v > max) throw new KnobError(`--${name} must be an integer from ${min} to ${max} (got ${v})`);
+}
+
+function shareIn(name: string, v: number): void {
+  if (!Number.isFinite(v) || v < 0 || v > 1) throw new KnobError(`--${name} must be a share from 0 to 1 (got ${v})`);
+}
+
+/** Checks every knob and how they combine; throws a KnobError naming the knob. */
+export function validateKnobs(k: Knobs): Knobs {
+  if (!(TARGETS as readonly string[]).includes(k.target)) throw new KnobError(`--target must be one of ${TARGETS.join(', ')} (got ${k.target})`);
+  if (!(VERIFICATIONS as readonly string[]).includes(k.verification)) throw new KnobError(`--verification must be one of ${VERIFICATIONS.join(', ')} (got ${k.verification})`);
+  intIn('wallets', k.wallets, 2, WALLETS_MAX);
+  intIn('banks', k.banks, 1, BANKS_MAX);
+  intIn('inputs', k.inputs, 1, TX_INPUTS_MAX);
+  intIn('outputs', k.outputs, 1, TX_OUTPUTS_MAX);
+  shareIn('invalid', k.invalid);
+  shareIn('cross-bank', k.crossBank);
+  if (k.invalid > 0 && k.invalidKinds.length === 0) throw new KnobError('--invalid-kinds must name at least one kind when --invalid > 0');
+  for (const kind of k.invalidKinds) {
+    if (!(INVALID_KINDS as readonly string[]).includes(kind)) throw new KnobError(`--invalid-kinds: unknown kind "${kind}" (kinds: ${INVALID_KINDS.join(', ')})`);
+  }
+  if (k.rate !== null) {
+    if (!Number.isFinite(k.rate) || k.rate <= 0 || k.rate > RATE_MAX) throw new KnobError(`--rate must be a number of transactions per second from 1 to ${RATE_MAX} (got ${k.rate})`);
+  }
+  if (!Number.isFinite(k.durationS) || k.durationS < 1 || k.durationS > DURATION_S_MAX) throw new KnobError(`--duration must be 1 to ${DURATION_S_MAX} seconds (got ${k.durationS})`);
+  intIn('connections', k.connections, 1, CONNECTIONS_MAX);
+  intIn('pipelining', k.pipelining, 1, PIPELINING_MAX);
+  intIn('batch', k.batch, 1, BATCH_TX_MAX);
+  if (k.transactions !== null) intIn('transactions', k.transactions, 1, TRANSACTIONS_MAX);
+  if (k.seed.length === 0 || k.seed.length > 200) throw new KnobError('--seed must be 1 to 200 characters');
+  if (Math.abs(k.mix.key + k.mix.multi - 1) > 1e-9) throw new KnobError('--mix shares must add up to 1');
+
+  if (k.target === 'e2e') {
+    if (k.pipelining !== 1) throw new KnobError('--pipelining must be 1 for --target e2e: a payment\'s second request needs the answer to its first');
+    if (k.batch !== 1) throw new KnobError('--batch must be 1 for --target e2e: wallets pay one payment at a time; the bank batches to central');
+    if (k.outputs > 2) throw new KnobError('--outputs must be 1 or 2 for --target e2e: a payment pays the payee and, with --outputs 2, change');
+    if (k.mix.multi > 0) throw new KnobError('--mix applies to --target central; every e2e payment already spends multi(2, [wallet, bank]) locks');
+    if (k.crossBank > 0 && k.banks < 2) throw new KnobError('--cross-bank > 0 needs --banks 2 or more');
+    if (Math.floor(k.wallets / k.banks) < 2) throw new KnobError('--wallets must give every bank at least 2 wallets (a payer and a payee)');
+  } else {
+    if (k.mix.key > 0 && k.wallets < k.inputs) throw new KnobError('--wallets must be at least --inputs: each input of a key-locked transfer has its own key');
+    if (k.outputs > TX_OUTPUTS_MAX) throw new KnobError(`--outputs at most ${TX_OUTPUTS_MAX}`);
+  }
+  const n = plannedCount(k);
+  if (n > TRANSACTIONS_MAX) throw new KnobError(`the run needs ${n} transactions, above ${TRANSACTIONS_MAX}; lower --rate or --duration, or set --transactions`);
+  return k;
+}
+
+/**
+ * How many transactions (payments) to pre-build: --transactions, or rate x duration with 5%
+ * to spare, or (as fast as possible) a generous guess of what this target can settle; a run
+ * that uses them all up stops early and says so.
+ */
+export function plannedCount(k: Knobs): number {
+  if (k.transactions !== null) return k.transactions;
+  const perS = k.rate ?? (k.target === 'e2e' ? 2_500 : k.batch === 1 ? 5_000 : k.verification === 'attested' ? 30_000 : 10_000);
+  return Math.max(100, Math.ceil(perS * k.durationS * 1.05));
+}
+
+// -------------------------------------------------------------------------------------------
+// Seeded plan shared by both targets
+
+/**
+ * Which transactions are invalid and of which kind: exactly round(invalid x n) of them, at
+ * positions drawn without replacement, their kinds cycling through invalidKinds.
+ */
+export function planKinds(k: Pick<Knobs, 'invalid' | 'invalidKinds' | 'seed'>, n: number): Uint8Array {
+  const kinds = new Uint8Array(n);
+  const invalidCount = Math.round(k.invalid * n);
+  const rng = makeRng(k.seed, 'invalid-positions');
+  // Partial Fisher-Yates over the positions: the first invalidCount of a seeded permutation.
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let i = 0; i < invalidCount; i++) {
+    const j = i + below(rng, n - i);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+    const kind = k.invalidKinds[i % k.invalidKinds.length]!;
+    kinds[order[i]!] = kind === 'double_spend' ? KIND_DOUBLE_SPEND : KIND_BAD_SIGNATURE;
+  }
+  return kinds;
+}
+
+export function countKinds(kinds: Uint8Array): Record<(typeof KIND_NAMES)[number], number> {
+  const c = { valid: 0, double_spend: 0, bad_signature: 0 };
+  for (const x of kinds) c[KIND_NAMES[x]!]++;
+  return c;
+}
+
+/** The other hash a bad signature is made over: H(txid), never the txid itself. */
+export function wrongHash(txid: Uint8Array): Buffer {
+  return createHash('sha256').update('cbdc-loadtest/bad-signature').update(txid).digest();
+}
+
+// -------------------------------------------------------------------------------------------
+// Central target
+
+export interface FundingOutput {
+  value: bigint;
+  lock: Lock;
+  /** Pool keys whose signatures spend it. */
+  signers: number[];
+}
+
+export interface CentralPlan {
+  kinds: Uint8Array;
+  /** Per transfer: its lock policy (0 key, 1 multi). */
+  locks: Uint8Array;
+  /** All funding outputs: transfer t spends outputs [t * inputs, (t + 1) * inputs). */
+  funding: FundingOutput[];
+  /** Per transfer: the outputs it pays (values adding up to its inputs' sum). */
+  outputs: { value: bigint; lock: Lock }[][];
+  keys: KeyPool;
+}
+
+/** The seeded central workload: kinds, lock policies, funding outputs and each transfer's outputs. */
+export function planCentral(k: Knobs, n: number): CentralPlan {
+  const keys = makeKeyPool(k.seed, k.wallets, '/wallet');
+  const kinds = planKinds(k, n);
+  const rng = makeRng(k.seed, 'central');
+  const locks = new Uint8Array(n);
+  const funding: FundingOutput[] = new Array(n * k.inputs);
+  const outputs: { value: bigint; lock: Lock }[][] = new Array(n);
+  for (let t = 0; t < n; t++) {
+    const multi = rng() / 2 ** 32 < k.mix.multi;
+    locks[t] = multi ? 1 : 0;
+    let total = 0n;
+    if (multi) {
+      // One contract lock multi(2, [a, b]) on every input: two signatures for the transfer.
+      const a = below(rng, keys.pubs.length);
+      let b = below(rng, keys.pubs.length - 1);
+      if (b >= a) b++;
+      const lock = multiLock(2, [keys.pubs[a]!, keys.pubs[b]!]);
+      for (let i = 0; i < k.inputs; i++) {
+        const value = BigInt(FUNDING_VALUE_MIN_FEN + below(rng, FUNDING_VALUE_SPAN_FEN));
+        funding[t * k.inputs + i] = { value, lock, signers: [a, b] };
+        total += value;
+      }
+    } else {
+      // key(pk) per input, each input a different key: one signature per input.
+      const first = below(rng, keys.pubs.length);
+      for (let i = 0; i < k.inputs; i++) {
+        const key = (first + i) % keys.pubs.length;
+        const value = BigInt(FUNDING_VALUE_MIN_FEN + below(rng, FUNDING_VALUE_SPAN_FEN));
+        funding[t * k.inputs + i] = { value, lock: keyLock(keys.pubs[key]!), signers: [key] };
+        total += value;
+      }
+    }
+    outputs[t] = splitValue(total, k.outputs, rng).map((value) => ({ value, lock: keyLock(keys.pubs[below(rng, keys.pubs.length)]!) }));
+  }
+  return { kinds, locks, funding, outputs, keys };
+}
+
+/** `parts` positive values adding up to total (total >= parts). */
+function splitValue(total: bigint, parts: number, rng: () => number): bigint[] {
+  if (total < BigInt(parts)) throw new Error('splitValue: total below the number of parts');
+  const cuts: bigint[] = [];
+  const span = Number(total) - 1;
+  const seen = new Set<number>();
+  while (cuts.length < parts - 1) {
+    const c = 1 + below(rng, span);
+    if (seen.has(c)) continue;
+    seen.add(c);
+    cuts.push(BigInt(c));
+  }
+  cuts.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: bigint[] = [];
+  let prev = 0n;
+  for (const c of [...cuts, total]) {
+    out.push(c - prev);
+    prev = c;
+  }
+  return out;
+}
+
+/** Operator-signed issuance of the funding outputs (64 per transaction), serials from `serialFrom`. */
+export function fundingIssuance(network: string, intermediary: string, serialFrom: bigint, outputs: readonly { value: bigint; lock: Lock }[], operatorSk: Buffer): Tx[] {
+  const txs: Tx[] = [];
+  for (let from = 0, s = serialFrom; from < outputs.length; from += TX_OUTPUTS_MAX, s++) {
+    const tx = makeTx({ kind: 'issue', network, intermediary, serial: s, inputs: [], outputs: outputs.slice(from, from + TX_OUTPUTS_MAX) });
+    txs.push({ ...tx, operatorSig: signHashNative(operatorSk, operatorMessage(txId(tx))) });
+  }
+  return txs;
+}
+
+export interface OutPointRef {
+  pos: bigint;
+  id: Buffer;
+}
+
+/**
+ * Setup transfers that spend the inputs of every double-spend transfer (so that spending them
+ * again in the run is a double spend), each paying one output to pool key 0.
+ */
+export function burnTransfers(network: string, plan: CentralPlan, inputsPerTx: number, funded: readonly OutPointRef[]): Tx[] {
+  const slots: number[] = [];
+  for (let t = 0; t < plan.kinds.length; t++) {
+    if (plan.kinds[t] === KIND_DOUBLE_SPEND) for (let i = 0; i < inputsPerTx; i++) slots.push(t * inputsPerTx + i);
+  }
+  const txs: Tx[] = [];
+  for (let from = 0; from < slots.length; from += BURN_INPUTS_PER_TX) {
+    const group = slots.slice(from, from + BURN_INPUTS_PER_TX);
+    let total = 0n;
+    const signers = new Set<number>();
+    for (const s of group) {
+      total += plan.funding[s]!.value;
+      for (const key of plan.funding[s]!.signers) signers.add(key);
+    }
+    const tx = makeTx({ network, inputs: group.map((s) => funded[s]!), outputs: [{ value: total, lock: keyLock(plan.keys.pubs[0]!) }] });
+    const id = txId(tx);
+    txs.push({ ...tx, sigs: [...signers].map((key) => ({ key: plan.keys.pubs[key]!, sig: signHashNative(plan.keys.sks[key]!, id) })) });
+  }
+  return txs;
+}
+
+/**
+ * The run's transfers, signed: the ECDSA work runs in worker threads (one per core). A
+ * bad-signature transfer carries one signature over wrongHash(txid) instead of the txid.
+ */
+export async function signCentral(network: string, plan: CentralPlan, inputsPerTx: number, funded: readonly OutPointRef[], threads = availableParallelism()): Promise<Tx[]> {
+  const n = plan.kinds.length;
+  const unsigned: Tx[] = new Array(n);
+  const signerLists: number[][] = new Array(n);
+  let sigCount = 0;
+  for (let t = 0; t < n; t++) {
+    const inputs: OutPointRef[] = [];
+    for (let i = 0; i < inputsPerTx; i++) inputs.push(funded[t * inputsPerTx + i]!);
+    unsigned[t] = makeTx({ network, inputs, outputs: plan.outputs[t]! });
+    const signers = new Set<number>();
+    for (let i = 0; i < inputsPerTx; i++) for (const key of plan.funding[t * inputsPerTx + i]!.signers) signers.add(key);
+    signerLists[t] = [...signers];
+    sigCount += signers.size;
+  }
+  const sks = Buffer.allocUnsafe(sigCount * 32);
+  const hashes = Buffer.allocUnsafe(sigCount * 32);
+  const txids: Buffer[] = new Array(n);
+  for (let t = 0, at = 0; t < n; t++) {
+    const id = txId(unsigned[t]!);
+    txids[t] = id;
+    signerLists[t]!.forEach((key, j) => {
+      plan.keys.sks[key]!.copy(sks, at * 32);
+      const h = plan.kinds[t] === KIND_BAD_SIGNATURE && j === 0 ? wrongHash(id) : id;
+      h.copy(hashes, at * 32);
+      at++;
+    });
+  }
+  const sigs = await signInWorkers(sks, hashes, threads);
+  const txs: Tx[] = new Array(n);
+  for (let t = 0, at = 0; t < n; t++) {
+    txs[t] = {
+      ...unsigned[t]!,
+      sigs: signerLists[t]!.map((key) => ({ key: plan.keys.pubs[key]!, sig: sigs.subarray(64 * at, 64 * ++at) })),
+    };
+  }
+  return txs;
+}
+
+// -------------------------------------------------------------------------------------------
+// e2e target
+
+export interface PaymentPlan {
+  payer: number;
+  payee: number;
+  amountFen: bigint;
+  kind: number;
+}
+
+/** The bank a wallet belongs to. */
+export function bankOf(wallet: number, banks: number): number {
+  return wallet % banks;
+}
+
+/**
+ * Seeded payments: a uniform payer, a payee at the payer's bank or (an exact --cross-bank
+ * share) at another bank, and an amount the bank pays with exactly --inputs coins of
+ * COIN_VALUE_FEN: (inputs - 1) coins + 1 fen to inputs coins - 1 fen with change
+ * (--outputs 2), or exactly inputs coins (--outputs 1).
+ */
+export function planPayments(k: Knobs, n: number): PaymentPlan[] {
+  const kinds = planKinds(k, n);
+  const rng = makeRng(k.seed, 'payments');
+  const crossCount = Math.round(k.crossBank * n);
+  const cross = planKinds({ invalid: crossCount / Math.max(1, n), invalidKinds: ['bad_signature'], seed: `${k.seed}/cross-bank` }, n);
+  const perBank: number[][] = Array.from({ length: k.banks }, () => []);
+  for (let w = 0; w < k.wallets; w++) perBank[bankOf(w, k.banks)]!.push(w);
+  const c = COIN_VALUE_FEN;
+  const plans: PaymentPlan[] = new Array(n);
+  for (let t = 0; t < n; t++) {
+    const payer = below(rng, k.wallets);
+    const home = bankOf(payer, k.banks);
+    let payee: number;
+    if (cross[t] !== 0) {
+      let b = below(rng, k.banks - 1);
+      if (b >= home) b++;
+      const list = perBank[b]!;
+      payee = list[below(rng, list.length)]!;
+    } else {
+      const list = perBank[home]!;
+      do payee = list[below(rng, list.length)]!; while (payee === payer);
+    }
+    const amountFen = k.outputs === 1
+      ? BigInt(k.inputs) * c
+      : BigInt(k.inputs - 1) * c + 1n + BigInt(below(rng, Number(c) - 1));
+    plans[t] = { payer, payee, amountFen, kind: kinds[t]! };
+  }
+  return plans;
+}
+
+/** Funding coins each wallet needs: --inputs per payment it makes. */
+export function coinsPerWallet(plans: readonly PaymentPlan[], wallets: number, inputs: number): Uint32Array {
+  const coins = new Uint32Array(wallets);
+  for (const p of plans) coins[p.payer]! += inputs;
+  return coins;
+}
