@@ -151,6 +151,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
     }
 
     const rec = run.recorder;
+    const inWindow = rec.inWindow(run.seconds);
     const unit = k.target === 'e2e' ? 'payments' : 'tx';
     const report: LoadReport = {
       report: 'cbdc-loadtest', version: 1, started_at: startedAt.toISOString(), finished_at: new Date().toISOString(), command: o.command,
@@ -159,7 +160,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       setup_s: setup,
       results: {
         target: k.target, unit, seconds: Math.round(run.seconds * 100) / 100,
-        accepted_per_s: Math.round(rec.accepted / run.seconds), answered_per_s: Math.round((rec.accepted + rec.rejected) / run.seconds),
+        accepted_per_s: Math.round(inWindow.accepted / run.seconds), answered_per_s: Math.round((inWindow.accepted + inWindow.rejected) / run.seconds),
         sent: run.sent, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors, rejected_by_code: Object.fromEntries(rec.codes),
         exhausted_at_s: run.exhaustedAtS === null ? null : Math.round(run.exhaustedAtS * 100) / 100,
         latency: rec.all.figures(), autocannon: run.autocannon,

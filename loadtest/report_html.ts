@@ -48,10 +48,16 @@ export function plotData(r: LoadReport): Record<string, unknown> {
     throughput: [xs, tl.map((s) => s.accepted), tl.map((s) => s.rejected), tl.map((s) => s.errors)],
     latency: [xs, tl.map((s) => s.p50_ms), tl.map((s) => s.p90_ms), tl.map((s) => s.p99_ms), tl.map((s) => s.p999_ms)],
     cumulative: [xs, cumAcc, cumRej],
-    cpu: [times, ...names.map((n) => at(n, 'cpu'))],
+    cpu: [times, ...names.map((n) => at(n, 'cpu')), othersAt(r, times)],
     rss: [times, ...names.map((n) => at(n, 'rssMb'))],
     processNames: names,
   };
+}
+
+/** Cores other processes on the machine used, on the same time axis (nearest sample). */
+function othersAt(r: LoadReport, times: number[]): (number | null)[] {
+  const m = new Map(r.other_processes.map((o) => [o.t, o.cores]));
+  return times.map((t) => m.get(t) ?? null);
 }
 
 export function renderHtml(r: LoadReport): string {
@@ -109,7 +115,7 @@ tr.fail td{color:#b00020;font-weight:bold}tr.ok td:first-child{color:#137333}
   plot('p-throughput', d.throughput, ['accepted', 'rejected', 'errors'], ${scriptJson(unit)} + '/s');
   plot('p-latency', d.latency, ['p50', 'p90', 'p99', 'p99.9'], 'ms');
   plot('p-cumulative', d.cumulative, ['accepted', 'rejected'], ${scriptJson(unit)});
-  plot('p-cpu', d.cpu, d.processNames, 'cores');
+  plot('p-cpu', d.cpu, d.processNames.concat(['other processes']), 'cores');
   plot('p-rss', d.rss, d.processNames, 'MB');
 })();
 </script>

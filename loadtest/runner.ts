@@ -12,6 +12,8 @@ import { KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, type PaymentPlan, wro
 
 /** Per-request timeout: a request unanswered this long counts as an error. */
 const REQUEST_TIMEOUT_S = 30;
+/** After the timed window, how long requests in flight may take to finish. */
+const DRAIN_S_MAX = 30;
 
 /** What became of one transaction (or payment). */
 export const OUTCOME_UNSENT = 0;
@@ -138,6 +140,18 @@ export class Recorder {
     this.errors += other.errors;
   }
 
+  /** Accepted and rejected in the first `seconds` seconds of the run. */
+  inWindow(seconds: number): { accepted: number; rejected: number } {
+    let accepted = 0;
+    let rejected = 0;
+    for (const [s, b] of this.seconds) {
+      if (s >= seconds) continue;
+      accepted += b.accepted;
+      rejected += b.rejected;
+    }
+    return { accepted, rejected };
+  }
+
   perSecond(): SecondFigures[] {
     const last = Math.max(-1, ...this.seconds.keys());
     const out: SecondFigures[] = [];
@@ -165,6 +179,7 @@ export interface AutocannonFigures {
 
 export interface RunResult {
   recorder: Recorder;
+  /** The timed window: the run's length, or less when the workload ran out first. */
   seconds: number;
   outcome: Uint8Array;
   sent: number;
@@ -185,8 +200,13 @@ interface RunOptions {
   label: string;
 }
 
-/** Runs autocannon with `requests`; `exhausted()` stops it early once the workload is used up. */
-async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec: Recorder, onStart: (stop: () => void) => void): Promise<{ seconds: number; result: autocannon.Result }> {
+/**
+ * Runs autocannon with `requests` for the timed window, then drains: `flow.draining` turns true,
+ * no new transaction is started, and autocannon stops once `flow.inflight` reaches 0 (or after
+ * DRAIN_S_MAX). Answers that arrive while draining count in the totals and the conservation
+ * check, not in the window's rate.
+ */
+async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec: Recorder, flow: Flow): Promise<{ seconds: number; result: autocannon.Result }> {
   const bar = o.progress ? new SingleBar({
     format: `{bar} {value}/{total} s | {rate} ${o.label}/s | accepted {accepted} | rejected {rejected} | errors {errors}`,
     stream: process.stderr, hideCursor: true, barsize: 30,
@@ -196,7 +216,7 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
   let ticks = 0;
   return new Promise((resolve, reject) => {
     const opts: autocannon.Options = {
-      url: o.url, connections: o.connections, pipelining: o.pipelining, duration: o.durationS, timeout: REQUEST_TIMEOUT_S,
+      url: o.url, connections: o.connections, pipelining: o.pipelining, duration: o.durationS + DRAIN_S_MAX, timeout: REQUEST_TIMEOUT_S,
       requests, ...(o.requestRate !== null ? { overallRate: Math.max(1, Math.round(o.requestRate)) } : {}),
     };
     rec.start();
@@ -214,9 +234,48 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
       lastRejected = rec.rejected;
       bar?.update(Math.min(ticks, Math.round(o.durationS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
     });
-    instance.on('reqError', () => rec.error());
-    onStart(() => instance.stop());
+    instance.on('reqError', () => {
+      rec.error();
+      flow.inflight = Math.max(0, flow.inflight - o.pipelining);
+    });
+    let stopped = false;
+    flow.stop = () => {
+      if (stopped) return;
+      stopped = true;
+      flow.stoppedAtS = rec.elapsedS();
+      clearInterval(watch);
+      clearTimeout(windowEnd);
+      flow.draining = true;
+      instance.stop();
+    };
+    const windowEnd = setTimeout(() => {
+      flow.draining = true;
+      flow.windowEndS = rec.elapsedS();
+    }, o.durationS * 1000);
+    const watch = setInterval(() => { if (flow.draining && flow.inflight === 0) flow.stop(); }, 20);
   });
+}
+
+/**
+ * The timed window: the run's duration; or, when the pre-built workload ran out first, until
+ * its last answer came back (every answer then counts).
+ */
+function windowOf(flow: Flow, exhaustedAtS: number | null, durationS: number): number {
+  if (exhaustedAtS !== null && flow.windowEndS === null) return flow.stoppedAtS ?? exhaustedAtS;
+  return flow.windowEndS ?? durationS;
+}
+
+/** The shared state of one run: work in flight, whether the window is over, how to stop. */
+interface Flow {
+  inflight: number;
+  draining: boolean;
+  windowEndS: number | null;
+  stoppedAtS: number | null;
+  stop: () => void;
+}
+
+function newFlow(): Flow {
+  return { inflight: 0, draining: false, windowEndS: null, stoppedAtS: null, stop: () => {} };
 }
 
 function autocannonFigures(r: autocannon.Result, sent: number): AutocannonFigures {
@@ -304,21 +363,20 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
   let next = 0;
   let sent = 0;
   let exhaustedAtS: number | null = null;
-  let stop: () => void = () => {};
+  const flow = newFlow();
   const request: autocannon.Request = {
     method: 'POST',
     setupRequest: (req, ctx) => {
       const c = ctx as { r?: number; t0?: number };
-      if (next >= reqs.length) {
-        if (exhaustedAtS === null) {
-          exhaustedAtS = rec.elapsedS();
-          setImmediate(stop);
-        }
+      if (next >= reqs.length || flow.draining) {
+        if (next >= reqs.length && exhaustedAtS === null) exhaustedAtS = rec.elapsedS();
+        flow.draining = true;
         c.r = -1;
         return filler();
       }
       const r = reqs[next++]!;
       sent++;
+      flow.inflight++;
       c.r = next - 1;
       c.t0 = performance.now();
       for (const i of r.txs) outcome[i] = OUTCOME_UNKNOWN;
@@ -328,6 +386,7 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
     onResponse: (status, body, ctx) => {
       const c = ctx as { r?: number; t0?: number };
       if (c.r === undefined || c.r < 0) return;
+      flow.inflight--;
       const latency = performance.now() - (c.t0 ?? performance.now());
       let accepted = 0;
       let rejected = 0;
@@ -358,8 +417,8 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
       if (accepted + rejected > 0) rec.record(accepted, rejected, latency);
     },
   } as autocannon.Request;
-  const { seconds, result } = await runAutocannon(o, [request], rec, (s) => { stop = s; });
-  return { recorder: rec, seconds: exhaustedAtS ?? seconds, outcome, sent: Math.min(txCount, sentTxCount(reqs, sent)), exhaustedAtS, autocannon: autocannonFigures(result, sent) };
+  const { result } = await runAutocannon(o, [request], rec, flow);
+  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent: Math.min(txCount, sentTxCount(reqs, sent)), exhaustedAtS, autocannon: autocannonFigures(result, sent) };
 }
 
 function sentTxCount(reqs: readonly CentralRequest[], sentRequests: number): number {
@@ -405,7 +464,7 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
   let sent = 0;
   let requestsSent = 0;
   let exhaustedAtS: number | null = null;
-  let stop: () => void = () => {};
+  const flow = newFlow();
   type Ctx = { i?: number; t0?: number; pid?: string; txid?: string; sig?: string; tSign?: number };
   const sign = (plan: PaymentPlan, path: string, body: Buffer): Record<string, string> => {
     const a = accounts[plan.payer]!;
@@ -415,16 +474,15 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
     method: 'POST',
     setupRequest: (req, ctx) => {
       const c = ctx as Ctx;
-      if (next >= n) {
-        if (exhaustedAtS === null) {
-          exhaustedAtS = rec.elapsedS();
-          setImmediate(stop);
-        }
+      if (next >= n || flow.draining) {
+        if (next >= n && exhaustedAtS === null) exhaustedAtS = rec.elapsedS();
+        flow.draining = true;
         c.i = -1;
         return filler();
       }
       const i = next++;
       sent++;
+      flow.inflight++;
       requestsSent++;
       c.i = i;
       c.t0 = performance.now();
@@ -450,6 +508,7 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
         records[c.i]!.code = `http_${status}`;
       }
       // Refused at the first step: a rejected payment.
+      flow.inflight--;
       outcome[c.i] = OUTCOME_REJECTED;
       rec.code(records[c.i]!.code!);
       rec.record(0, 1, performance.now() - c.t0!);
@@ -497,7 +556,10 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
         rec.code(code ?? 'unknown');
         rec.error();
       }
-      if (!(settled && plans[c.i]!.kind === KIND_DOUBLE_SPEND)) c.pid = undefined;
+      if (!(settled && plans[c.i]!.kind === KIND_DOUBLE_SPEND)) {
+        c.pid = undefined;
+        flow.inflight--;
+      }
     },
   } as autocannon.Request;
   const replay: autocannon.Request = {
@@ -520,8 +582,9 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
       } catch {
         records[c.i]!.replaySame = false;
       }
+      flow.inflight--;
     },
   } as autocannon.Request;
-  const { seconds, result } = await runAutocannon(o, [prepare, signStep, replay], rec, (s) => { stop = s; });
-  return { recorder: rec, seconds: exhaustedAtS ?? seconds, outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
+  const { result } = await runAutocannon(o, [prepare, signStep, replay], rec, flow);
+  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
 }

@@ -1,0 +1,113 @@
+// A short real load test of each path (central processes on free ports, autocannon, the
+// conservation check): the command exits 0, the JSON report carries every figure and the
+// settings, its conservation check passed with every invalid transaction refused, and the
+// HTML page holds uPlot and the plots' data. No throughput is asserted.
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'dist', 'loadtest', 'cli.js');
+const dirs: string[] = [];
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; dir: string }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cbdc-loadtest-report-'));
+  dirs.push(dir);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args, '--report-dir', dir, '--no-progress', '--quiet'], { cwd: ROOT, timeout: 280_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null;
+      resolve({ code, stdout, stderr, dir });
+    });
+  });
+}
+
+interface Report {
+  settings: Record<string, unknown>;
+  results: Record<string, unknown> & { latency: Record<string, unknown>; accepted: number; rejected: number; rejected_by_code: Record<string, number> };
+  timeline: unknown[];
+  processes: Record<string, unknown[]>;
+  process_summary: Record<string, unknown>;
+  conservation: { ok: boolean; checks: { name: string; ok: boolean }[]; counts: Record<string, number> };
+  machine: Record<string, unknown>;
+}
+
+function reportOf(dir: string): { json: Report; html: string } {
+  const files = readdirSync(dir);
+  const j = files.find((f) => f.endsWith('.json'))!;
+  const h = files.find((f) => f.endsWith('.html'))!;
+  expect(j).toBeTruthy();
+  expect(h).toBeTruthy();
+  return { json: JSON.parse(readFileSync(path.join(dir, j), 'utf8')) as Report, html: readFileSync(path.join(dir, h), 'utf8') };
+}
+
+function commonChecks(r: Report, html: string, target: string): void {
+  for (const key of ['target', 'unit', 'seconds', 'accepted_per_s', 'answered_per_s', 'sent', 'accepted', 'rejected', 'errors', 'rejected_by_code', 'latency', 'autocannon']) {
+    expect(r.results).toHaveProperty(key);
+  }
+  for (const key of ['p50_ms', 'p90_ms', 'p99_ms', 'p999_ms', 'max_ms']) expect(typeof r.results.latency[key]).toBe('number');
+  for (const key of ['target', 'wallets', 'banks', 'inputs', 'outputs', 'invalid', 'durationS', 'connections', 'batch', 'verification', 'seed']) {
+    expect(r.settings).toHaveProperty(key);
+  }
+  expect(r.results.target).toBe(target);
+  expect(r.results.accepted).toBeGreaterThan(0);
+  expect(r.timeline.length).toBeGreaterThan(0);
+  expect(Object.keys(r.processes)).toEqual(expect.arrayContaining(['loadgen', 'central']));
+  expect(r.conservation.ok).toBe(true);
+  expect(r.conservation.checks.length).toBeGreaterThan(5);
+  for (const c of r.conservation.checks) expect(c.ok).toBe(true);
+  // The page: uPlot inlined, every plot's container, the data it draws.
+  expect(html).toContain('uPlot');
+  for (const id of ['p-throughput', 'p-latency', 'p-cumulative', 'p-cpu', 'p-rss']) expect(html).toContain(`id="${id}"`);
+  const data = /<script id="plot-data" type="application\/json">(.*?)<\/script>/s.exec(html);
+  expect(data).not.toBeNull();
+  const d = JSON.parse(data![1]!) as { throughput: number[][]; latency: unknown[][]; cpu: unknown[][]; rss: unknown[][] };
+  expect(d.throughput[0]!.length).toBe(r.timeline.length);
+  expect(d.throughput[1]!.reduce((s, x) => s + x, 0)).toBe(r.results.accepted);
+  expect(d.cpu.length).toBeGreaterThan(2);
+  expect(html).not.toMatch(/<script[^>]+src=/);
+}
+
+describe('npm run loadtest, a few seconds of each path', () => {
+  it('e2e payments and central batches: reports written, conservation passed, every invalid refused', async () => {
+    const [e2e, central] = await Promise.all([
+      runCli(['--target', 'e2e', '--duration', '3', '--wallets', '12', '--banks', '2', '--transactions', '400', '--connections', '4', '--invalid', '0.05', '--rate', '60']),
+      runCli(['--target', 'central', '--duration', '3', '--wallets', '20', '--transactions', '3000', '--batch', '50', '--connections', '2', '--invalid', '0.02', '--mix', 'key=0.5,multi=0.5', '--rate', '600']),
+    ]);
+    expect(e2e.code, e2e.stderr).toBe(0);
+    expect(central.code, central.stderr).toBe(0);
+    expect(e2e.stdout).toContain('conservation: PASSED');
+
+    const a = reportOf(e2e.dir);
+    commonChecks(a.json, a.html, 'e2e');
+    expect(a.json.results.unit).toBe('payments');
+    expect(Object.keys(a.json.processes)).toEqual(expect.arrayContaining(['bank-a', 'bank-b']));
+    // Every bad-signature payment sent was refused by its bank with the signature code.
+    const c = a.json.conservation.counts;
+    expect(c.bad_signature_settled).toBe(0);
+    expect(c.bad_signature_refused).toBe(c.bad_signature_sent);
+    if (c.bad_signature_sent! > 0) expect(a.json.results.rejected_by_code.CBDC_ERR_BAD_SIGNATURE).toBe(c.bad_signature_sent);
+    expect(c.replays_answered_same).toBe(c.replays);
+
+    const b = reportOf(central.dir);
+    commonChecks(b.json, b.html, 'central');
+    const cc = b.json.conservation.counts;
+    expect(cc.invalid_settled).toBe(0);
+    expect(cc.valid_refused).toBe(0);
+    // The refusals carry the codes of what was wrong, and nothing else was refused.
+    for (const code of Object.keys(b.json.results.rejected_by_code)) expect(['CBDC_ERR_DOUBLE_SPEND', 'CBDC_ERR_BAD_SIGNATURE']).toContain(code);
+    expect(b.json.results.rejected).toBe(cc.invalid_refused);
+  }, 300_000);
+
+  it('a bad knob exits 2 with a message that names it', async () => {
+    const r = await runCli(['--target', 'e2e', '--pipelining', '4']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--pipelining must be 1 for --target e2e/);
+    const m = await runCli(['--target', 'central', '--mix', 'contract=1']);
+    expect(m.code).toBe(2);
+    expect(m.stderr).toMatch(/"contract" payments are not available yet/);
+  }, 60_000);
+});
