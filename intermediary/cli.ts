@@ -39,9 +39,11 @@ program.command('serve')
   .option('--holdings-target <yuan>', 'top up / redeem to this', '5000000')
   .option('--holdings-high <yuan>', 'redeem above this', '20000000')
   .option('--aml-threshold <yuan>', 'report payments at or above this', '50000')
+  .option('--attest', "sign each batch sent to central: central in attested mode then trusts the bank's checks of the witnesses")
   .option('--log-level <level>', 'fastify log level (off by default)')
   .action(async (o) => {
     const node = await startBank({
+      attest: o.attest === true,
       id: o.id, host: o.host, port: Number(o.port), dataDir: o.dataDir ?? `data/${o.id}`, centralUrl: o.central, network: o.network,
       peers: o.peer, ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       bank: {

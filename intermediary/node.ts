@@ -19,6 +19,8 @@ export interface BankNodeConfig {
   centralUrl: string;
   network: string;
   peers?: Map<string, string>;
+  /** Attest each batch sent to central (see CentralLink). */
+  attest?: boolean;
   logLevel?: string;
   bank?: Partial<Omit<BankConfig, 'id' | 'network' | 'secretKey' | 'publicKey' | 'peers'>>;
 }
@@ -52,7 +54,7 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
     regulator: { publicKey: readOrCreateKeyFile(files.regulator).publicKey, role: 'regulator' },
   };
   const store = new BankStore(path.join(c.dataDir, 'bank.mdb'));
-  const link = new CentralLink(c.centralUrl, c.network, c.id, key.secretKey);
+  const link = new CentralLink(c.centralUrl, c.network, c.id, key.secretKey, c.attest ?? false);
   const bank = new Bank(store, link, { ...(c.bank ?? {}), id: c.id, network: c.network, secretKey: key.secretKey, publicKey: key.publicKey, peers: c.peers ?? new Map() });
 
   let bankKeys = new Map<string, Buffer>();

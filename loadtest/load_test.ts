@@ -68,7 +68,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
   const funders = FUNDER_IDS.map((id) => ({ id, publicKey: publicKeyOfNative(createHash('sha256').update(k.seed).update('\0').update(id).digest()) }));
   const net = new Network({
     root, network: NETWORK, banks, verification: k.verification, extraIntermediaries: funders,
-    startBanks: k.target === 'e2e',
+    startBanks: k.target === 'e2e', bankAttest: k.verification === 'attested',
   });
   const setup: Record<string, number> = {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
@@ -177,6 +177,13 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       files.push(writeJsonReport(o.reportDir, base, report), writeHtmlReport(o.reportDir, base, report));
     }
     return { report, files };
+  } catch (e) {
+    // A node that died says why on its stderr.
+    const dead = net.processes().filter((p) => p.child !== null && (p.child.exitCode !== null || p.child.signalCode !== null));
+    if (dead.length > 0 && e instanceof Error) {
+      e.message += dead.map((p) => `\n${p.name} exited (${p.child!.exitCode ?? p.child!.signalCode}): ${p.stderrTail.join('').slice(-2000)}`).join('');
+    }
+    throw e;
   } finally {
     await net.stop();
     if (!o.keepData) rmSync(root, { recursive: true, force: true });

@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// npm run bench:compare: the same 2-in/2-out workload, in one go, against
+//   1. the ledger core alone (the in-process ledger benchmark, full and attested),
+//   2. central over HTTP (batches, full and attested verification),
+//   3. the full two-tier path (wallets -> bank -> central payments),
+//   4. fastify's empty route on this machine (the HTTP ceiling),
+// then the ratios between them and against the targets. --json prints one JSON object.
+import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+import { Command, InvalidArgumentError } from 'commander';
+import { NodeProcess, REPO_ROOT, ProcSampler } from './processes.js';
+import { runLoadTest } from './load_test.js';
+import { type Knobs, defaultKnobs, validateKnobs } from './workload.js';
+import type { LoadReport } from './report_json.js';
+
+/** Targets of the issue, and OpenCBDC's figures on this kind of machine, for scale. */
+export const TARGETS = { e2e_payments_per_s_min: 4_500, e2e_p99_ms_max: 100, central_http_attested_tx_per_s_min: 20_000 };
+export const OPENCBDC = { two_phase_sustained_tx_per_s: 1_500, two_phase_best_tx_per_s: 2_200, two_phase_best_p99_ms: 1_400 };
+
+function positiveInt(v: string): number {
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+interface Options {
+  duration: number;
+  batch: number;
+  connections: number;
+  e2eConnections: number;
+  wallets: number;
+  ledgerOutputs: number;
+  ledgerTransfers: number;
+  seed: string;
+  json: boolean;
+  reportDir: string;
+  progress: boolean;
+  skip: string[];
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[compare] ${msg}\n`);
+}
+
+const round = (x: number | null | undefined, d = 0): number | null => (x === null || x === undefined || Number.isNaN(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
+const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : round(a / b, 3));
+
+/** The in-process ledger benchmark, as its own process (it measures its own phases). */
+function ledgerBench(o: Options): Promise<Record<string, unknown>> {
+  const args = [
+    path.join(REPO_ROOT, 'dist', 'central', 'bench', 'ledger_bench.js'), '--json', '--phases', 'full,attested',
+    '--outputs', String(o.ledgerOutputs), '--transfers', String(o.ledgerTransfers), '--attested-transfers', String(o.ledgerTransfers),
+    '--seed', o.seed,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.once('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      } catch (e) {
+        reject(new Error(`ledger benchmark failed (${(e as Error).message}): ${err.split('\n').slice(-5).join('\n')}`));
+      }
+    });
+  });
+}
+
+/** autocannon against fastify's empty route, same connections and duration. */
+async function fastifyEmpty(o: Options): Promise<{ req_per_s: number; p99_ms: number; cpu_cores: number; other_cores: number }> {
+  const server = new NodeProcess('fastify-empty', [path.join(REPO_ROOT, 'dist', 'loadtest', 'empty_server.js')]);
+  await server.start();
+  const sampler = new ProcSampler(() => new Map([['fastify-empty', server.pid], ['loadgen', process.pid]]));
+  try {
+    sampler.start();
+    const r = await autocannon({ url: server.url, connections: o.e2eConnections, duration: o.duration });
+    sampler.stop();
+    const l = r.latency as unknown as Record<string, number>;
+    return { req_per_s: Math.round(r.requests.average), p99_ms: l.p99 ?? 0, cpu_cores: sampler.summary()['fastify-empty']?.cpu_cores_mean ?? 0, other_cores: sampler.othersMean() };
+  } finally {
+    await server.stop();
+  }
+}
+
+interface RunFigures {
+  per_s: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  conservation_ok: boolean;
+  other_processes_cores: number;
+  report: string | null;
+  processes: Record<string, { cpu_cores_mean: number; rss_mb_max: number }>;
+}
+
+async function loadRun(k: Knobs, o: Options, name: string): Promise<RunFigures> {
+  log(`${name}: ${k.target}, ${k.verification}, ${o.duration} s...`);
+  const { report, files } = await runLoadTest(validateKnobs(k), {
+    reportDir: o.reportDir, progress: o.progress, keepData: false, write: true, command: `npm run bench:compare (${name})`,
+    log: (m) => log(`${name}: ${m}`),
+  });
+  const r: LoadReport['results'] = report.results;
+  log(`${name}: ${r.accepted_per_s} ${r.unit}/s, p99 ${r.latency.p99_ms} ms, conservation ${report.conservation.ok ? 'passed' : 'FAILED'}`);
+  return {
+    per_s: r.accepted_per_s, p50_ms: r.latency.p50_ms, p99_ms: r.latency.p99_ms, conservation_ok: report.conservation.ok,
+    other_processes_cores: report.machine.other_processes_cores_mean, report: files.find((f) => f.endsWith('.html')) ?? null, processes: report.process_summary,
+  };
+}
+
+async function main(): Promise<void> {
+  const d = defaultKnobs();
+  const cmd = new Command('bench:compare')
+    .description('The same 2-in/2-out workload against the ledger core, central over HTTP and the two-tier path, with fastify\'s empty route as the HTTP ceiling; prints the ratios.')
+    .option('--duration <s>', 'seconds of each HTTP run', positiveInt, 20)
+    .option('--batch <n>', 'transactions per request in the central runs', positiveInt, 1000)
+    .option('--connections <n>', 'connections of the central runs', positiveInt, 4)
+    .option('--e2e-connections <n>', 'connections of the e2e run and of the fastify ceiling', positiveInt, d.connections)
+    .option('--wallets <n>', 'wallets of the e2e run', positiveInt, d.wallets)
+    .option('--ledger-outputs <n>', 'unspent outputs the in-process ledger holds', positiveInt, 200_000)
+    .option('--ledger-transfers <n>', 'transfers per in-process ledger phase', positiveInt, 50_000)
+    .option('--seed <text>', 'workload seed', d.seed)
+    .option('--skip <list>', 'runs to leave out, comma-separated (ledger, central_full, central_attested, e2e, fastify)', (v: string) => v.split(','), [] as string[])
+    .option('--json', 'print exactly one JSON object on stdout', false)
+    .option('--no-progress', 'no progress bars')
+    .option('--report-dir <dir>', 'where reports go', path.join(REPO_ROOT, 'reports'))
+    .showHelpAfterError();
+  cmd.parse(process.argv);
+  const o = cmd.opts<Options>();
+  o.progress = o.progress && process.stderr.isTTY === true;
+  const skip = new Set(o.skip);
+  const loadStart = loadavg()[0]!;
+  const t0 = performance.now();
+
+  const ledger = skip.has('ledger') ? null : (log('ledger core: in-process benchmark...'), await ledgerBench(o));
+  if (ledger) log(`ledger core: full ${ledger.tx_per_s} tx/s, attested ${ledger.attested_tx_per_s} tx/s`);
+  const centralKnobs = (verification: Knobs['verification']): Knobs => ({
+    ...d, target: 'central', verification, batch: o.batch, connections: o.connections, durationS: o.duration, wallets: 10_000, invalid: 0, seed: o.seed,
+    transactions: null,
+  });
+  const centralFull = skip.has('central_full') ? null : await loadRun(centralKnobs('full'), o, 'central HTTP, full');
+  const centralAttested = skip.has('central_attested') ? null : await loadRun(centralKnobs('attested'), o, 'central HTTP, attested');
+  const e2e = skip.has('e2e') ? null : await loadRun({ ...d, target: 'e2e', durationS: o.duration, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed }, o, 'e2e, full');
+  const fastify = skip.has('fastify') ? null : (log('fastify empty route...'), await fastifyEmpty(o));
+  if (fastify) log(`fastify empty route: ${fastify.req_per_s} req/s, p99 ${fastify.p99_ms} ms`);
+
+  const ledgerFull = (ledger?.tx_per_s as number | undefined) ?? null;
+  const ledgerAttested = (ledger?.attested_tx_per_s as number | undefined) ?? null;
+  const e2ePerS = e2e?.per_s ?? null;
+  const out = {
+    e2e_payments_per_s: e2ePerS,
+    e2e_p50_ms: e2e?.p50_ms ?? null,
+    e2e_p99_ms: e2e?.p99_ms ?? null,
+    central_http_full_tx_per_s: centralFull?.per_s ?? null,
+    central_http_full_p99_ms: centralFull?.p99_ms ?? null,
+    central_http_attested_tx_per_s: centralAttested?.per_s ?? null,
+    central_http_attested_p99_ms: centralAttested?.p99_ms ?? null,
+    ledger_full_tx_per_s: ledgerFull,
+    ledger_attested_tx_per_s: ledgerAttested,
+    fastify_empty_req_per_s: fastify?.req_per_s ?? null,
+    fastify_empty_p99_ms: fastify?.p99_ms ?? null,
+    ratios: {
+      central_http_full_to_ledger_full: ratio(centralFull?.per_s ?? null, ledgerFull),
+      central_http_attested_to_ledger_attested: ratio(centralAttested?.per_s ?? null, ledgerAttested),
+      e2e_to_central_http_full: ratio(e2ePerS, centralFull?.per_s ?? null),
+      e2e_to_ledger_full: ratio(e2ePerS, ledgerFull),
+      // Each payment is two HTTP requests to its bank (prepare, sign).
+      e2e_requests_to_fastify_empty: ratio(e2ePerS === null ? null : 2 * e2ePerS, fastify?.req_per_s ?? null),
+      e2e_to_opencbdc_best: ratio(e2ePerS, OPENCBDC.two_phase_best_tx_per_s),
+      e2e_to_opencbdc_sustained: ratio(e2ePerS, OPENCBDC.two_phase_sustained_tx_per_s),
+      central_http_attested_to_opencbdc_best: ratio(centralAttested?.per_s ?? null, OPENCBDC.two_phase_best_tx_per_s),
+    },
+    targets: {
+      ...TARGETS,
+      e2e_met: e2e === null ? null : e2e.per_s >= TARGETS.e2e_payments_per_s_min && (e2e.p99_ms ?? Infinity) <= TARGETS.e2e_p99_ms_max,
+      central_http_attested_met: centralAttested === null ? null : centralAttested.per_s >= TARGETS.central_http_attested_tx_per_s_min,
+    },
+    opencbdc: OPENCBDC,
+    conservation_ok: [centralFull, centralAttested, e2e].every((r) => r === null || r.conservation_ok),
+    runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, fastify_empty: fastify, ledger },
+    settings: { duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, seed: o.seed, inputs: 2, outputs: 2 },
+    machine: { load_avg_1m_start: round(loadStart, 2), load_avg_1m_end: round(loadavg()[0]!, 2) },
+    total_s: round((performance.now() - t0) / 1000, 1),
+  };
+  mkdirSync(o.reportDir, { recursive: true });
+  const file = path.join(o.reportDir, `compare-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  if (o.json) {
+    process.stdout.write(JSON.stringify(out) + '\n');
+  } else {
+    const f = (x: number | null, unit = ''): string => (x === null ? 'n/a' : `${x.toLocaleString('en-US')}${unit}`);
+    const other = (r: RunFigures | null) => (r === null ? '' : `  (other processes ${r.other_processes_cores} cores)`);
+    process.stdout.write([
+      `bench:compare, 2-in/2-out, ${o.duration} s per HTTP run, load average ${out.machine.load_avg_1m_start} -> ${out.machine.load_avg_1m_end}`,
+      `  ledger core, full          ${f(ledgerFull, ' tx/s')}`,
+      `  ledger core, attested      ${f(ledgerAttested, ' tx/s')}`,
+      `  central HTTP, full         ${f(out.central_http_full_tx_per_s, ' tx/s')}, p99 ${f(out.central_http_full_p99_ms, ' ms')}${other(centralFull)}`,
+      `  central HTTP, attested     ${f(out.central_http_attested_tx_per_s, ' tx/s')}, p99 ${f(out.central_http_attested_p99_ms, ' ms')}${other(centralAttested)}  target >= ${TARGETS.central_http_attested_tx_per_s_min}: ${out.targets.central_http_attested_met === null ? 'n/a' : out.targets.central_http_attested_met ? 'met' : 'MISSED'}`,
+      `  e2e wallet->bank->central  ${f(e2ePerS, ' payments/s')}, p99 ${f(out.e2e_p99_ms, ' ms')}${other(e2e)}  target >= ${TARGETS.e2e_payments_per_s_min} at p99 <= ${TARGETS.e2e_p99_ms_max} ms: ${out.targets.e2e_met === null ? 'n/a' : out.targets.e2e_met ? 'met' : 'MISSED'}`,
+      `  fastify empty route        ${f(out.fastify_empty_req_per_s, ' req/s')}, p99 ${f(out.fastify_empty_p99_ms, ' ms')}`,
+      'ratios:',
+      ...Object.entries(out.ratios).map(([k, v]) => `  ${k.padEnd(42)} ${v === null ? 'n/a' : v}`),
+      `conservation: ${out.conservation_ok ? 'passed in every run' : 'FAILED'}`,
+      `report: ${file}`,
+      '',
+    ].join('\n'));
+  }
+  process.exitCode = out.conservation_ok ? 0 : 1;
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:compare: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});
