@@ -287,6 +287,13 @@ export class ProcSampler {
     return out;
   }
 
+  /** Seconds between the first and the last sample. */
+  seconds(): number {
+    let last = 0;
+    for (const list of this.series.values()) last = Math.max(last, list[list.length - 1]?.t ?? 0);
+    return last;
+  }
+
   othersMean(): number {
     if (this.others.length === 0) return 0;
     return Math.round((this.others.reduce((s, x) => s + x.cores, 0) / this.others.length) * 100) / 100;

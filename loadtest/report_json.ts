@@ -38,7 +38,7 @@ export interface LoadReport {
   };
   timeline: SecondFigures[];
   processes: Record<string, ProcSample[]>;
-  process_summary: Record<string, { cpu_cores_mean: number; rss_mb_max: number }>;
+  process_summary: Record<string, { cpu_cores_mean: number; rss_mb_max: number; cpu_ms_per_item?: number | null }>;
   other_processes: { t: number; cores: number }[];
   conservation: ConservationReport;
 }
@@ -67,7 +67,7 @@ export function summaryText(r: LoadReport, files: string[]): string {
     `target ${x.target} (${r.settings.verification}), ${x.seconds.toFixed(1)} s: ${x.accepted_per_s} ${x.unit}/s accepted (${x.accepted} accepted, ${x.rejected} rejected, ${x.errors} errors)`,
     `latency per ${x.unit.replace(/s$/, '')}: p50 ${l.p50_ms} ms, p90 ${l.p90_ms} ms, p99 ${l.p99_ms} ms, p99.9 ${l.p999_ms} ms, max ${l.max_ms} ms`,
     ...(x.exhausted_at_s !== null ? [`the pre-built workload ran out at ${x.exhausted_at_s.toFixed(1)} s; raise --transactions for a longer run`] : []),
-    ...Object.entries(r.process_summary).map(([name, s]) => `  ${name.padEnd(12)} CPU ${s.cpu_cores_mean} cores, RSS max ${s.rss_mb_max} MB`),
+    ...Object.entries(r.process_summary).map(([name, s]) => `  ${name.padEnd(12)} CPU ${s.cpu_cores_mean} cores (${s.cpu_ms_per_item ?? 'n/a'} ms per ${x.unit.replace(/s$/, '')}), RSS max ${s.rss_mb_max} MB`),
     `other processes on the machine: ${r.machine.other_processes_cores_mean} cores on average`,
     `conservation: ${r.conservation.ok ? 'PASSED' : 'FAILED'}`,
     ...r.conservation.checks.map((c) => `  [${c.ok ? 'ok' : 'FAIL'}] ${c.name}: ${c.detail}`),
