@@ -94,7 +94,7 @@ export const ERRORS = {
   CBDC_ERR_OFFLINE_CAP: [409, 'The offline payment or load is over a device cap (balance, per payment, or payments before sync).'],
   CBDC_ERR_OFFLINE_REFUSED: [409, 'The card refused the command; the message names its ISO 7816-4 status word.'],
   CBDC_ERR_NFC_UNAVAILABLE: [503, 'The PC/SC stack is not available (nfc-pcsc not installed, or pcscd not running); the message says what to install or start.'],
-  CBDC_ERR_VPCD_FRAME: [400, 'A frame on the vpcd socket is truncated, empty or longer than an APDU may be.'],
+  CBDC_ERR_VPCD_FRAME: [400, 'A frame on the vpcd socket is empty, cut short by the connection ending, or carries an unknown control code.'],
   CBDC_ERR_OFFLINE_STORE: [500, "The applet's persisted state is missing or damaged; nothing was changed."],
   // Offline wallets: the bank's side (provisioning, reconciliation)
   CBDC_ERR_OFFLINE_DEVICE_UNKNOWN: [404, 'No offline device with that serial at this bank (or it belongs to another account).'],
