@@ -78,6 +78,7 @@ export const INS = {
   ACCEPT: 0x34, // payee: verify and credit a payer's voucher
   CHECK_PAYER: 0x36, // payee: verify a payer certificate (trust, validity, revocation) before PAY
   EXPORT_LOG: 0x40, // the vouchers not yet acknowledged by a sync, from index P1P2
+  EXPORT_RECEIVED: 0x42, // the payers' vouchers (with certificates) behind those receive vouchers, from index P1P2
   LOAD: 0x50,
   UNLOAD: 0x52,
   SYNC: 0x54,

@@ -268,6 +268,14 @@ describe('export log and sync', () => {
       verifyVoucher(v, payer.cert);
       prev = { hash: voucherHash(v), counter: v.counter, device: v.device, balanceAfterFen: v.balanceAfterFen };
     }
+    // The payee keeps each payer's voucher with its certificate until its own sync.
+    const received = await payee.client.exportReceived();
+    expect(received.map((r) => r.voucher)).toEqual(log.slice(1));
+    expect(received.every((r) => r.cert.serial === payer.cert.serial)).toBe(true);
+    const payeeLog = await payee.client.exportLog();
+    await payee.client.sync(authorise(payee, 'sync', 0n, 4n));
+    expect((await payee.client.exportReceived()).map((r) => r.voucher)).toEqual(log.slice(5));
+    expect(payeeLog.length).toBe(6);
     await refused(payer, payer.client.sync(authorise(payer, 'sync', 0n, 8n)), SW.COUNTER_MISMATCH);
     await payer.client.sync(authorise(payer, 'sync', 0n, 4n));
     expect((await payer.client.status()).paymentsSinceSync).toBe(3);

@@ -214,7 +214,7 @@ export class Applet {
     const known = (Object.values(INS) as number[]).includes(c.ins) && c.ins !== INS.SELECT;
     if (!known) refuse(SW.INS_NOT_SUPPORTED, 'instruction');
     if (!this.selected) refuse(SW.CONDITIONS_NOT_SATISFIED, 'no application selected');
-    if (c.ins !== INS.EXPORT_LOG && (c.p1 !== 0 || c.p2 !== 0)) refuse(SW.WRONG_P1P2, 'P1-P2 must be 00 00');
+    if (c.ins !== INS.EXPORT_LOG && c.ins !== INS.EXPORT_RECEIVED && (c.p1 !== 0 || c.p2 !== 0)) refuse(SW.WRONG_P1P2, 'P1-P2 must be 00 00');
     const s = this.state;
     switch (c.ins) {
       case INS.GET_STATUS:
@@ -238,6 +238,8 @@ export class Applet {
         return accept(s, c.data);
       case INS.EXPORT_LOG:
         return exportLog(s, c);
+      case INS.EXPORT_RECEIVED:
+        return exportReceived(s, c);
       case INS.LOAD:
       case INS.UNLOAD:
       case INS.SYNC:
@@ -459,7 +461,8 @@ function accept(s: AppletState, data: Buffer): Outcome {
     payerVoucherHash: payHash,
   });
   const pending = s.pending.filter((_, i) => i !== at);
-  return { data: encodeVoucher(receipt), next: { ...next, pending } };
+  const received = [...s.received, { receiveCounter: receipt.counter, cert, voucher }];
+  return { data: encodeVoucher(receipt), next: { ...next, pending, received } };
 }
 
 // EXPORT LOG: P1P2 = index of the first voucher wanted ->
@@ -482,6 +485,27 @@ function exportLog(s: AppletState, c: CommandApdu): Outcome {
   return { data: w.finish(), next: null };
 }
 
+// EXPORT RECEIVED: P1P2 = index of the first entry wanted ->
+//   total u16 || n u8 || (var16 payer certificate || var16 payer voucher) * n
+function exportReceived(s: AppletState, c: CommandApdu): Outcome {
+  if (c.data.length !== 0) refuse(SW.WRONG_LENGTH, 'EXPORT RECEIVED takes no data');
+  const from = (c.p1 << 8) | c.p2;
+  if (from > s.received.length) refuse(SW.WRONG_P1P2, 'index past the end');
+  const w = new ByteWriter(EXPORT_RESPONSE_BYTES_MAX + 8).u16(s.received.length);
+  const chunks: [Buffer, Buffer][] = [];
+  let bytes = 3;
+  for (let i = from; i < s.received.length && chunks.length < 255; i++) {
+    const cert = encodeCertificate(s.received[i]!.cert);
+    const v = encodeVoucher(s.received[i]!.voucher);
+    if (bytes + 4 + cert.length + v.length > EXPORT_RESPONSE_BYTES_MAX) break;
+    chunks.push([cert, v]);
+    bytes += 4 + cert.length + v.length;
+  }
+  w.u8(chunks.length);
+  for (const [cert, v] of chunks) w.var16(cert).var16(v);
+  return { data: w.finish(), next: null };
+}
+
 // LOAD / UNLOAD / SYNC: a bank authorisation for this device.
 function applyAuthorisation(s: AppletState, ins: number, data: Buffer): Outcome {
   const cert = certified(s);
@@ -497,8 +521,9 @@ function applyAuthorisation(s: AppletState, ins: number, data: Buffer): Outcome 
     // later ones), never lead it, and never go back.
     if (auth.counter > s.counter || auth.counter < s.syncedCounter) refuse(SW.COUNTER_MISMATCH, 'sync names a counter this card is not at');
     const log = s.log.filter((v) => v.counter > auth.counter);
+    const received = s.received.filter((r) => r.receiveCounter > auth.counter);
     const paymentsSinceSync = log.filter((v) => v.type === 'pay').length;
-    return { data: Buffer.alloc(0), next: { ...s, log, syncedCounter: auth.counter, paymentsSinceSync } };
+    return { data: Buffer.alloc(0), next: { ...s, log, received, syncedCounter: auth.counter, paymentsSinceSync } };
   }
   if (auth.counter !== s.counter) refuse(SW.COUNTER_MISMATCH, 'authorisation names another counter (used, or rolled back)');
   const authorisationHash_ = authorisationHash(auth);

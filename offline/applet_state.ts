@@ -20,6 +20,14 @@ export interface PendingChallenge {
   readonly timeMs: bigint;
 }
 
+/** A payer's voucher this card accepted, kept with its certificate until a sync. */
+export interface ReceivedPayment {
+  /** The counter of this card's own `receive` voucher for it. */
+  readonly receiveCounter: bigint;
+  readonly cert: DeviceCertificate;
+  readonly voucher: Voucher;
+}
+
 export interface StoredRevocations {
   readonly sequence: bigint;
   /** Strictly ascending. */
@@ -43,6 +51,8 @@ export interface AppletState {
   readonly syncedCounter: bigint;
   readonly paymentsSinceSync: number;
   readonly log: readonly Voucher[];
+  /** The payers' vouchers behind the `receive` vouchers in the log (the bank settles them). */
+  readonly received: readonly ReceivedPayment[];
   readonly pending: readonly PendingChallenge[];
   readonly revocations: ReadonlyMap<string, StoredRevocations>;
 }
@@ -59,6 +69,7 @@ export const BLANK_STATE: AppletState = {
   syncedCounter: 0n,
   paymentsSinceSync: 0,
   log: [],
+  received: [],
   pending: [],
   revocations: new Map(),
 };
@@ -80,6 +91,12 @@ export function assertStateInvariants(s: AppletState): void {
   }
   const pays = s.log.filter((v) => v.type === 'pay').length;
   assert(pays === s.paymentsSinceSync, 'payments since sync counted from the log');
+  const receives = s.log.filter((v) => v.type === 'receive');
+  assert(receives.length === s.received.length, "one kept payer's voucher per receive voucher");
+  receives.forEach((r, i) => {
+    const p = s.received[i]!;
+    assert(r.type === 'receive' && p.receiveCounter === r.counter && r.payerVoucherHash.equals(voucherHash(p.voucher)), "kept payer's voucher matches its receive voucher");
+  });
 }
 
 interface StoredJson {
@@ -94,6 +111,7 @@ interface StoredJson {
   syncedCounter: string;
   paymentsSinceSync: number;
   log: string[];
+  received: { receiveCounter: string; cert: string; voucher: string }[];
   pending: { nonce: string; amountFen: string; timeMs: string }[];
   revocations: [string, { sequence: string; serials: string[] }][];
 }
@@ -113,6 +131,7 @@ export function encodeState(s: AppletState): Buffer {
     syncedCounter: s.syncedCounter.toString(),
     paymentsSinceSync: s.paymentsSinceSync,
     log: s.log.map((v) => bytesToHex(encodeVoucher(v))),
+    received: s.received.map((r) => ({ receiveCounter: r.receiveCounter.toString(), cert: bytesToHex(encodeCertificate(r.cert)), voucher: bytesToHex(encodeVoucher(r.voucher)) })),
     pending: s.pending.map((p) => ({ nonce: bytesToHex(p.nonce), amountFen: p.amountFen.toString(), timeMs: p.timeMs.toString() })),
     revocations: [...s.revocations].map(([bank, r]) => [bank, { sequence: r.sequence.toString(), serials: r.serials.map(String) }]),
   };
@@ -149,6 +168,7 @@ export function decodeState(bytes: Buffer): AppletState {
       syncedCounter: BigInt(j.syncedCounter),
       paymentsSinceSync: j.paymentsSinceSync,
       log: j.log.map((h) => decodeVoucher(buf(h))),
+      received: j.received.map((r) => ({ receiveCounter: BigInt(r.receiveCounter), cert: decodeCertificate(buf(r.cert)), voucher: decodeVoucher(buf(r.voucher)) })),
       pending: j.pending.map((p) => ({ nonce: buf(p.nonce), amountFen: BigInt(p.amountFen), timeMs: BigInt(p.timeMs) })),
       revocations: new Map(j.revocations.map(([bank, r]) => [bank, { sequence: BigInt(r.sequence), serials: r.serials.map((x) => BigInt(x)) }])),
     };

@@ -96,6 +96,25 @@ export class CardClient {
     }
   }
 
+  /** The payers' vouchers (with their certificates) this card accepted since its last sync. */
+  async exportReceived(): Promise<{ cert: DeviceCertificate; voucher: PayVoucher }[]> {
+    const out: { cert: DeviceCertificate; voucher: PayVoucher }[] = [];
+    for (;;) {
+      const r = new ByteReader(await this.command(INS.EXPORT_RECEIVED, Buffer.alloc(0), out.length), 'export received');
+      const total = r.u16('total');
+      const n = r.u8('count');
+      for (let i = 0; i < n; i++) {
+        const cert = decodeCertificate(r.bytes(r.u16('length'), 'certificate'));
+        const voucher = decodeVoucher(r.bytes(r.u16('length'), 'voucher'));
+        if (voucher.type !== 'pay') throw formatError('EXPORT RECEIVED answered a voucher that is not a payment');
+        out.push({ cert, voucher });
+      }
+      r.end();
+      if (out.length >= total) return out;
+      if (n === 0) throw formatError('EXPORT RECEIVED made no progress');
+    }
+  }
+
   /** Applies a bank `load` authorisation; answers the device's load voucher. */
   async load(auth: BankAuthorisation): Promise<Voucher> {
     return decodeVoucher(await this.command(INS.LOAD, encodeAuthorisation(auth)));

@@ -15,3 +15,4 @@ export { personaliseCard } from './personalise.js';
 export { serveCardOverVpcd, type VpcdCardHandle, type VpcdCardOptions, type VirtualCard, VPCD_HOST, VPCD_PORT } from './vpcd_card.js';
 export { PcscReader, collectPayment, receiveOnReader, type PaymentReceipt, type ReceiveOnReaderOptions, VPCD_READER_NAME } from './terminal.js';
 export { acquirePcscStack, ensurePcscd, type PcscStack } from './pcsc_stack.js';
+export { ApduOfflineCard, type CardTrust } from './offline_card.js';
