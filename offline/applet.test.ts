@@ -201,6 +201,12 @@ describe('an offline payment', () => {
     expect(digest(payee)).toBe(payeeAfter);
     expect(payer.applet.committed.balanceFen).toBe(59_000n);
     expect(payee.applet.committed.balanceFen).toBe(1_000n);
+    // Asked again after paying someone else since: still the same voucher, still one debit.
+    await payOnce(payer, await makeCard('bank-b'), 500n);
+    expect(await payer.client.pay(ch)).toEqual(v1);
+    expect(payer.applet.committed.balanceFen).toBe(58_500n);
+    // The same nonce with another amount is not an answer to that challenge.
+    await refused(payer, payer.client.pay({ ...ch, amountFen: 999n }), SW.WRONG_DATA);
   });
 
   it('ACCEPT refusals: unknown or replayed challenge 6A88, wrong answer 6A80, forged voucher 6982, foreign or revoked payer, over the balance cap', async () => {
@@ -212,9 +218,10 @@ describe('an offline payment', () => {
     const vOther = await payer.client.pay({ ...chOther, payee: { bank: 'bank-b', serial: payee.cert.serial } });
     await refused(payee, payee.client.accept(payer.cert, vOther), SW.REFERENCED_DATA_NOT_FOUND);
     // Answering with a different amount than asked.
-    const ch = await payee.client.challenge(500n, NOW_MS);
-    const vWrong = await payer.client.pay({ ...ch, amountFen: 400n });
+    const chWrong = await payee.client.challenge(500n, NOW_MS);
+    const vWrong = await payer.client.pay({ ...chWrong, amountFen: 400n });
     await refused(payee, payee.client.accept(payer.cert, vWrong), SW.WRONG_DATA);
+    const ch = await payee.client.challenge(500n, NOW_MS);
     // A voucher whose signature is not the payer's (a tampered card).
     const forged = signVoucher({ ...(await payer.client.pay(ch)) }, generateSecretKey());
     await refused(payee, payee.client.accept(payer.cert, forged), SW.SECURITY_STATUS);
@@ -236,6 +243,7 @@ describe('an offline payment', () => {
     await payee.client.accept(payer.cert, await payer.client.pay(a));
     await refused(payee, payee.client.accept(payer2.cert, await payer2.client.pay(b)), SW.OVER_BALANCE_CAP);
     expect(payee.applet.committed.balanceFen).toBe(29_500n);
+    expect(payer.applet.committed.balanceFen).toBe(60_000n - 100n - 400n - 500n - 20_000n - 9_000n);
   });
 
   it('a payee that holds its bank revocation list refuses a revoked payer (CHECK PAYER and ACCEPT 9106); an older list is 9105', async () => {

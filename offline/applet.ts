@@ -383,11 +383,13 @@ function pay(s: AppletState, data: Buffer): Outcome {
   const ch = check(() => decodeChallenge(data));
   if (ch.network !== cert.network) refuse(SW.WRONG_DATA, 'challenge is for another network');
   if (sameDevice(ch.payee, deviceOf(cert))) refuse(SW.WRONG_DATA, 'a card does not pay itself');
-  // The same challenge again (the answer was lost to a power-off or a lifted card): the same
-  // voucher again, nothing new debited.
-  const last = s.log[s.log.length - 1];
-  if (last !== undefined && last.type === 'pay' && last.nonce.equals(ch.nonce) && sameDevice(last.payee, ch.payee) && last.amountFen === ch.amountFen && last.challengeTimeMs === ch.timeMs) {
-    return { data: encodeVoucher(last), next: null };
+  // A challenge this card already answered (the answer was lost to a power-off or a lifted
+  // card, even if it paid others since): the same voucher again, nothing new debited. Only
+  // the log since the last sync is searched; the bank holds the older vouchers.
+  const answered = s.log.find((v) => v.type === 'pay' && v.nonce.equals(ch.nonce) && sameDevice(v.payee, ch.payee));
+  if (answered !== undefined) {
+    if (answered.type !== 'pay' || answered.amountFen !== ch.amountFen || answered.challengeTimeMs !== ch.timeMs) refuse(SW.WRONG_DATA, 'a nonce already answered for another amount or time');
+    return { data: encodeVoucher(answered), next: null };
   }
   if (selfRevoked(s)) refuse(SW.REVOKED, 'this card is revoked');
   if (ch.timeMs < cert.validFromMs || ch.timeMs >= cert.validUntilMs) refuse(SW.CERT_EXPIRED, 'certificate not valid at the challenge time');

@@ -166,7 +166,7 @@ export function serveCardOverVpcd(card: VirtualCard, o: VpcdCardOptions = {}): V
         if (socket === null) return resolve();
         closedResolve = resolve;
         socket.end();
-        socket.destroySoon?.();
+        // A peer that does not close its side is cut off.
         setTimeout(() => socket?.destroy(), 200).unref();
       }),
   };
