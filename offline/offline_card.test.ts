@@ -4,6 +4,7 @@ import { Applet } from './applet.js';
 import { MemoryAppletStore } from './applet_store.js';
 import { CardClient, localChannel } from './card_client.js';
 import { ApduOfflineCard } from './offline_card.js';
+import type { OfflineCard } from '../wallet/offline_wallet.js';
 import { encodeAuthorisation, signAuthorisation } from './authorisation.js';
 import { encodeCertificate, signCertificate } from './certificate.js';
 import { encodeRevocationList } from './revocation.js';
@@ -14,6 +15,8 @@ describe('the card as the wallet sees it (hex in, hex out)', () => {
   it('initialises a blank card from the bank trust, installs its certificate, applies load and sync, and hands over its log', async () => {
     const applet = Applet.open(new MemoryAppletStore());
     const card = new ApduOfflineCard(new CardClient(localChannel(applet)), async () => ({ network: NET, banks: TRUST }));
+    const asWalletSees: OfflineCard = card; // the wallet's interface, checked by the compiler
+    expect(asWalletSees).toBe(card);
     expect(await card.certificate()).toBeNull();
     const pub = await card.publicKey();
     expect(await card.publicKey()).toEqual(pub); // initialised once
