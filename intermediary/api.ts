@@ -23,6 +23,8 @@ import { dayStartMs } from './clock.js';
 import { parseTier, type Tier } from './tiers.js';
 import type { OfflineService } from './offline_reserve.js';
 import { offlineApi } from './offline_api.js';
+import { contractsApi } from './contracts_api.js';
+import type { ContractServices } from './contracts/services.js';
 
 export interface StaffKeys {
   /** signer id -> [public key, role] (roles: staff, compliance, regulator) */
@@ -40,6 +42,8 @@ export interface BankApiOptions {
   offline?: OfflineService;
   /** Serve GET /metrics from this registry. */
   metrics?: Registry;
+  /** The contract services (schedules and lock-based contracts), when the node runs them. */
+  contracts?: ContractServices;
 }
 
 /** Wallet notification subscribers at once. */
@@ -396,7 +400,10 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
   // Bank staff.
   app.get('/v1/bank/totals', { preValidation: staffOnly, schema: { response: { 200: Loose({ customers_wallet_fen: AmountFen, customers_deposit_fen: AmountFen, holdings_fen: AmountFen }), ...Errors } } }, async () => {
     const t = bank.totals();
-    return { customers_wallet_fen: t.customersWalletFen.toString(), customers_deposit_fen: t.customersDepositFen.toString(), holdings_fen: t.holdingsFen.toString(), offline_reserve_fen: t.offlineReserveFen.toString(), accounts: t.accounts, coins: t.coins };
+    return {
+      customers_wallet_fen: t.customersWalletFen.toString(), customers_deposit_fen: t.customersDepositFen.toString(), holdings_fen: t.holdingsFen.toString(),
+      offline_reserve_fen: t.offlineReserveFen.toString(), contracts_fen: t.contractsFen.toString(), accounts: t.accounts, coins: t.coins,
+    };
   });
   app.get('/v1/bank/reconcile', { preValidation: staffOnly, schema: { response: { 200: Loose({ ok: Type.Boolean(), problems: Type.Array(Type.String()) }), ...Errors } } }, async () => {
     const r = await bank.reconcile();
@@ -419,6 +426,8 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
       payment_id: r.paymentId, counterparty: r.counterparty, detail: r.detail,
     })),
   }));
+
+  if (o.contracts) await app.register(contractsApi, { bank, services: o.contracts, customerOrStaff, staffOnly });
 
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
   void TxSchema;

@@ -83,10 +83,35 @@ export interface BankEvents {
 }
 
 export type PaymentOutcome = 'settled' | 'rejected' | 'pending' | 'expired';
+/**
+ * A payee that is a contract of this bank's contract services: the outputs to pay (locks the
+ * service made) and whether the payer's tier limits apply now (money leaving the payer's
+ * control) or later (a scheduled payment's pot, checked when each slot runs).
+ */
+export interface ContractPayee {
+  contract: string;
+  outputs: { value: bigint; lock: Lock }[];
+  limitsNow: boolean;
+}
+
+/** Where a payment's inputs come from when not the payer's wallet (a scheduled payment's pot). */
+export interface PaymentSource {
+  owner: string;
+  changeLock: Lock;
+}
+
+/**
+ * The contract services' view of settlement, called inside the LMDB transaction that applies
+ * (or gives up) a transaction, so their records move with the ledger's.
+ */
+export interface ContractHooks {
+  applied(txid: string, outputs: readonly { pos: string; id: string; value: string; lockHex: string }[], atMs: number): void;
+  refused(txid: string, code: ErrorCode, message: string): void;
+}
 
 /** A transaction sent to central whose outcome this bank has not yet learned. */
 interface PendingTx {
-  kind: 'payment' | 'exchange';
+  kind: 'payment' | 'exchange' | 'contract';
   account: string;
   amountFen: string;
   tx: TxJson;
@@ -177,7 +202,7 @@ export class Bank extends EventEmitter<BankEvents> {
   }
 
   /** Runs check-then-write atomically; errors thrown by `fn` before it writes come back as rejections. */
-  private async atomic<T>(fn: () => T): Promise<T> {
+  async atomic<T>(fn: () => T): Promise<T> {
     let notes: [string, HistoryRec][] = [];
     const r = await this.store.root.transaction(() => {
       this.notes = [];
@@ -458,6 +483,7 @@ export class Bank extends EventEmitter<BankEvents> {
         }
         await this.atomic(() => {
           if (p.kind === 'exchange') this.releaseExchange(txid);
+          else if (p.kind === 'contract') this.releaseContractTx(txid, r.code, r.message);
           else this.releasePayment(p.paymentId!, 'rejected', { status: 'rejected', code: r.code, message: r.message });
         });
       }
@@ -684,28 +710,36 @@ export class Bank extends EventEmitter<BankEvents> {
    * limit, reserves the payer's outputs, builds the transaction with change, and returns it for
    * the wallet's signature. The same idempotency key returns the same payment.
    */
-  async preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit' | OfflineLoadPayee; amountFen: bigint }): Promise<PaymentRec> {
-    const digest = createHash('sha256').update(JSON.stringify([req.payee, req.amountFen.toString()])).digest('hex');
+  async preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit' | OfflineLoadPayee | ContractPayee; amountFen: bigint; source?: PaymentSource }): Promise<PaymentRec> {
+    const contract = typeof req.payee === 'object' && 'contract' in req.payee ? req.payee : null;
+    const digestOf = contract === null ? [req.payee, req.source?.owner ?? null] : ['contract', contract.contract, contract.outputs.map((o) => [o.value.toString(), encodeLock(o.lock).toString('hex')])];
+    const digest = createHash('sha256').update(JSON.stringify([...digestOf, req.amountFen.toString()])).digest('hex');
     const existing = this.store.idem.get([accountId, req.idempotencyKey]);
     if (existing !== undefined) return this.samePayment(existing, digest);
     const payer = this.account(accountId);
     if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
     if (payer.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-    checkPayerLimits(this.limits[payer.tier], req.amountFen, this.usageOf(accountId));
-    if (fen(payer.balanceFen) < req.amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS');
+    const limitsNow = contract === null || contract.limitsNow;
+    if (limitsNow) checkPayerLimits(this.limits[payer.tier], req.amountFen, this.usageOf(accountId));
+    if (req.source === undefined && fen(payer.balanceFen) < req.amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS');
 
     let quote: Quote;
     let payeeRec: PaymentRec['payee'];
-    if (req.payee === 'deposit') {
+    if (contract !== null) {
+      assert(contract.outputs.reduce((s, o) => s + o.value, 0n) === req.amountFen, "a contract's outputs add up to the amount");
+      quote = { bank: this.id, account: contract.contract, walletFen: 0n, excessFen: 0n, outputs: contract.outputs };
+      payeeRec = { bank: this.id, account: contract.contract, alias: null, kind: 'contract' };
+    } else if (req.payee === 'deposit') {
       quote = { bank: this.id, account: accountId, walletFen: 0n, excessFen: 0n, outputs: [{ value: req.amountFen, lock: this.holdingsLock }] };
       payeeRec = { bank: this.id, account: accountId, alias: null, kind: 'deposit' };
     } else if ('offlineDevice' in req.payee) {
       quote = { bank: this.id, account: accountId, walletFen: 0n, excessFen: 0n, outputs: [{ value: req.amountFen, lock: req.payee.reserveLock }] };
       payeeRec = { bank: this.id, account: req.payee.offlineDevice, alias: null, kind: 'offline' };
     } else {
-      quote = await this.resolvePayee(req.payee, req.amountFen);
+      const payee = req.payee as PayeeRef;
+      quote = await this.resolvePayee(payee, req.amountFen);
       if (quote.bank === this.id && quote.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
-      payeeRec = { bank: quote.bank, account: quote.account, alias: req.payee.alias ?? null, kind: 'customer' };
+      payeeRec = { bank: quote.bank, account: quote.account, alias: payee.alias ?? null, kind: 'customer' };
     }
 
     return this.atomic(() => {
@@ -715,12 +749,12 @@ export class Bank extends EventEmitter<BankEvents> {
       if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
       const now = this.clock();
       const usage = this.usageOf(accountId);
-      checkPayerLimits(this.limits[a.tier], req.amountFen, usage);
-      const { coins, sumFen } = this.selectCoins(accountId, req.amountFen);
+      if (limitsNow) checkPayerLimits(this.limits[a.tier], req.amountFen, usage);
+      const { coins, sumFen } = this.selectCoins(req.source?.owner ?? accountId, req.amountFen);
       const changeFen = sumFen - req.amountFen;
       const walletKey = Buffer.from(a.walletKey, 'hex');
       const outputs = [...quote.outputs];
-      if (changeFen > 0n) outputs.push({ value: changeFen, lock: this.customerLock(walletKey) });
+      if (changeFen > 0n) outputs.push({ value: changeFen, lock: req.source?.changeLock ?? this.customerLock(walletKey) });
       const tx = makeTx({ network: this.network, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs });
       const txid = txId(tx).toString('hex');
       const id = `pay-${randomBytes(8).toString('hex')}`;
@@ -730,9 +764,11 @@ export class Bank extends EventEmitter<BankEvents> {
         inputs: coins.map((c) => c.pos), inputSumFen: sumFen.toString(), changeFen: changeFen.toString(),
         tx: txToJson(tx), txid, status: 'awaiting_signature', createdAtMs: now, expiresAtMs: now + this.cfg.paymentTtlMs,
         dayKey: dayKey(now), yearKey: yearKey(now), result: null,
+        ...(limitsNow ? {} : { usageLater: true }),
+        ...(req.source !== undefined ? { source: req.source.owner } : {}),
       };
       for (const c of coins) this.store.reserved.putSync(posKey(c.pos), id);
-      this.addUsage(accountId, rec.dayKey, rec.yearKey, req.amountFen);
+      if (limitsNow) this.addUsage(accountId, rec.dayKey, rec.yearKey, req.amountFen);
       this.store.payments.putSync(id, rec);
       this.store.idem.putSync([accountId, req.idempotencyKey], id);
       this.store.byTxid.putSync(txid, id);
@@ -763,12 +799,32 @@ export class Bank extends EventEmitter<BankEvents> {
     if (p.status === 'settled' || p.status === 'rejected') return p;
     if (p.status === 'expired') fail('CBDC_ERR_PAYMENT_EXPIRED');
     if (p.status === 'submitted') return this.waitForPayment(paymentId);
+    if (p.source !== undefined) fail('CBDC_ERR_PAYMENT_STATE', "the bank pays this one from a contract's funds; it takes no wallet signature");
     const a = this.account(accountId);
     const sig = Buffer.from(sigHex, 'hex');
     const walletKey = Buffer.from(a.walletKey, 'hex');
     if (!nativeVerifier.verify(sig, Buffer.from(p.txid, 'hex'), walletKey)) fail('CBDC_ERR_BAD_SIGNATURE', "the signature is not the wallet's over this payment's txid");
+    return this.submitPayment(accountId, paymentId, [{ key: walletKey, sig }]);
+  }
+
+  /**
+   * A payment from funds the bank alone may spend for the payer (a scheduled payment's pot,
+   * whose consent the wallet gave when it funded it): the bank signs it and settles it, with
+   * every check of a wallet-signed payment (freeze, expiry) made again now.
+   */
+  async settleByBank(accountId: string, paymentId: string): Promise<PaymentRec> {
+    const p = this.payment(accountId, paymentId);
+    assert(p.source !== undefined, 'the bank settles alone only payments from a contract source');
+    if (p.status === 'settled' || p.status === 'rejected') return p;
+    if (p.status === 'expired') fail('CBDC_ERR_PAYMENT_EXPIRED');
+    if (p.status === 'submitted') return this.waitForPayment(paymentId);
+    return this.submitPayment(accountId, paymentId, []);
+  }
+
+  private async submitPayment(accountId: string, paymentId: string, walletSigs: { key: Buffer; sig: Buffer }[]): Promise<PaymentRec> {
+    const p = this.payment(accountId, paymentId);
     const unsigned = parseTx({ ...p.tx, witness: {} }, this.network, { witnessLater: true });
-    const signed = this.signByBank({ ...unsigned, sigs: [{ key: walletKey, sig }] });
+    const signed = this.signByBank({ ...unsigned, sigs: walletSigs });
     const signedFirst = await this.atomic(() => {
       const cur = this.store.payments.get(paymentId)!;
       // The same signature sent twice at once: the other request submits it; answer its result.
@@ -852,7 +908,7 @@ export class Bank extends EventEmitter<BankEvents> {
     const p = this.store.payments.get(paymentId)!;
     if (p.status !== 'awaiting_signature' && p.status !== 'submitted') return;
     for (const pos of p.inputs) if (this.store.reserved.get(posKey(pos)) === paymentId) this.store.reserved.removeSync(posKey(pos));
-    this.addUsage(p.account, p.dayKey, p.yearKey, -fen(p.amountFen));
+    if (p.usageLater !== true) this.addUsage(p.account, p.dayKey, p.yearKey, -fen(p.amountFen));
     this.store.payments.putSync(paymentId, { ...p, status, result });
   }
 
@@ -869,6 +925,99 @@ export class Bank extends EventEmitter<BankEvents> {
         if (p.status === 'awaiting_signature' && p.expiresAtMs < now) this.releasePayment(id, 'expired', { status: 'expired', code: 'CBDC_ERR_PAYMENT_EXPIRED' });
       }
     });
+  }
+
+  // ---------------------------------------------------------------- contract services
+
+  /** Set by the contract services (intermediary/contracts/): told of each settlement and refusal. */
+  contractHooks: ContractHooks | null = null;
+
+  /** A fresh bank key for a contract's lock, recorded so the bank can sign for it (inside a transaction). */
+  contractKey(): { index: number; pk: Buffer } {
+    const i = (this.store.meta.get('lock-next') as number | undefined) ?? 0;
+    this.store.meta.putSync('lock-next', i + 1);
+    return { index: i, pk: this.derivedKey(i).pk };
+  }
+
+  /**
+   * Inside a transaction: files a contract's lock under its owner ('contract:<id>') so the coins
+   * paid to it are tracked, and notes which derived key of the bank it names.
+   */
+  registerContractLock(lock: Lock, owner: string, keyIndex: number): string {
+    const lockHex = encodeLock(lock).toString('hex');
+    this.store.locks.putSync(lockHex, owner);
+    this.store.meta.putSync(`lock-derivation/${lockHex}`, keyIndex);
+    return lockHex;
+  }
+
+  /** The wallet lock this bank pays a customer's refunds and releases to. */
+  payLockOf(accountId: string): Lock {
+    const a = this.account(accountId);
+    return this.customerLock(Buffer.from(a.walletKey, 'hex'));
+  }
+
+  /** An owner's unreserved coins (oldest first), at most `max`. */
+  coinsOf(owner: string, max = TX_INPUTS_MAX): CoinRec[] {
+    const out: CoinRec[] = [];
+    for (const { key } of this.store.coinsByOwner.getRange({ start: [owner, ''], end: [owner, '~'] })) {
+      if (this.store.reserved.get(key[1]) !== undefined) continue;
+      const c = this.store.coins.get(key[1]);
+      if (c !== undefined) out.push(c);
+      if (out.length >= max) break;
+    }
+    return out;
+  }
+
+  /** Whether a transaction is applied here (settled at central). */
+  isApplied(txid: string): boolean {
+    return this.store.applied.get(txid) !== undefined;
+  }
+
+  /**
+   * Spends coins held under a contract's locks with a transaction its service built and the
+   * parties signed (their signatures already in `tx.sigs`, and any other witness): the bank
+   * adds its own signatures, sends it to central and applies it, like an exchange. `label`
+   * names the contract in the history of the accounts it pays; `prepare` runs in the same LMDB
+   * transaction that reserves the coins (the service's own records). The result is central's;
+   * an uncertain one stays pending and resubmitPending finishes it.
+   */
+  async submitContractTx(o: { owner: string; tx: Tx; label: string; prepare?: () => void }): Promise<CentralResult> {
+    const txid = txId(o.tx).toString('hex');
+    const signed = this.signByBank(o.tx);
+    await this.atomic(() => {
+      if (this.store.meta.get(`pending-tx/${txid}`) !== undefined || this.store.applied.get(txid) !== undefined) fail('CBDC_ERR_CONTRACT_STATE', 'that transaction is already under way');
+      for (const i of o.tx.inputs) {
+        const c = this.store.coins.get(posKey(i.pos));
+        if (c === undefined || c.owner !== o.owner || c.id !== i.id.toString('hex')) fail('CBDC_ERR_CONTRACT_STATE', `input ${i.pos} is not a coin of ${o.owner}`);
+        if (this.store.reserved.get(posKey(i.pos)) !== undefined) fail('CBDC_ERR_CONTRACT_STATE', `input ${i.pos} is already being spent`);
+      }
+      o.prepare?.();
+      for (const i of o.tx.inputs) this.store.reserved.putSync(posKey(i.pos), `contract:${txid}`);
+      this.store.meta.putSync(`tx-label/${txid}`, o.label);
+      this.store.meta.putSync(`pending-tx/${txid}`, { kind: 'contract', account: o.owner, amountFen: '0', tx: txToJson(signed), coins: o.tx.inputs.map((i) => i.pos.toString()) } satisfies PendingTx);
+    });
+    const r = await this.submitPending(txid, signed);
+    if (r.status === 'settled') {
+      await this.applySettled(signed, r, {});
+    } else if (isUncertain(r) || r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
+      // Possibly settled by an earlier attempt: resubmitPending makes it certain first.
+      void this.resubmitPending();
+      await this.waitForApplied(txid, 10_000);
+    } else {
+      await this.atomic(() => this.releaseContractTx(txid, r.code, r.message));
+    }
+    await this.durable();
+    return r;
+  }
+
+  /** Inside a transaction: a refused contract transaction frees its coins and tells its service. */
+  private releaseContractTx(txid: string, code: ErrorCode, message: string): void {
+    const p = this.store.meta.get(`pending-tx/${txid}`) as PendingTx | undefined;
+    if (p === undefined || p.kind !== 'contract' || this.store.applied.get(txid) !== undefined) return;
+    for (const pos of p.coins) if (this.store.reserved.get(posKey(pos)) === `contract:${txid}`) this.store.reserved.removeSync(posKey(pos));
+    this.store.meta.removeSync(`pending-tx/${txid}`);
+    this.store.meta.removeSync(`tx-label/${txid}`);
+    this.contractHooks?.refused(txid, code, message);
   }
 
   // ---------------------------------------------------------------- usage
@@ -919,6 +1068,7 @@ export class Bank extends EventEmitter<BankEvents> {
     if (this.store.applied.get(txid) !== undefined) return;
     this.store.applied.putSync(txid, 1);
     this.store.meta.removeSync(`pending-tx/${txid}`);
+    const label = this.store.meta.get(`tx-label/${txid}`) as string | undefined;
     exchangeFor ??= (this.store.meta.get(`exchange-tx/${txid}`) as string | undefined) ?? null;
     const paymentId = this.store.byTxid.get(txid) ?? null;
     const payment = paymentId === null ? undefined : this.store.payments.get(paymentId);
@@ -982,7 +1132,9 @@ export class Bank extends EventEmitter<BankEvents> {
         result: { status: 'settled', txid, outputs: outputs.map((o) => ({ pos: o.pos, id: o.id })) },
       });
       const counterparty = payment.payee.kind === 'deposit' ? 'own deposit'
-        : payment.payee.kind === 'offline' ? `offline device ${payment.payee.account ?? ''}` : `${payment.payee.alias ?? payment.payee.account ?? ''}@${payment.payee.bank}`;
+        : payment.payee.kind === 'offline' ? `offline device ${payment.payee.account ?? ''}`
+          : payment.payee.kind === 'contract' ? `contract ${payment.payee.account ?? ''}`
+            : `${payment.payee.alias ?? payment.payee.account ?? ''}@${payment.payee.bank}`;
       this.addHistory(payment.account, { atMs, direction: 'out', kind: payment.payee.kind === 'deposit' ? 'exchange' : 'payment', amountFen: payment.amountFen, counterparty, txid, paymentId: payment.id });
       this.checkAml(payment, atMs);
     }
@@ -991,13 +1143,15 @@ export class Bank extends EventEmitter<BankEvents> {
       if (d <= 0n) continue;
       const payer = payment !== undefined
         ? `${this.store.accounts.get(payment.account)?.aliases[0] ?? payment.account}@${this.id}`
-        : fromBank.has(owner) ? (fromBank.get(owner)!.startsWith('offline ') ? fromBank.get(owner)! : `a customer of ${fromBank.get(owner)}`) : 'another bank';
+        : label !== undefined ? label
+          : fromBank.has(owner) ? (fromBank.get(owner)!.startsWith('offline ') ? fromBank.get(owner)! : `a customer of ${fromBank.get(owner)}`) : 'another bank';
       this.addHistory(owner, { atMs, direction: 'in', kind: exchangeFor === owner ? 'exchange' : 'payment', amountFen: d.toString(), counterparty: exchangeFor === owner ? 'own deposit' : payer, txid, paymentId: null });
     }
     for (const [acc, v] of sweptTo) {
       this.addHistory(acc, { atMs, direction: 'in', kind: 'sweep', amountFen: v.toString(), counterparty: 'over the balance cap: to the linked deposit', txid, paymentId: null });
     }
     this.onApplied?.(txid, payment);
+    this.contractHooks?.applied(txid, outputs, atMs);
   }
 
   private addHistory(accountId: string, e: Omit<HistoryRec, 'seq' | 'balanceAfterFen' | 'depositAfterFen'>): void {
@@ -1092,8 +1246,8 @@ export class Bank extends EventEmitter<BankEvents> {
     return { day, openingFen: opening.toString(), closingFen: (closing ?? opening).toString(), inFen: inFen.toString(), outFen: outFen.toString(), entries };
   }
 
-  /** The bank's own figures: customers' wallets, deposits, holdings. */
-  totals(): { customersWalletFen: bigint; customersDepositFen: bigint; holdingsFen: bigint; offlineReserveFen: bigint; accounts: number; coins: number } {
+  /** The bank's own figures: customers' wallets, deposits, holdings, the offline reserve, money held by contracts. */
+  totals(): { customersWalletFen: bigint; customersDepositFen: bigint; holdingsFen: bigint; offlineReserveFen: bigint; contractsFen: bigint; accounts: number; coins: number } {
     let wallets = 0n;
     let deposits = 0n;
     let accounts = 0;
@@ -1103,12 +1257,15 @@ export class Bank extends EventEmitter<BankEvents> {
       accounts++;
     }
     let coins = 0;
-    for (const _ of this.store.coins.getKeys({})) coins++;
     let reserve = 0n;
-    for (const { key } of this.store.coinsByOwner.getRange({ start: [OFFLINE_RESERVE_OWNER, ''], end: [OFFLINE_RESERVE_OWNER, '~'] })) {
-      reserve += fen(this.store.coins.get(key[1])?.value ?? '0');
+    let contracts = 0n;
+    for (const { value: c } of this.store.coins.getRange({})) {
+      coins++;
+      if (c.owner === OFFLINE_RESERVE_OWNER) reserve += fen(c.value);
+      // Coins under contract locks (schedule pots, prepaid, escrow, subsidies): neither a wallet nor the bank's.
+      else if (c.owner !== BANK_OWNER && this.store.accounts.get(c.owner) === undefined) contracts += fen(c.value);
     }
-    return { customersWalletFen: wallets, customersDepositFen: deposits, holdingsFen: this.holdingsFen(), offlineReserveFen: reserve, accounts, coins };
+    return { customersWalletFen: wallets, customersDepositFen: deposits, holdingsFen: this.holdingsFen(), offlineReserveFen: reserve, contractsFen: contracts, accounts, coins };
   }
 
   /**

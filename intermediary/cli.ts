@@ -7,6 +7,11 @@ import { SignedClient } from '../platform/signed_client.js';
 import { bankKeyFiles, startBank } from './node.js';
 
 const program = new Command();
+
+function msOption(v: string, name: string): number {
+  if (!/^[0-9]{1,12}$/.test(v)) throw new Error(`${name} wants a whole number of milliseconds`);
+  return Number(v);
+}
 program.name('cbdc-bank').description('Intermediary bank node of the two-tier digital currency');
 
 const collectPeer = (v: string, acc: Map<string, string>) => {
@@ -41,6 +46,8 @@ program.command('serve')
   .option('--aml-threshold <yuan>', 'report payments at or above this', '50000')
   .option('--attest', "sign each batch sent to central: central in attested mode then trusts the bank's checks of the witnesses")
   .option('--log-level <level>', 'fastify log level (off by default)')
+  .option('--scheduler-tick-ms <ms>', "how often the scheduler looks for due slots", '1000')
+  .option('--catch-up-window-ms <ms>', 'run a missed slot late if it is at most this overdue (else record it missed)', String(3 * 86_400_000))
   .action(async (o) => {
     const node = await startBank({
       attest: o.attest === true,
@@ -50,6 +57,7 @@ program.command('serve')
         holdingsLowFen: parseYuan(o.holdingsLow), holdingsTargetFen: parseYuan(o.holdingsTarget), holdingsHighFen: parseYuan(o.holdingsHigh),
         amlThresholdFen: parseYuan(o.amlThreshold),
       },
+      contracts: { scheduler: { tickMs: msOption(o.schedulerTickMs, '--scheduler-tick-ms'), catchUpWindowMs: msOption(o.catchUpWindowMs, '--catch-up-window-ms') } },
     });
     process.stdout.write(JSON.stringify({ event: 'listening', role: 'bank', id: o.id, url: node.url }) + '\n');
     const stop = () => { void node.close().then(() => process.exit(0)); };

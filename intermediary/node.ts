@@ -10,6 +10,7 @@ import { buildBankApi, type StaffKeys } from './api.js';
 import { OfflineService } from './offline_reserve.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { registerBankMetrics } from './metrics.js';
+import { ContractServices, type ContractServicesOptions } from './contracts/services.js';
 
 export interface BankNodeConfig {
   id: string;
@@ -23,12 +24,14 @@ export interface BankNodeConfig {
   attest?: boolean;
   logLevel?: string;
   bank?: Partial<Omit<BankConfig, 'id' | 'network' | 'secretKey' | 'publicKey' | 'peers'>>;
+  contracts?: ContractServicesOptions;
 }
 
 export interface BankNode {
   app: FastifyInstance;
   bank: Bank;
   offline: OfflineService;
+  contracts: ContractServices;
   url: string;
   close(): Promise<void>;
 }
@@ -66,19 +69,22 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
   const offline = new OfflineService(bank, { bankSecretKey: key.secretKey, reserveKey: readOrCreateKeyFile(files.offlineReserve) });
   const metrics = createMetricsRegistry();
   registerBankMetrics(metrics, bank);
-  const app = await buildBankApi({ bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, metrics, ...(c.logLevel ? { logLevel: c.logLevel } : {}) });
+  const contracts = new ContractServices(bank, c.contracts);
+  const app = await buildBankApi({ bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, metrics, contracts, ...(c.logLevel ? { logLevel: c.logLevel } : {}) });
   await bank.start();
   await offline.start();
+  contracts.start();
   await app.listen({ host: c.host, port: c.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : c.port;
   let closing: Promise<void> | null = null;
   return {
-    app, bank, offline, url: `http://${c.host}:${port}`,
+    app, bank, offline, contracts, url: `http://${c.host}:${port}`,
     close() {
       closing ??= (async () => {
         await app.close();
         await offline.stop();
+        await contracts.stop();
         await bank.stop();
         await store.close();
       })();

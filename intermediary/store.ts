@@ -45,8 +45,8 @@ export interface PaymentRec {
   idempotencyKey: string;
   /** What the request asked for, to detect a key reused for another request. */
   requestDigest: string;
-  /** kind 'offline': a load of offline device `account` (its serial), paid to the offline reserve. */
-  payee: { bank: string; account: string | null; alias: string | null; kind: 'customer' | 'deposit' | 'offline' };
+  /** kind 'offline': a load of offline device `account` (its serial), paid to the offline reserve; kind 'contract': a contract's funding (`account` is the contract id). */
+  payee: { bank: string; account: string | null; alias: string | null; kind: 'customer' | 'deposit' | 'offline' | 'contract' };
   amountFen: string;
   /** Of the amount: into the payee's wallet, and swept to the payee's deposit. */
   walletFen: string;
@@ -62,6 +62,10 @@ export interface PaymentRec {
   dayKey: string;
   yearKey: string;
   result: Record<string, unknown> | null;
+  /** A payment to a contract whose tier limits apply later (a scheduled payment's pot): no usage now. */
+  usageLater?: true;
+  /** The owner of the funds paying it when not the payer's wallet (a scheduled payment's pot). */
+  source?: string;
 }
 
 export interface HistoryRec {
@@ -111,7 +115,7 @@ export class BankStore {
   constructor(path: string) {
     // overlappingSync: commits return before the flush; the bank awaits `flushed` where it
     // acknowledges something to a wallet (see Bank.durable).
-    this.root = open({ path, maxDbs: 20, overlappingSync: true, cache: false });
+    this.root = open({ path, maxDbs: 40, overlappingSync: true, cache: false });
     const db = <V, K extends string | number | (string | number)[]>(name: string) => this.root.openDB<V, K>({ name });
     this.accounts = db('accounts');
     this.walletKeys = db('wallet-keys');

@@ -101,6 +101,16 @@ export const ERRORS = {
   CBDC_ERR_OFFLINE_COUNTER: [409, "A device's log goes back (counter rollback) or skips steps the bank has not seen: upload the whole log from the last synced step."],
   CBDC_ERR_OFFLINE_DOUBLE_SPEND: [409, 'The upload proves double spending (a counter used twice, a forked log, more spent than loaded): evidence kept, device revoked.'],
   CBDC_ERR_OFFLINE_LOAD_STATE: [409, 'The load or unload is not in a state that allows this (not settled yet, refused, or already completed).'],
+  // Bank contract services
+  CBDC_ERR_CONTRACT_UNKNOWN: [404, 'No contract or schedule with that id at this bank (or it is not one of yours).'],
+  CBDC_ERR_CONTRACT_TERMS: [400, "A contract's or schedule's terms are malformed or out of bounds (times, counts, interval, recipients, merchant categories, parties)."],
+  CBDC_ERR_CONTRACT_STATE: [409, 'The contract is not in a state that allows this (not funded yet, already finished, or a spend of it is already under way).'],
+  CBDC_ERR_CONTRACT_LIMIT: [409, 'The account already has as many open contracts or schedules as the bank allows.'],
+  CBDC_ERR_CONTRACT_TOO_EARLY: [409, "The contract's time-locked branch is not open yet (before its after time)."],
+  CBDC_ERR_CONTRACT_EXPIRED: [409, "The contract's branch has closed (at or after its before time, or the contract expired)."],
+  CBDC_ERR_CONTRACT_PREIMAGE: [403, "The preimage does not hash to the contract's hash lock."],
+  CBDC_ERR_CONTRACT_MERCHANT: [403, "The merchant is not one the purpose-bound money may be spent at (not certified for any of its categories)."],
+  CBDC_ERR_SCHEDULE_MISSED: [409, 'The scheduled slot came due longer ago than the catch-up window and was recorded as missed, not run.'],
   // Storage
   CBDC_ERR_STORAGE: [503, 'The ledger store refused the write (for example the map is full); nothing was committed.'],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -59,7 +59,7 @@ function holdingsDefaults(o: BankOptions = {}): BankOptions {
   return { holdingsLowFen: 1n, holdingsTargetFen: HOLDINGS_TARGET_FEN, holdingsHighFen: 10n ** 15n, ...o };
 }
 
-export async function startNetwork(banks: { id: string; opts?: BankOptions }[]): Promise<TestNetwork> {
+export async function startNetwork(banks: { id: string; opts?: BankOptions; contracts?: BankNodeConfig['contracts'] }[]): Promise<TestNetwork> {
   const dir = await mkdtemp(path.join(tmpdir(), 'cbdc-banknet-'));
   const op = keyPair('operator');
   const central = await startCentral({
@@ -79,11 +79,11 @@ export async function startNetwork(banks: { id: string; opts?: BankOptions }[]):
     if (r.status !== 201) throw new Error(`register ${id}: ${r.status} ${r.text}`);
   };
 
-  const launch = async (id: string, opts?: BankOptions): Promise<TestBank> => {
+  const launch = async (id: string, opts?: BankOptions, contracts?: BankNodeConfig['contracts']): Promise<TestBank> => {
     const bankDir = path.join(dir, id);
     const peers = new Map<string, string>();
     peerMaps.set(id, peers);
-    const node = await startBank({ id, host: '127.0.0.1', port: 0, dataDir: bankDir, centralUrl: central.url, network: NETWORK, peers, bank: holdingsDefaults(opts) });
+    const node = await startBank({ id, host: '127.0.0.1', port: 0, dataDir: bankDir, centralUrl: central.url, network: NETWORK, peers, bank: holdingsDefaults(opts), ...(contracts ? { contracts } : {}) });
     const files = bankKeyFiles(bankDir);
     const signer = (name: string, file: string) => new Client(node.url, NETWORK, name, readOrCreateKeyFile(file).secretKey);
     const b: TestBank = {
@@ -103,7 +103,7 @@ export async function startNetwork(banks: { id: string; opts?: BankOptions }[]):
   };
 
   for (const b of banks) await register(b.id, path.join(dir, b.id));
-  for (const b of banks) await launch(b.id, b.opts);
+  for (const b of banks) await launch(b.id, b.opts, b.contracts);
   linkPeers();
   const net: TestNetwork = {
     dir, central, centralUrl: central.url, operator, banks: started,
@@ -146,6 +146,8 @@ export interface Totals {
   holdings_fen: string;
   /** The offline reserve's outputs (money loaded onto offline devices). */
   offline_reserve_fen?: string;
+  /** Money under contract locks (schedule pots, prepaid, escrow, subsidies). */
+  contracts_fen?: string;
   accounts: number;
   coins: number;
 }
@@ -172,7 +174,7 @@ export async function quiesce(net: TestNetwork, timeoutMs = 10_000): Promise<voi
     let sum = 0n;
     for (const b of net.banks.values()) {
       const t = await totals(b);
-      sum += BigInt(t.holdings_fen) + BigInt(t.customers_wallet_fen) + BigInt(t.offline_reserve_fen ?? '0');
+      sum += BigInt(t.holdings_fen) + BigInt(t.customers_wallet_fen) + BigInt(t.offline_reserve_fen ?? '0') + BigInt(t.contracts_fen ?? '0');
     }
     return sum === BigInt(s.unspent_fen);
   }, timeoutMs);
