@@ -106,10 +106,6 @@ export const ERRORS = {
   CBDC_ERR_CONTRACT_TERMS: [400, "A contract's or schedule's terms are malformed or out of bounds (times, counts, interval, recipients, merchant categories, parties)."],
   CBDC_ERR_CONTRACT_STATE: [409, 'The contract is not in a state that allows this (not funded yet, already finished, or a spend of it is already under way).'],
   CBDC_ERR_CONTRACT_LIMIT: [409, 'The account already has as many open contracts or schedules as the bank allows.'],
-  CBDC_ERR_CONTRACT_TOO_EARLY: [409, "The contract's time-locked branch is not open yet (before its after time)."],
-  CBDC_ERR_CONTRACT_EXPIRED: [409, "The contract's branch has closed (at or after its before time, or the contract expired)."],
-  CBDC_ERR_CONTRACT_PREIMAGE: [403, "The preimage does not hash to the contract's hash lock."],
-  CBDC_ERR_CONTRACT_MERCHANT: [403, "The merchant is not one the purpose-bound money may be spent at (not certified for any of its categories)."],
   CBDC_ERR_SCHEDULE_MISSED: [409, 'The scheduled slot came due longer ago than the catch-up window and was recorded as missed, not run.'],
   // Storage
   CBDC_ERR_STORAGE: [503, 'The ledger store refused the write (for example the map is full); nothing was committed.'],
