@@ -427,7 +427,7 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     })),
   }));
 
-  if (o.contracts) await app.register(contractsApi, { bank, services: o.contracts, customerOrStaff, staffOnly });
+  if (o.contracts) await app.register(contractsApi, { bank, services: o.contracts, customerOrStaff, staffOnly, anySigner: auth.hook(['customer', 'staff', 'applicant']) });
 
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
   void TxSchema;

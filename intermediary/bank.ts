@@ -10,7 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { CbdcError, type ErrorCode, assert, isCbdcError } from '../protocol/errors.js';
 import { AMOUNT_FEN_MAX, formatAmountFen } from '../protocol/amount.js';
 import { TX_INPUTS_MAX } from '../protocol/limits.js';
-import { type Lock, encodeLock, lockToJson, parseLock } from '../protocol/lock.js';
+import { type Lock, decodeLockTrusted, encodeLock, lockToJson, parseLock } from '../protocol/lock.js';
+import { type MerchantCertificate, signMerchantCert } from '../protocol/merchant_cert.js';
+import { checkSpend } from '../protocol/spend.js';
 import { CURVE_N, publicKeyOfNative, signHashNative } from '../protocol/sig.js';
 import { taggedHash } from '../protocol/hash.js';
 import { u64be } from '../protocol/bytes.js';
@@ -950,6 +952,14 @@ export class Bank extends EventEmitter<BankEvents> {
     return lockHex;
   }
 
+  /**
+   * This bank's certificate that `lock` is one of its merchants' of category `mcc` (what a
+   * purpose rule asks of the outputs paying merchants), valid until `expiresMs`.
+   */
+  certifyMerchantLock(lock: Lock, mcc: number, expiresMs: number): MerchantCertificate {
+    return signMerchantCert(this.sk, { network: this.network, intermediary: this.id, lockBytes: encodeLock(lock), mcc, expiresMs });
+  }
+
   /** The wallet lock this bank pays a customer's refunds and releases to. */
   payLockOf(accountId: string): Lock {
     const a = this.account(accountId);
@@ -984,6 +994,15 @@ export class Bank extends EventEmitter<BankEvents> {
   async submitContractTx(o: { owner: string; tx: Tx; label: string; prepare?: () => void }): Promise<CentralResult> {
     const txid = txId(o.tx).toString('hex');
     const signed = this.signByBank(o.tx);
+    // The checks central makes of the locks (time by this bank's clock), before anything is
+    // reserved: a spend that cannot pass is refused here with central's code, changing nothing.
+    const inputs = o.tx.inputs.map((i) => {
+      const c = this.store.coins.get(posKey(i.pos));
+      if (c === undefined || c.lockHex === undefined) fail('CBDC_ERR_CONTRACT_STATE', `input ${i.pos} is not a coin this bank holds`);
+      const lockBytes = Buffer.from(c.lockHex, 'hex');
+      return { lock: decodeLockTrusted(lockBytes), lockBytes };
+    });
+    checkSpend(signed, inputs, this.clock(), (id) => (id === this.id ? this.publicKey : undefined));
     await this.atomic(() => {
       if (this.store.meta.get(`pending-tx/${txid}`) !== undefined || this.store.applied.get(txid) !== undefined) fail('CBDC_ERR_CONTRACT_STATE', 'that transaction is already under way');
       for (const i of o.tx.inputs) {

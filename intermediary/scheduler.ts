@@ -78,7 +78,6 @@ export class Scheduler {
   readonly tickMs: number;
   readonly catchUpWindowMs: number;
   private readonly clock: () => number;
-  private timer: NodeJS.Timeout | null = null;
   private busy: Promise<void> | null = null;
 
   constructor(readonly bank: Bank, readonly store: ContractsStore, o: SchedulerOptions = {}) {
@@ -88,14 +87,8 @@ export class Scheduler {
     assert(this.tickMs >= 10 && this.catchUpWindowMs >= 0, 'scheduler options in range');
   }
 
-  start(): void {
-    this.timer = setInterval(() => void this.tick(), this.tickMs);
-    this.timer.unref();
-  }
-
+  /** Waits for a tick under way (ContractServices runs the ticks on its timer). */
   async stop(): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
     await this.busy;
   }
 

@@ -3,6 +3,7 @@
 import type { Database } from 'lmdb';
 import type { BankStore } from '../store.js';
 import type { PayeeRef } from '../bank.js';
+import type { SpendRec } from './engine.js';
 
 export type ScheduleStatus = 'awaiting_funding' | 'active' | 'cancelled' | 'finished' | 'void';
 
@@ -89,8 +90,13 @@ export class ContractsStore {
   readonly byAccount: Database<string, [string, string]>;
   /** [account, idempotency key] -> schedule or contract id */
   readonly idem: Database<string, [string, string]>;
-  /** txid -> what it is to the services ('fund:<id>', 'spend:<id>:<what>') */
+  /** txid -> what it is to the services ('fund:<schedule or contract id>', 'spend:<proposal id>') */
   readonly byTxid: Database<string, string>;
+  /** Proposed spends of contracts, and [contract, proposal] for listing them. */
+  readonly spends: Database<SpendRec, string>;
+  readonly spendsByContract: Database<string, [string, string]>;
+  /** [deadline, contract id] of active contracts the bank spends alone once past it. */
+  readonly contractsDue: Database<string, [number, string]>;
 
   constructor(readonly bank: BankStore) {
     const db = <V, K extends string | number | (string | number)[]>(name: string) => bank.root.openDB<V, K>({ name });
@@ -103,5 +109,8 @@ export class ContractsStore {
     this.byAccount = db('contracts-by-account');
     this.idem = db('contracts-idempotency');
     this.byTxid = db('contracts-by-txid');
+    this.spends = db('contract-spends');
+    this.spendsByContract = db('contract-spends-by-contract');
+    this.contractsDue = db('contracts-due');
   }
 }
