@@ -247,8 +247,13 @@ export class Engine {
 
   async act(actor: Actor, id: string, action: string, body: Record<string, unknown>): Promise<SpendRec> {
     const c = this.contractFor(actor, id);
+    const deadline = c.terms.deadline_ms;
     if (c.status === 'awaiting_funding') throw state('the contract is not funded yet');
-    if (c.status !== 'active') throw state(`the contract is ${c.status}`);
+    if (c.status !== 'active') {
+      // Ended by its deadline: the parties' branches are closed (before(deadline) in the lock).
+      if (typeof deadline === 'number' && this.clock() >= deadline && action !== 'refund') throw new CbdcError('CBDC_ERR_LOCK_TIMELOCK', 'the deadline has passed');
+      throw state(`the contract is ${c.status}`);
+    }
     return this.services.get(c.kind)!.act(this, c, actor, action, body, this.clock());
   }
 
@@ -303,6 +308,11 @@ export class Engine {
     this.contractFor(actor, contractId);
     const s = this.spend(contractId, spendId);
     if (s.status !== 'awaiting_signatures') return s;
+    const contract = this.contract(contractId);
+    const deadline = contract.terms.deadline_ms;
+    // Every branch a party signs for closes at the deadline (before(deadline) in the lock).
+    if (typeof deadline === 'number' && this.clock() >= deadline) throw new CbdcError('CBDC_ERR_LOCK_TIMELOCK', 'the deadline has passed: this proposal can no longer settle');
+    if (contract.status !== 'active') throw state(`the contract is ${contract.status}: this proposal can no longer settle`);
     if (s.expiresAtMs <= this.clock()) throw new CbdcError('CBDC_ERR_PAYMENT_EXPIRED', 'the proposal waited too long for its signatures; propose it again');
     const keyHex = actor.key.toString('hex');
     const signer = s.signers.find((x) => x.key === keyHex && (x.party === 'delegate' || x.party === actor.account));
