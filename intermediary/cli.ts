@@ -111,6 +111,28 @@ program.command('offline-check')
     process.exitCode = r.status === 200 && r.body.ok ? 0 : 1;
   });
 
+for (const [name, route, filters] of [['schedules', '/v1/bank/schedules', ['status']], ['contracts', '/v1/bank/contracts', ['kind', 'status']]] as const) {
+  const c = program.command(name)
+    .description(`every ${name === 'schedules' ? 'scheduled and recurring payment' : 'prepaid, escrow, hash-locked and subsidy contract'} at the bank (staff key)`)
+    .requiredOption('--url <url>', 'the bank node URL')
+    .requiredOption('--data-dir <dir>', 'the bank node data directory (for the staff key)')
+    .option('--network <id>', 'network id', 'cbdc-local')
+    .option('--json', 'print JSON');
+  for (const f of filters) c.option(`--${f} <${f}>`, `only those of this ${f}`);
+  c.action(async (o: Record<string, string | boolean | undefined>) => {
+    const staff = readKeyFile(bankKeyFiles(String(o.dataDir)).staff);
+    const client = new SignedClient(String(o.url), String(o.network), 'staff', staff.secretKey);
+    const q = new URLSearchParams(filters.flatMap((f): [string, string][] => (typeof o[f] === 'string' ? [[f, o[f] as string]] : [])));
+    const r = await client.get<Record<string, Record<string, string | number>[]> & { code?: string; message?: string }>(`${route}${q.size ? `?${q}` : ''}`);
+    if (o.json || r.status !== 200) process.stdout.write(JSON.stringify(r.body) + '\n');
+    else {
+      const rows = r.body[name] ?? [];
+      process.stdout.write(rows.length === 0 ? `(no ${name})\n` : rows.map((x) => `${x.id}  ${x.kind ?? 'schedule'}  ${x.status}  ${formatYuan(BigInt(x.amount_fen!))}  ${x.account}`).join('\n') + '\n');
+    }
+    process.exitCode = r.status === 200 ? 0 : 1;
+  });
+}
+
 const teller = program.command('teller').description("the teller's desk: customers' bank deposits (signed with the bank's staff key)");
 teller.command('deposit')
   .description("credit a customer's bank deposit (cash in)")

@@ -7,7 +7,8 @@
 // arbiter each way; a hash-locked payment claimed with its preimage (a wrong one refused) and
 // another refunded after its timeout; scheduled one-off and recurring payments across a bank
 // SIGKILL and restart (every slot once, none lost), and a slot refused by the payer's tier
-// limit. Expiries are seconds away; the bank's scheduler ticks every 200 ms.
+// limit; and the command lines for both. Expiries are seconds away; the bank's scheduler ticks
+// every 200 ms.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,7 +18,8 @@ import { parseYuan } from '../protocol/amount.js';
 import { signHash } from '../protocol/sig.js';
 import { newKeyPair } from '../platform/key_file.js';
 import { SignedClient, type SignedResponse } from '../platform/signed_client.js';
-import { type BankProcess, NetworkProcess } from './helpers/network_process.js';
+import { BANK_CLI, type BankProcess, NetworkProcess } from './helpers/network_process.js';
+import { WalletUser, runNode, tellerDeposit } from './helpers/wallet_fixture.js';
 
 const NETWORK = 'cbdc-contracts';
 const Y = (yuan: string): bigint => parseYuan(yuan);
@@ -321,15 +323,15 @@ describe('scheduled and recurring payments', () => {
       return r.body.schedule.id;
     };
     const t0 = Date.now();
-    const once = await schedule(payer, { amount_fen: Y('7').toString(), first_at_ms: t0 + 5_000, interval_ms: 0, count: 1 });
-    const rent = await schedule(payer, { amount_fen: Y('11').toString(), first_at_ms: t0 + 2_000, interval_ms: 2_000, count: 5 });
+    const once = await schedule(payer, { amount_fen: Y('7').toString(), first_at_ms: t0 + 4_000, interval_ms: 0, count: 1 });
+    const rent = await schedule(payer, { amount_fen: Y('11').toString(), first_at_ms: t0 + 2_000, interval_ms: 1_000, count: 5 });
     const big = await schedule(small, { amount_fen: Y('2500').toString(), first_at_ms: t0 + 1_000, interval_ms: 0, count: 1 });
     expect(await payer.balance()).toBe(Y('500') - Y('7') - Y('55'));
     const slots = async (w: Wallet, id: string) => (await w.client.get<Body>(`/v1/accounts/${w.id}/schedules/${id}`)).body;
 
     await until('the first rent slot', async () => (await slots(payer, rent)).slots.some((s: Body) => s.status === 'settled'));
     await bank.kill('SIGKILL');
-    await sleep(3_000); // one or two rent slots, and the one-off, come due while the bank is down
+    await sleep(2_500); // rent slots, and the one-off, come due while the bank is down
     await bank.start();
 
     const rentDone = await until('every rent slot', async () => {
@@ -364,4 +366,33 @@ describe('scheduled and recurring payments', () => {
     const audit = await net.audit();
     expect(audit.ok).toBe(true);
   }, 90_000);
+});
+
+describe('the command lines', () => {
+  it('cbdc-wallet schedules a payment and shows it run; cbdc-bank lists schedules and contracts', async () => {
+    const landlord = await open('cli-landlord', 3);
+    const u = new WalletUser('cli-tenant', root, 'correct horse battery');
+    await u.ok(['init', '--scrypt-cost', '10']);
+    const [opened] = await u.ok(['open-account', '--bank', bank.url, '--tier', '3', '--phone', `+8613${String(process.pid % 1000).padStart(3, '0')}${String(seq++).padStart(6, '0')}`, '--name', 'Cli Tenant', '--id-number', 'ID0123456789']);
+    const id = opened!.account.id as string;
+    expect((await tellerDeposit(bank, id, '50.00', root)).code).toBe(0);
+    await u.ok(['exchange', 'to-wallet', '50']);
+    const [made] = await u.ok(['schedule', 'create', landlord.id, '2.50', '--at', '+1', '--every', '1', '--count', '2']);
+    expect(made!.funding.status).toBe('settled');
+    const sid = made!.schedule.id as string;
+    await until('both slots', async () => (await landlord.balance()) === Y('5'));
+    const [shown] = await u.ok(['schedule', 'show', sid]);
+    expect(shown!.schedule.status).toBe('finished');
+    expect(shown!.slots.map((x: Body) => x.status)).toEqual(['settled', 'settled']);
+    const bad = await u.run(['schedule', 'create', landlord.id, '2.50', '--at', '+1', '--count', '0', '--json']);
+    expect(bad.code).toBe(2);
+
+    const listed = await runNode(BANK_CLI, ['schedules', '--url', bank.url, '--data-dir', bank.o.dataDir, '--network', NETWORK, '--json'], { home: root });
+    expect(listed.code).toBe(0);
+    expect(listed.json[0]!.schedules.map((s: Body) => s.id)).toContain(sid);
+    const contracts = await runNode(BANK_CLI, ['contracts', '--url', bank.url, '--data-dir', bank.o.dataDir, '--network', NETWORK, '--kind', 'escrow', '--json'], { home: root });
+    expect(contracts.code).toBe(0);
+    expect(contracts.json[0]!.contracts).toHaveLength(3);
+    expect(contracts.json[0]!.contracts.map((c: Body) => c.status).sort()).toEqual(['refunded', 'released', 'released']);
+  }, 60_000);
 });

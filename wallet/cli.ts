@@ -23,6 +23,7 @@ import { BankRefusal, type Evidence, type HistoryEntry } from './client.js';
 import { ALIAS_PATTERN, type Payee, formatPaymentRequest, isPaymentRequest, parsePayee, parsePaymentRequest, payeeLabel } from './payment_request.js';
 import { PaymentPending, Wallet, checkIdempotencyKey, newIdempotencyKey } from './wallet.js';
 import { formatAccount, formatEntry, plainSentence, refusalLine, withYuan, yuan } from './format.js';
+import { registerContractCommands } from './contracts_cli.js';
 
 export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, KEYSTORE: 3, NETWORK: 4, INTERNAL: 70 } as const;
 
@@ -388,6 +389,8 @@ program.command('watch')
       });
     });
   });
+
+registerContractCommands(program, { emit, openAccountWallet, amountArg, usage: (m) => new UsageError(m) });
 
 program.command('history')
   .description('the latest history entries, oldest first')

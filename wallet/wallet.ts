@@ -156,6 +156,14 @@ export class Wallet {
     return this.complete(c, p, r.amountFen);
   }
 
+  /**
+   * Signs a payment the bank prepared for a request made elsewhere (a contract's or a
+   * schedule's funding), after the same checks as any payment; waits for it to settle.
+   */
+  signPrepared(prepared: PaymentJson, amountFen: bigint): Promise<{ payment: PaymentJson; replayed: boolean }> {
+    return this.complete(this.client(), prepared, amountFen);
+  }
+
   /** The bank's key in this wallet's lock multi(2, [wallet, bank]). */
   private bankKeyHex(): string {
     const lock = parseLock(this.account.lock);
