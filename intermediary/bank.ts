@@ -942,8 +942,8 @@ export class Bank extends EventEmitter<BankEvents> {
   }
 
   /**
-   * Inside a transaction: files a contract's lock under its owner ('contract:<id>') so the coins
-   * paid to it are tracked, and notes which derived key of the bank it names.
+   * Inside a transaction: files a contract's lock under its owner ('ctr:<id>…' or 'sched:<id>')
+   * so the coins paid to it are tracked, and notes which derived key of the bank it names.
    */
   registerContractLock(lock: Lock, owner: string, keyIndex: number): string {
     const lockHex = encodeLock(lock).toString('hex');
@@ -976,11 +976,6 @@ export class Bank extends EventEmitter<BankEvents> {
       if (out.length >= max) break;
     }
     return out;
-  }
-
-  /** Whether a transaction is applied here (settled at central). */
-  isApplied(txid: string): boolean {
-    return this.store.applied.get(txid) !== undefined;
   }
 
   /**
