@@ -24,6 +24,7 @@ import { ALIAS_PATTERN, type Payee, formatPaymentRequest, isPaymentRequest, pars
 import { PaymentPending, Wallet, checkIdempotencyKey, newIdempotencyKey } from './wallet.js';
 import { formatAccount, formatEntry, plainSentence, refusalLine, withYuan, yuan } from './format.js';
 import { registerContractCommands } from './contracts_cli.js';
+import { registerOfflineCommands } from './cli_offline.js';
 
 export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, KEYSTORE: 3, NETWORK: 4, INTERNAL: 70 } as const;
 
@@ -439,6 +440,8 @@ program.command('exchange')
     }
   });
 
+registerOfflineCommands(program, { emit, note, openAccountWallet, walletFile: (cmd) => walletFile(globals(cmd)), amountArg, checkKeyArg });
+
 // ------------------------------------------------------------------ errors and exit codes
 
 function classify(e: unknown): { exit: number; code: string | null; line: string } {
@@ -455,6 +458,9 @@ function classify(e: unknown): { exit: number; code: string | null; line: string
     if (e.code.startsWith('CBDC_ERR_KEYSTORE_')) return { exit: EXIT.KEYSTORE, code: e.code, line: msg };
     if (e.code === 'CBDC_ERR_BANK_UNREACHABLE') return { exit: EXIT.NETWORK, code: e.code, line: `${msg}${retryHint}` };
     if (e.code === 'CBDC_ERR_BANK_RESPONSE') return { exit: EXIT.REFUSED, code: e.code, line: `${context} stopped: ${msg}` };
+    // Offline: a card or a device refusing is a refusal; no PC/SC stack is like no network.
+    if (e.code === 'CBDC_ERR_OFFLINE_REFUSED' || e.code === 'CBDC_ERR_OFFLINE_REVOKED' || e.code === 'CBDC_ERR_OFFLINE_CAP') return { exit: EXIT.REFUSED, code: e.code, line: msg };
+    if (e.code === 'CBDC_ERR_NFC_UNAVAILABLE') return { exit: EXIT.NETWORK, code: e.code, line: msg };
     if (e.code === 'CBDC_ERR_AMOUNT_FORMAT' || e.code === 'CBDC_ERR_AMOUNT_RANGE') {
       return { exit: EXIT.USAGE, code: e.code, line: `${plainSentence(e.code === 'CBDC_ERR_AMOUNT_RANGE' && e.message === 'An amount is zero where a positive value is required, or above AMOUNT_FEN_MAX.' ? 'the amount is too large' : e.message)} (${e.code})` };
     }
