@@ -41,6 +41,7 @@ function knobsCommand(name: string, description: string): Command {
     .option('--keep-data', 'keep the nodes\' data directories')
     .option('--report-dir <dir>', 'where reports go', path.join(REPO_ROOT, 'reports'))
     .option('--quiet', 'no setup log on stderr')
+    .option('--profile <dir>', 'profile every node (node --cpu-prof) into <dir>; the summary and the report list where their CPU time went')
     .showHelpAfterError();
 }
 
@@ -79,6 +80,7 @@ Exit status: 0 when the conservation check passes, 1 when it fails, 2 for a bad 
   const { report, files } = await runLoadTest(k, {
     reportDir: o.reportDir as string, progress: o.progress as boolean && process.stderr.isTTY === true, keepData: o.keepData === true,
     command: `npm run loadtest -- ${process.argv.slice(2).join(' ')}`.trim(), write: true, log,
+    ...(typeof o.profile === 'string' ? { profileDir: path.resolve(o.profile) } : {}),
   });
   process.stdout.write(summaryText(report, files));
   process.exitCode = report.conservation.ok ? 0 : 1;

@@ -34,6 +34,8 @@ interface Options {
   wallets: number;
   ledgerOutputs: number;
   ledgerTransfers: number;
+  centralTransactions: number;
+  e2eTransactions: number;
   seed: string;
   json: boolean;
   reportDir: string;
@@ -124,6 +126,8 @@ async function main(): Promise<void> {
     .option('--wallets <n>', 'wallets of the e2e run', positiveInt, d.wallets)
     .option('--ledger-outputs <n>', 'unspent outputs the in-process ledger holds', positiveInt, 200_000)
     .option('--ledger-transfers <n>', 'transfers per in-process ledger phase', positiveInt, 50_000)
+    .option('--central-transactions <n>', 'transfers pre-built for each central run (a run that uses them up stops early and says so)', positiveInt, 200_000)
+    .option('--e2e-transactions <n>', 'payments pre-built for the e2e run', positiveInt, 40_000)
     .option('--seed <text>', 'workload seed', d.seed)
     .option('--skip <list>', 'runs to leave out, comma-separated (ledger, central_full, central_attested, e2e, fastify)', (v: string) => v.split(','), [] as string[])
     .option('--json', 'print exactly one JSON object on stdout', false)
@@ -141,11 +145,11 @@ async function main(): Promise<void> {
   if (ledger) log(`ledger core: full ${ledger.tx_per_s} tx/s, attested ${ledger.attested_tx_per_s} tx/s`);
   const centralKnobs = (verification: Knobs['verification']): Knobs => ({
     ...d, target: 'central', verification, batch: o.batch, connections: o.connections, durationS: o.duration, wallets: 10_000, invalid: 0, seed: o.seed,
-    transactions: null,
+    transactions: o.centralTransactions,
   });
   const centralFull = skip.has('central_full') ? null : await loadRun(centralKnobs('full'), o, 'central HTTP, full');
   const centralAttested = skip.has('central_attested') ? null : await loadRun(centralKnobs('attested'), o, 'central HTTP, attested');
-  const e2e = skip.has('e2e') ? null : await loadRun({ ...d, target: 'e2e', durationS: o.duration, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed }, o, 'e2e, full');
+  const e2e = skip.has('e2e') ? null : await loadRun({ ...d, target: 'e2e', durationS: o.duration, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, transactions: o.e2eTransactions }, o, 'e2e, full');
   const fastify = skip.has('fastify') ? null : (log('fastify empty route...'), await fastifyEmpty(o));
   if (fastify) log(`fastify empty route: ${fastify.req_per_s} req/s, p99 ${fastify.p99_ms} ms`);
 
@@ -183,7 +187,7 @@ async function main(): Promise<void> {
     opencbdc: OPENCBDC,
     conservation_ok: [centralFull, centralAttested, e2e].every((r) => r === null || r.conservation_ok),
     runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, fastify_empty: fastify, ledger },
-    settings: { duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, seed: o.seed, inputs: 2, outputs: 2 },
+    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, seed: o.seed, inputs: 2, outputs: 2 },
     machine: { load_avg_1m_start: round(loadStart, 2), load_avg_1m_end: round(loadavg()[0]!, 2) },
     total_s: round((performance.now() - t0) / 1000, 1),
   };

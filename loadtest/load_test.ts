@@ -1,13 +1,13 @@
 // One load test from start to finish: start the network as child processes, build and fund
 // the workload, run autocannon against the chosen path while sampling every process, check
 // conservation, write the JSON and HTML reports, stop everything.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { publicKeyOfNative } from '../protocol/sig.js';
 import { makeKeyPool } from '../central/bench/workload_gen.js';
-import { Network, ProcSampler } from './processes.js';
+import { Network, ProcSampler, topSelfTime } from './processes.js';
 import { balances, customerLock, fund, openAccounts, settleAll, waitForCredit } from './setup.js';
 import {
   COIN_VALUE_FEN, type Knobs, bankOf, burnTransfers, coinsPerWallet, countKinds, planCentral, planPayments, plannedCount, signCentral, validateKnobs,
@@ -31,6 +31,8 @@ export interface LoadTestOptions {
   command: string;
   /** Write report files (false: only return the report). */
   write: boolean;
+  /** Profile every node (node --cpu-prof) into this directory; the report lists where their time went. */
+  profileDir?: string;
   log: (msg: string) => void;
 }
 
@@ -69,6 +71,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
   const net = new Network({
     root, network: NETWORK, banks, verification: k.verification, extraIntermediaries: funders,
     startBanks: k.target === 'e2e', bankAttest: k.verification === 'attested',
+    ...(o.profileDir !== undefined ? { profileDir: o.profileDir } : {}),
   });
   const setup: Record<string, number> = {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
@@ -169,11 +172,20 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       processes: Object.fromEntries(sampler.series),
       // CPU time per settled item holds better than wall-clock rates on a busy machine.
       process_summary: Object.fromEntries(Object.entries(sampler.summary()).map(([name, v]) => [name, {
-        ...v, cpu_ms_per_item: rec.accepted > 0 ? Math.round((v.cpu_cores_mean * sampler.seconds() * 1000 / rec.accepted) * 1000) / 1000 : null,
+        ...v, cpu_ms_per_item: rec.accepted > 0 ? Math.round((sampler.cpuSeconds(name) * 1000 / rec.accepted) * 1000) / 1000 : null,
       }])),
       other_processes: sampler.others,
       conservation,
     };
+    if (o.profileDir !== undefined) {
+      // The nodes write their profiles as they exit.
+      await net.stop();
+      report.profiles = {};
+      for (const p of net.processes()) {
+        const file = path.join(o.profileDir, `${p.name}.cpuprofile`);
+        if (existsSync(file)) report.profiles[p.name] = { file, ...topSelfTime(file) };
+      }
+    }
     const files: string[] = [];
     if (o.write) {
       const base = `loadtest-${k.target}-${k.verification}-${startedAt.toISOString().replace(/[:.]/g, '-')}`;
@@ -202,7 +214,9 @@ async function runPaymentsAcrossBanks(
   const byBank = new Map<string, number[]>();
   plans.forEach((p, i) => {
     const b = accounts[p.payer]!.bankUrl;
-    byBank.set(b, [...(byBank.get(b) ?? []), i]);
+    const list = byBank.get(b);
+    if (list === undefined) byBank.set(b, [i]);
+    else list.push(i);
   });
   const urls = [...byBank.keys()];
   const conns = Math.max(1, Math.floor(k.connections / urls.length));

@@ -44,14 +44,14 @@ export class NodeProcess {
   url = '';
   readonly stderrTail: string[] = [];
 
-  constructor(readonly name: string, readonly args: string[]) {}
+  constructor(readonly name: string, readonly args: string[], readonly execArgv: string[] = []) {}
 
   get pid(): number {
     return this.child?.pid ?? -1;
   }
 
   start(): Promise<string> {
-    const child = spawn(process.execPath, this.args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...this.execArgv, ...this.args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     live.add(child);
     child.once('exit', () => live.delete(child));
@@ -114,6 +114,13 @@ export interface NetworkConfig {
   startBanks: boolean;
   /** Banks attest their batches (only meaningful when central runs in attested mode). */
   bankAttest?: boolean;
+  /** Write a V8 CPU profile of each node to this directory (node --cpu-prof) when it stops. */
+  profileDir?: string;
+}
+
+/** node flags that profile a node into `dir` under its own name. */
+function profileArgs(dir: string | undefined, name: string): string[] {
+  return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${name}.cpuprofile`];
 }
 
 export const QUOTA_FEN = 10_000_000_000_000_000n;
@@ -133,7 +140,7 @@ export class Network {
     this.central = new NodeProcess('central', [
       CENTRAL_CLI, 'serve', '--port', '0', '--data-dir', dir, '--network', c.network, '--verification', c.verification,
       ...(c.centralBatch ? ['--batch', String(c.centralBatch)] : []),
-    ]);
+    ], profileArgs(c.profileDir, 'central'));
   }
 
   operator(): SignedClient {
@@ -171,7 +178,7 @@ export class Network {
       this.banks.set(id, new NodeProcess(id, [
         BANK_CLI, 'serve', '--id', id, '--port', String(ports.get(id)), '--data-dir', dir, '--central', this.central.url,
         '--network', this.c.network, ...peers, ...(this.c.bankAttest ? ['--attest'] : []),
-      ]));
+      ], profileArgs(this.c.profileDir, id)));
     }
     await Promise.all([...this.banks.values()].map((b) => b.start()));
   }
@@ -232,6 +239,7 @@ export class ProcSampler {
   readonly others: { t: number; cores: number }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private last = new Map<string, { cpuS: number; at: number }>();
+  private first = new Map<string, number>();
   private lastMachine: { busyS: number; at: number } | null = null;
   private t0 = 0;
 
@@ -258,6 +266,7 @@ export class ProcSampler {
       if (p === null) continue;
       const prev = this.last.get(name);
       this.last.set(name, { cpuS: p.cpuS, at: now });
+      if (!this.first.has(name)) this.first.set(name, p.cpuS);
       if (prev === undefined) continue;
       const dt = (now - prev.at) / 1000;
       if (dt <= 0) continue;
@@ -287,15 +296,45 @@ export class ProcSampler {
     return out;
   }
 
-  /** Seconds between the first and the last sample. */
-  seconds(): number {
-    let last = 0;
-    for (const list of this.series.values()) last = Math.max(last, list[list.length - 1]?.t ?? 0);
-    return last;
+  /** CPU seconds a process used between the first and the last sample. */
+  cpuSeconds(name: string): number {
+    const first = this.first.get(name);
+    const last = this.last.get(name);
+    return first === undefined || last === undefined ? 0 : last.cpuS - first;
   }
 
   othersMean(): number {
     if (this.others.length === 0) return 0;
     return Math.round((this.others.reduce((s, x) => s + x.cores, 0) / this.others.length) * 100) / 100;
   }
+}
+
+// -------------------------------------------------------------------------------------------
+// Where the time went: self time per function in a node's CPU profile
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The functions with the most self time (ms and share) in a .cpuprofile, and the total sampled. */
+export function topSelfTime(file: string, top = 15): { total_ms: number; top: { fn: string; ms: number; share: number }[] } {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const cf = byId.get(profile.samples[i]!)!.callFrame;
+    const where = cf.url ? ` ${cf.url.replace(/^.*\/(node_modules|dist)\//, '')}:${cf.lineNumber + 1}` : '';
+    const key = `${cf.functionName || '(anonymous)'}${where}`;
+    const d = profile.timeDeltas[i] ?? 0;
+    self.set(key, (self.get(key) ?? 0) + d);
+    total += d;
+  }
+  const list = [...self].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return {
+    total_ms: Math.round(total / 1000),
+    top: list.map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), share: Math.round((1000 * us) / Math.max(1, total)) / 1000 })),
+  };
 }

@@ -41,6 +41,8 @@ export interface LoadReport {
   process_summary: Record<string, { cpu_cores_mean: number; rss_mb_max: number; cpu_ms_per_item?: number | null }>;
   other_processes: { t: number; cores: number }[];
   conservation: ConservationReport;
+  /** With --profile: each node's CPU profile and the functions with the most self time. */
+  profiles?: Record<string, { file: string; total_ms: number; top: { fn: string; ms: number; share: number }[] }>;
 }
 
 export function machineInfo(loadStart: number, otherCores: number): LoadReport['machine'] {
@@ -71,6 +73,10 @@ export function summaryText(r: LoadReport, files: string[]): string {
     `other processes on the machine: ${r.machine.other_processes_cores_mean} cores on average`,
     `conservation: ${r.conservation.ok ? 'PASSED' : 'FAILED'}`,
     ...r.conservation.checks.map((c) => `  [${c.ok ? 'ok' : 'FAIL'}] ${c.name}: ${c.detail}`),
+    ...Object.entries(r.profiles ?? {}).flatMap(([name, p]) => [
+      `profile of ${name} (${p.file}), ${p.total_ms} ms sampled; most self time:`,
+      ...p.top.slice(0, 8).map((t) => `    ${String(t.ms).padStart(6)} ms ${(100 * t.share).toFixed(1).padStart(5)}%  ${t.fn}`),
+    ]),
     ...files.map((f) => `report: ${f}`),
   ];
   return lines.join('\n') + '\n';
