@@ -54,7 +54,8 @@ const ratio = (a: number | null, b: number | null): number | null => (a === null
 function ledgerBench(o: Options): Promise<Record<string, unknown>> {
   const args = [
     path.join(REPO_ROOT, 'dist', 'central', 'bench', 'ledger_bench.js'), '--json', '--phases', 'full,attested',
-    '--outputs', String(o.ledgerOutputs), '--transfers', String(o.ledgerTransfers), '--attested-transfers', String(o.ledgerTransfers),
+    // Each phase spends two initial outputs per transfer.
+    '--outputs', String(Math.max(o.ledgerOutputs, 4 * o.ledgerTransfers + 1000)), '--transfers', String(o.ledgerTransfers), '--attested-transfers', String(o.ledgerTransfers),
     '--seed', o.seed,
   ];
   return new Promise((resolve, reject) => {

@@ -25,6 +25,8 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
+// Interrupted: exit, so that the hook above takes the nodes down too.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
