@@ -311,7 +311,8 @@ export function decodeLock(bytes: Uint8Array): Lock {
 
 /**
  * Decodes lock bytes the ledger stored itself: they were fully validated when their output
- * was created, so the (costly) on-curve check of each key is skipped.
+ * was created, so the (costly) on-curve check of each key is skipped, and keys and digests are
+ * views into `bytes` (pass bytes no one will change, as the store's copies are).
  */
 export function decodeLockTrusted(bytes: Uint8Array): Lock {
   return decodeLockWith(bytes, false);
@@ -340,10 +341,14 @@ function decodeLockWith(bytes: Uint8Array, checkPoints: boolean): Lock {
   return lock;
 }
 
+/**
+ * A key of a lock being decoded. Checked locks (untrusted bytes) get copies; trusted ones (the
+ * ledger's own stored bytes, already copied out of the store) share the caller's buffer.
+ */
 function readKey(b: Buffer, at: number, checkPoints: boolean): Buffer {
   const k = b.subarray(at, at + PUBLIC_KEY_BYTES);
   if (k.length !== PUBLIC_KEY_BYTES || (checkPoints && !isValidPublicKey(k))) throw malformed('bad key in lock');
-  return Buffer.from(k);
+  return checkPoints ? Buffer.from(k) : k;
 }
 
 class Reader {
@@ -388,14 +393,17 @@ class Reader {
       case LOCK_TAGS.after:
       case LOCK_TAGS.before: {
         this.need(8);
-        const t = this.b.readBigUInt64BE(this.at);
+        // u64 without a BigInt: the high word of a time up to 2^53 - 1 is below 2^21.
+        const hi = this.b.readUInt32BE(this.at);
+        const lo = this.b.readUInt32BE(this.at + 4);
         this.at += 8;
-        if (t > BigInt(LOCK_TIME_MS_MAX)) throw malformed('lock time above the largest allowed');
-        return { type: tag === LOCK_TAGS.after ? 'after' : 'before', timeMs: Number(t) };
+        if (hi > 0x1fffff) throw malformed('lock time above the largest allowed');
+        return { type: tag === LOCK_TAGS.after ? 'after' : 'before', timeMs: hi * 0x1_0000_0000 + lo };
       }
       case LOCK_TAGS.hash: {
         this.need(LOCK_HASH_BYTES);
-        const hash = Buffer.from(this.b.subarray(this.at, this.at + LOCK_HASH_BYTES));
+        const view = this.b.subarray(this.at, this.at + LOCK_HASH_BYTES);
+        const hash = this.checkPoints ? Buffer.from(view) : view;
         this.at += LOCK_HASH_BYTES;
         return { type: 'hash', hash };
       }

@@ -21,8 +21,8 @@ import type { Lock } from './lock.js';
 
 export interface SpendOutputView {
   readonly lockBytes: Uint8Array;
-  /** The merchant category a valid certificate gives this output's lock, or null. */
-  readonly mcc: number | null;
+  /** The merchant category a valid certificate gives this output's lock; null or absent when none. */
+  readonly mcc?: number | null;
 }
 
 export interface LockEnv {
@@ -127,7 +127,7 @@ class Evaluator {
         let ok = true;
         for (const o of outputs) {
           if (Buffer.compare(o.lockBytes, this.own) === 0) continue; // change back to this same lock
-          if (o.mcc === null || !lock.mccs.includes(o.mcc)) ok = false;
+          if (o.mcc === null || o.mcc === undefined || !lock.mccs.includes(o.mcc)) ok = false;
         }
         return ok ? SATISFIED : RANK_PURPOSE;
       }

@@ -59,8 +59,8 @@ export function checkSpend(tx: Tx, inputs: readonly SpendInput[], timeMs: number
 
   // 2 and 3. Certificates: only where a purpose rule asks, never on change, from a registered
   // intermediary, not expired.
-  const mccOf: (number | null)[] = tx.outputs.map(() => null);
   const checks: CertCheck[] = [];
+  const mccOf: (number | null)[] = certs.length === 0 ? [] : tx.outputs.map(() => null);
   if (certs.length > 0) {
     const purposeLocks = inputs.filter((i) => lockHasPurpose(i.lock)).map((i) => i.lockBytes);
     if (purposeLocks.length === 0) throw new CbdcError('CBDC_ERR_WITNESS', 'the witness carries merchant certificates but no input has a purpose rule');
@@ -79,7 +79,7 @@ export function checkSpend(tx: Tx, inputs: readonly SpendInput[], timeMs: number
   }
 
   // 4. The locks themselves, with one work budget for the whole transaction.
-  const outputs: SpendOutputView[] = tx.outputs.map((o, i) => ({ lockBytes: o.lockBytes, mcc: mccOf[i]! }));
+  const outputs: readonly SpendOutputView[] = certs.length === 0 ? tx.outputs : tx.outputs.map((o, i) => ({ lockBytes: o.lockBytes, mcc: mccOf[i]! }));
   const env: LockEnv = { timeMs, signedKeys: tx.sigs.map((s) => s.key), preimageHashes, outputs };
   let unitsLeft = LOCK_EVAL_UNITS_MAX;
   for (const [i, input] of inputs.entries()) {
