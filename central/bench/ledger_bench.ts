@@ -15,6 +15,14 @@
 //   oldest     the same, inputs taken in ledger order, oldest unspent first (OpenCBDC's pattern).
 //   attested   Ledger.submit(txs, attestation): one bank signature over batchMessage(network, txids)
 //              per submitted chunk; inputs random.
+//   policy     full mode again, but every input and output is locked by a lock policy
+//              (docs/LOCKS.md) instead of a key: or(and(multi(2, [x, y]), before(now + 1 year)),
+//              and(after(now - 1 day), key(owner))), spent by its owner through the second
+//              branch, so each input still carries exactly one signature and the difference to
+//              `full` is what evaluating (and storing) the policy costs. Its outputs are made,
+//              untimed, by converting random initial outputs into policy-locked ones first.
+//   policy-attested  the same policy workload in attested mode (compare with `attested`: no
+//              signature work hides the evaluation there).
 // Each phase's transactions are built and signed before its clock starts (generation is not
 // timed); submission computes txids inside the ledger, which is timed. Every transfer must
 // settle and store.audit() must pass at the end, or the run fails (exit 1).
@@ -42,7 +50,8 @@ import { AMOUNT_FEN_MAX } from '../../protocol/amount.js';
 import { TX_OUTPUTS_MAX } from '../../protocol/limits.js';
 import { publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
 import { type Tx, outputId, txId } from '../../protocol/tx.js';
-import { keyLock, makeTx, operatorSignTx, signTx } from '../../protocol/tx_builder.js';
+import { afterLock, andLock, beforeLock, keyLock, makeTx, multiLock, operatorSignTx, orLock, signTx } from '../../protocol/tx_builder.js';
+import { type Lock, encodeLock } from '../../protocol/lock.js';
 import { Ledger, batchMessage, type TxResult } from '../ledger.js';
 import { LmdbStore } from '../store_lmdb.js';
 import { DURABILITIES, type Durability, type TxEffect } from '../store.js';
@@ -55,7 +64,7 @@ const BANK_ID = 'bench-bank';
 /** Issuance transactions per ledger batch while loading the initial outputs (64 outputs each). */
 const SETUP_BATCH_TX = 250;
 const MB = 1024 * 1024;
-const PHASES = ['verify', 'full', 'oldest', 'attested', 'store'] as const;
+const PHASES = ['verify', 'full', 'oldest', 'attested', 'policy', 'policy-attested', 'store'] as const;
 type Phase = (typeof PHASES)[number];
 
 interface Options {
@@ -63,6 +72,7 @@ interface Options {
   transfers: number;
   oldestTransfers: number | undefined;
   attestedTransfers: number;
+  policyTransfers: number;
   storeTransfers: number;
   verifyChecks: number;
   batch: number;
@@ -104,6 +114,7 @@ function parseOptions(argv: string[]): Options {
     .option('--transfers <n>', 'transfers in the full-mode (random inputs) phase', positiveInt, 100_000)
     .option('--oldest-transfers <n>', 'transfers in the oldest-first phase (default: --transfers)', positiveInt)
     .option('--attested-transfers <n>', 'transfers in the attested-mode phase', positiveInt, 100_000)
+    .option('--policy-transfers <n>', 'transfers in each policy-lock phase (policy, policy-attested)', positiveInt, 50_000)
     .option('--store-transfers <n>', 'transfers in the store-only phase (LmdbStore.apply of prebuilt effects)', positiveInt, 50_000)
     .option('--verify-checks <n>', 'signature checks timed to measure the verify rate', positiveInt, 200_000)
     .option('--batch <n>', 'ledger batchTxMax: transfers per LMDB write transaction', positiveInt, 2000)
@@ -332,22 +343,27 @@ function unsignedTransfer(a: number, b: number, keys: KeyPool, outs: InitialOutp
 async function buildTransfers(pairs: [number, number][], keys: KeyPool, outs: InitialOutputs, rng: () => number, threads: number): Promise<Tx[]> {
   const unsigned: Tx[] = new Array(pairs.length);
   const signers: Buffer[][] = new Array(pairs.length);
-  const jobSks = Buffer.allocUnsafe(pairs.length * 2 * 32);
-  const jobHashes = Buffer.allocUnsafe(pairs.length * 2 * 32);
   for (let t = 0; t < pairs.length; t++) {
     const [a, b] = pairs[t]!;
-    const tx = unsignedTransfer(a, b, keys, outs, rng);
-    const sks = [keys.sks[outs.keyOf(a)]!, keys.sks[outs.keyOf(b)]!];
-    const id = txId(tx);
+    unsigned[t] = unsignedTransfer(a, b, keys, outs, rng);
+    signers[t] = [keys.sks[outs.keyOf(a)]!, keys.sks[outs.keyOf(b)]!];
+  }
+  return signTransfers(unsigned, signers, keys, threads);
+}
+
+/** Signs each transaction with its two signers' keys (ECDSA in worker threads, see buildTransfers). */
+async function signTransfers(unsigned: Tx[], signers: Buffer[][], keys: KeyPool, threads: number): Promise<Tx[]> {
+  const jobSks = Buffer.allocUnsafe(unsigned.length * 2 * 32);
+  const jobHashes = Buffer.allocUnsafe(unsigned.length * 2 * 32);
+  for (let t = 0; t < unsigned.length; t++) {
+    const id = txId(unsigned[t]!);
     for (let k = 0; k < 2; k++) {
-      sks[k]!.copy(jobSks, (2 * t + k) * 32);
+      signers[t]![k]!.copy(jobSks, (2 * t + k) * 32);
       id.copy(jobHashes, (2 * t + k) * 32);
     }
-    unsigned[t] = tx;
-    signers[t] = sks;
   }
   const sigs = await signInWorkers(jobSks, jobHashes, threads);
-  const txs: Tx[] = new Array(pairs.length);
+  const txs: Tx[] = new Array(unsigned.length);
   let next = 0;
   const presigned = (sk: Uint8Array, hash32: Uint8Array): Buffer => {
     const at = next++;
@@ -356,11 +372,80 @@ async function buildTransfers(pairs: [number, number][], keys: KeyPool, outs: In
     }
     return sigs.subarray(at * 64, at * 64 + 64);
   };
-  for (let t = 0; t < pairs.length; t++) {
+  for (let t = 0; t < unsigned.length; t++) {
     txs[t] = signTx(unsigned[t]!, signers[t]!, presigned, keys.pubOf);
     if (txs[t]!.sigs.length !== 2) throw new Error('a transfer must carry two signatures');
   }
   return txs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policy-locked outputs (the policy phases)
+
+const DAY_MS = 86_400_000;
+
+/** The bench policy for an owner: or(and(multi(2, [x, y]), before(now + 1 year)), and(after(now - 1 day), key(owner))). */
+function benchPolicy(owner: Buffer, x: Buffer, y: Buffer, nowMs: number): Lock {
+  return orLock(andLock(multiLock(2, [x, y]), beforeLock(nowMs + 365 * DAY_MS)), andLock(afterLock(nowMs - DAY_MS), keyLock(owner)));
+}
+
+/** Policy-locked outputs as the generator tracks them (typed arrays), with uniform random pair draws. */
+class PolicyOutputs {
+  count = 0;
+  readonly pos: Float64Array;
+  readonly ids: Buffer;
+  readonly values: Float64Array;
+  readonly keyIdx: Uint32Array;
+  private readonly free: Uint32Array;
+  private freeCount = 0;
+  constructor(capacity: number) {
+    this.pos = new Float64Array(capacity);
+    this.ids = Buffer.alloc(capacity * 32);
+    this.values = new Float64Array(capacity);
+    this.keyIdx = new Uint32Array(capacity);
+    this.free = new Uint32Array(capacity);
+  }
+  add(pos: number, id: Buffer, value: number, key: number): void {
+    const j = this.count++;
+    this.pos[j] = pos;
+    id.copy(this.ids, j * 32);
+    this.values[j] = value;
+    this.keyIdx[j] = key;
+    this.free[this.freeCount++] = j;
+  }
+  drawPair(rng: () => number): [number, number] {
+    if (this.freeCount < 2) throw new Error('policy: not enough policy-locked outputs');
+    const take = (i: number): number => {
+      const j = this.free[i]!;
+      this.free[i] = this.free[--this.freeCount]!;
+      return j;
+    };
+    const a = take(below(rng, this.freeCount));
+    for (let tries = 0; ; tries++) {
+      if (tries > 1000) throw new Error('policy: cannot find an input locked to another key; raise --keys');
+      const i = below(rng, this.freeCount);
+      if (this.keyIdx[this.free[i]!] !== this.keyIdx[a]) return [a, take(i)];
+    }
+  }
+}
+
+/** Two outputs of `total` fen, split at random, each policy-locked to a random (distinct) owner. */
+function policyOutputs(total: number, keys: KeyPool, rng: () => number, lockOf: (k: number) => Lock): { value: bigint; lock: Lock; key: number }[] {
+  const x = 1 + below(rng, total - 1);
+  const k1 = below(rng, keys.pubs.length);
+  let k2 = below(rng, keys.pubs.length);
+  if (k2 === k1) k2 = (k1 + 1) % keys.pubs.length;
+  return [{ value: BigInt(x), lock: lockOf(k1), key: k1 }, { value: BigInt(total - x), lock: lockOf(k2), key: k2 }];
+}
+
+/** Attestations by the bank for each chunk of txs, keyed by the chunk's first index. */
+function attestChunks(txs: readonly Tx[], chunk: number, bankSk: Buffer, bankPub: Buffer): Map<number, { key: Buffer; sig: Buffer }> {
+  const out = new Map<number, { key: Buffer; sig: Buffer }>();
+  for (let from = 0; from < txs.length; from += chunk) {
+    const ids = txs.slice(from, Math.min(txs.length, from + chunk)).map(txId);
+    out.set(from, { key: bankPub, sig: signHashNative(bankSk, batchMessage(NETWORK, ids)) });
+  }
+  return out;
 }
 
 interface IssueJob {
@@ -711,6 +796,86 @@ async function main(): Promise<void> {
       attested = await timedPhase('attested', store, pool, o, operatorPub, txs, build, (from) => attestations.get(from)!);
     }
 
+    // --- Policy locks: first convert random initial outputs into policy-locked ones (untimed,
+    // attested), then time transfers between policy-locked outputs, in full and attested mode.
+    let policy: PhaseFigures | null = null;
+    let policyAttested: PhaseFigures | null = null;
+    let conversions = 0;
+    if (run('policy') || run('policy-attested')) {
+      const perPhase = o.policyTransfers;
+      const phasesRun = (run('policy') ? 1 : 0) + (run('policy-attested') ? 1 : 0);
+      const chunk = o.chunk ?? o.batch;
+      const nowMs = Date.now();
+      const [x, y] = [keys.pubs[0]!, keys.pubs[1]!];
+      const lockCache = new Map<number, Lock>();
+      const lockOf = (k: number): Lock => {
+        let l = lockCache.get(k);
+        if (l === undefined) lockCache.set(k, (l = benchPolicy(keys.pubs[k]!, x, y, nowMs)));
+        return l;
+      };
+      t = performance.now();
+      const rng = makeRng(o.seed, 'policy');
+      conversions = perPhase * phasesRun;
+      const unsigned: Tx[] = [];
+      const signers: Buffer[][] = [];
+      const owners: number[][] = [];
+      for (let i = 0; i < conversions; i++) {
+        const [a, b] = outs.drawRandomPair(rng);
+        const made = policyOutputs(outs.values[a]! + outs.values[b]!, keys, rng, lockOf);
+        unsigned.push(makeTx({
+          network: NETWORK,
+          inputs: [a, b].map((j) => ({ pos: BigInt(outs.pos[j]!), id: outs.ids.subarray(j * 32, j * 32 + 32) })),
+          outputs: made.map((m) => ({ value: m.value, lock: m.lock })),
+        }));
+        signers.push([keys.sks[outs.keyOf(a)]!, keys.sks[outs.keyOf(b)]!]);
+        owners.push(made.map((m) => m.key));
+      }
+      const convTxs = await signTransfers(unsigned, signers, keys, availableParallelism());
+      const convAttest = attestChunks(convTxs, chunk, bankSk, bankPub);
+      const convLedger = new Ledger(store, { network: NETWORK, operatorPublicKey: operatorPub, pool, batchTxMax: o.batch, inflightBatchesMax: o.ledgerInflight });
+      const convRun = await runChunks(convLedger, convTxs, chunk, o.inflight, (from) => convAttest.get(from)!);
+      await convLedger.drain();
+      assertAllSettled('policy setup', convRun.results);
+      const pol = new PolicyOutputs(2 * conversions);
+      convRun.results.forEach((r, i) => {
+        if (!r.ok) throw new Error('unreachable');
+        const tx = convTxs[i]!;
+        for (let k = 0; k < 2; k++) pol.add(Number(r.firstPos) + k, r.outputIds[k]!, Number(tx.outputs[k]!.value), owners[i]![k]!);
+      });
+      log(`policy: ${2 * conversions} policy-locked outputs made in ${round((performance.now() - t) / 1000, 2)} s (untimed); ` +
+        `lock ${encodeLock(lockOf(0)).length} bytes vs ${encodeLock(keyLock(keys.pubs[0]!)).length} for a key lock`);
+
+      const buildPolicy = async (label: string): Promise<{ txs: Tx[]; build: number }> => {
+        const t1 = performance.now();
+        const prng = makeRng(o.seed, label);
+        const txsU: Tx[] = [];
+        const sg: Buffer[][] = [];
+        for (let i = 0; i < perPhase; i++) {
+          const [a, b] = pol.drawPair(prng);
+          const made = policyOutputs(pol.values[a]! + pol.values[b]!, keys, prng, lockOf);
+          txsU.push(makeTx({
+            network: NETWORK,
+            inputs: [a, b].map((j) => ({ pos: BigInt(pol.pos[j]!), id: pol.ids.subarray(j * 32, j * 32 + 32) })),
+            outputs: made.map((m) => ({ value: m.value, lock: m.lock })),
+          }));
+          sg.push([keys.sks[pol.keyIdx[a]!]!, keys.sks[pol.keyIdx[b]!]!]);
+        }
+        const txs = await signTransfers(txsU, sg, keys, availableParallelism());
+        const build = (performance.now() - t1) / 1000;
+        log(`${label}: ${perPhase} policy transfers built and signed in ${round(build, 2)} s`);
+        return { txs, build };
+      };
+      if (run('policy')) {
+        const b = await buildPolicy('policy');
+        policy = await timedPhase('policy', store, pool, o, operatorPub, b.txs, b.build);
+      }
+      if (run('policy-attested')) {
+        const b = await buildPolicy('policy-attested');
+        const att = attestChunks(b.txs, chunk, bankSk, bankPub);
+        policyAttested = await timedPhase('policy-attested', store, pool, o, operatorPub, b.txs, b.build, (from) => att.get(from)!);
+      }
+    }
+
     // --- Store only: LmdbStore.apply of prebuilt effects (no txids, reads, locks or signatures),
     // the storage ceiling under the ledger; batches of --batch, --ledger-inflight in flight.
     let storeOnly: PhaseFigures | null = null;
@@ -771,7 +936,8 @@ async function main(): Promise<void> {
     const audit = store.audit();
     const auditSeconds = (performance.now() - t) / 1000;
     if (!audit.ok) throw new Error(`audit failed: ${audit.problems.join('; ')}`);
-    const settled = (full?.transfers ?? 0) + (oldest?.transfers ?? 0) + (attested?.transfers ?? 0) + (storeOnly?.transfers ?? 0);
+    const settled = (full?.transfers ?? 0) + (oldest?.transfers ?? 0) + (attested?.transfers ?? 0) + (storeOnly?.transfers ?? 0) +
+      conversions + (policy?.transfers ?? 0) + (policyAttested?.transfers ?? 0);
     if (audit.unspentCount !== BigInt(o.outputs) || audit.outputCount !== BigInt(o.outputs + 2 * settled)) {
       throw new Error(`audit: ${audit.unspentCount} unspent of ${audit.outputCount}, expected ${o.outputs} of ${o.outputs + 2 * settled}`);
     }
@@ -789,6 +955,10 @@ async function main(): Promise<void> {
       ratio_to_limit: full && !Number.isNaN(limit) ? round(full.txPerS / limit, 3) : null,
       oldest_first_ratio_to_limit: oldest && !Number.isNaN(limit) ? round(oldest.txPerS / limit, 3) : null,
       attested_tx_per_s: attested ? round(attested.txPerS) : null,
+      policy_tx_per_s: policy ? round(policy.txPerS) : null,
+      policy_attested_tx_per_s: policyAttested ? round(policyAttested.txPerS) : null,
+      policy_to_full_ratio: policy && full ? round(policy.txPerS / full.txPerS, 3) : null,
+      policy_attested_to_attested_ratio: policyAttested && attested ? round(policyAttested.txPerS / attested.txPerS, 3) : null,
       store_only_tx_per_s: storeOnly ? round(storeOnly.txPerS) : null,
       heap_mb_1m_outputs: round(mem.heapUsed / MB, 1),
       rss_mb_1m_outputs: round(mem.rss / MB, 1),
@@ -805,6 +975,7 @@ async function main(): Promise<void> {
       transfers: full?.transfers ?? null,
       oldest_first_transfers: oldest?.transfers ?? null,
       attested_transfers: attested?.transfers ?? null,
+      policy_transfers: policy || policyAttested ? o.policyTransfers : null,
       store_transfers: storeOnly?.transfers ?? null,
       verify_checks: run('verify') ? o.verifyChecks : null,
       batch: o.batch,
@@ -812,7 +983,7 @@ async function main(): Promise<void> {
       inflight_chunks: o.inflight,
       ledger_inflight_batches: o.ledgerInflight,
       durability: o.durability,
-      durable: [full, oldest, attested, storeOnly].every((f) => f === null || f.durable),
+      durable: [full, oldest, attested, policy, policyAttested, storeOnly].every((f) => f === null || f.durable),
       threads: pool.threads,
       keys: keys.sks.length,
       seed: o.seed,
@@ -820,6 +991,8 @@ async function main(): Promise<void> {
         full: full && phaseJson(full),
         oldest_first: oldest && phaseJson(oldest),
         attested: attested && phaseJson(attested),
+        policy: policy && phaseJson(policy),
+        policy_attested: policyAttested && phaseJson(policyAttested),
         store_only: storeOnly && phaseJson(storeOnly),
       },
       setup: {
@@ -837,7 +1010,7 @@ async function main(): Promise<void> {
     };
 
     if (o.json) process.stdout.write(JSON.stringify(report) + '\n');
-    else process.stdout.write(table(report, full, oldest, attested, storeOnly, limit, verifyPerS, mem, hasGc, o, pool.threads));
+    else process.stdout.write(table(report, full, oldest, attested, storeOnly, limit, verifyPerS, mem, hasGc, o, pool.threads, policy, policyAttested));
   } finally {
     await pool.close();
     await store.close();
@@ -858,6 +1031,7 @@ function phaseJson(f: PhaseFigures): Record<string, number | boolean> {
 function table(
   report: { total_s: number; verify_other_processes_cores: number | null; machine: { load_avg_1m_start: number; load_avg_1m_end: number; cpus: number } }, full: PhaseFigures | null, oldest: PhaseFigures | null, attested: PhaseFigures | null,
   storeOnly: PhaseFigures | null, limit: number, verifyPerS: number, mem: NodeJS.MemoryUsage, hasGc: boolean, o: Options, threads: number,
+  policy: PhaseFigures | null = null, policyAttested: PhaseFigures | null = null,
 ): string {
   const rows: [string, string, string][] = [];
   const fmt = (v: number | null | undefined, d = 0): string => (v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
@@ -874,6 +1048,8 @@ function table(
   const oratio = oldest ? oldest.txPerS / limit : NaN;
   rows.push(['ratio oldest-first / limit', fmt(oratio, 3), '']);
   rows.push(['attested mode, random inputs', `${fmt(attested?.txPerS)} tx/s`, `${phaseNote(attested)}; target >= 40,000: ${attested ? (attested.txPerS >= 40_000 ? 'met' : 'MISSED') : 'n/a'}`]);
+  rows.push(['policy locks, full mode', `${fmt(policy?.txPerS)} tx/s`, `${phaseNote(policy)}; vs full: ${policy && full ? fmt(policy.txPerS / full.txPerS, 3) : 'n/a'}`]);
+  rows.push(['policy locks, attested', `${fmt(policyAttested?.txPerS)} tx/s`, `${phaseNote(policyAttested)}; vs attested: ${policyAttested && attested ? fmt(policyAttested.txPerS / attested.txPerS, 3) : 'n/a'}`]);
   rows.push(['store only (LmdbStore.apply)', `${fmt(storeOnly?.txPerS)} tx/s`, `${phaseNote(storeOnly)}; the ceiling under the ledger`]);
   rows.push([`JS heap, ${o.outputs} outputs`, `${fmt(mem.heapUsed / MB, 1)} MB`, hasGc ? `after gc; target < 200 MB: ${mem.heapUsed / MB < 200 ? 'met' : 'MISSED'}` : 'NO gc available (run with --expose-gc)']);
   rows.push([`RSS, ${o.outputs} outputs`, `${fmt(mem.rss / MB, 1)} MB`, `external ${fmt(mem.external / MB, 1)} MB (generator's typed arrays ${fmt(mem.arrayBuffers / MB, 1)} MB)`]);
@@ -884,7 +1060,7 @@ function table(
     `durability ${o.durability}, ${threads} verify threads, ${report.total_s} s total; ` +
     `load average ${report.machine.load_avg_1m_start} -> ${report.machine.load_avg_1m_end} on ${report.machine.cpus} cpus`;
   const busiest = Math.max(
-    ...[full, oldest, attested, storeOnly].map((f) => f?.otherCores ?? 0),
+    ...[full, oldest, attested, policy, policyAttested, storeOnly].map((f) => f?.otherCores ?? 0),
     report.verify_other_processes_cores ?? 0,
   );
   if (busiest > 0.2) {
