@@ -27,8 +27,8 @@ export const LockSchema = Type.Object({}, {
 /** A merchant certificate attached to a transaction's witness (protocol/merchant_cert.ts). */
 export const WitnessCertSchema = Type.Object({
   output: Type.Integer({ minimum: 0, maximum: TX_OUTPUTS_MAX - 1, description: 'Index of the output whose lock is certified' }),
-  intermediary: IntermediaryId,
-  mcc: Type.String({ pattern: '^[0-9]{4}$', description: 'Merchant category code (ISO 18245)' }),
+  intermediary: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$', description: 'The certifying intermediary', ...code('CBDC_ERR_WITNESS') }),
+  mcc: Type.String({ pattern: '^[0-9]{4}$', description: 'Merchant category code (ISO 18245)', ...code('CBDC_ERR_WITNESS') }),
   expires_ms: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Valid while the ledger batch time is before this' }),
   sig: SignatureHex,
 }, { additionalProperties: false, ...code('CBDC_ERR_WITNESS') });
