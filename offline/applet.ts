@@ -528,14 +528,14 @@ function applyAuthorisation(s: AppletState, ins: number, data: Buffer): Outcome 
     return { data: Buffer.alloc(0), next: { ...s, log, received, syncedCounter: auth.counter, paymentsSinceSync } };
   }
   if (auth.counter !== s.counter) refuse(SW.COUNTER_MISMATCH, 'authorisation names another counter (used, or rolled back)');
-  const authorisationHash_ = authorisationHash(auth);
+  const authHash = authorisationHash(auth);
   if (auth.action === 'load') {
     if (s.balanceFen + auth.amountFen > cert.balanceCapFen) refuse(SW.OVER_BALANCE_CAP, 'load would pass the balance cap');
-    const { voucher, next } = appendVoucher(s, { type: 'load', amountFen: auth.amountFen, balanceAfterFen: s.balanceFen + auth.amountFen, authorisationHash: authorisationHash_ });
+    const { voucher, next } = appendVoucher(s, { type: 'load', amountFen: auth.amountFen, balanceAfterFen: s.balanceFen + auth.amountFen, authorisationHash: authHash });
     return { data: encodeVoucher(voucher), next };
   }
   if (auth.amountFen > s.balanceFen) refuse(SW.INSUFFICIENT_BALANCE, 'unload is more than the balance');
-  const { voucher, next } = appendVoucher(s, { type: 'unload', amountFen: auth.amountFen, balanceAfterFen: s.balanceFen - auth.amountFen, authorisationHash: authorisationHash_ });
+  const { voucher, next } = appendVoucher(s, { type: 'unload', amountFen: auth.amountFen, balanceAfterFen: s.balanceFen - auth.amountFen, authorisationHash: authHash });
   return { data: encodeVoucher(voucher), next };
 }
 
