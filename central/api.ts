@@ -16,6 +16,7 @@ import {
 } from '../protocol/json_schemas.js';
 import { AJV_OPTIONS, frameworkErrors, httpErrors, sendError } from '../platform/http_errors.js';
 import { RequestVerifier, type Signer } from '../platform/request_verify.js';
+import { SERVER_LIMITS_DEFAULT, type ServerLimits, type TlsConfig, serverLimits, serverOptions } from '../platform/server_limits.js';
 import type { Ledger, TxResult, VerificationMode } from './ledger.js';
 import type { LedgerStore, Intermediary, StoredOutput } from './store.js';
 import { registerEventStream } from './events.js';
@@ -37,7 +38,13 @@ export interface CentralApiOptions {
   metrics?: Registry;
   /** Serve the live dashboard at /dashboard. */
   dashboard?: DashboardOptions;
+  /** Client limits (default: SERVER_LIMITS_DEFAULT with central's body size). */
+  limits?: ServerLimits;
+  tls?: TlsConfig;
 }
+
+/** Central's limits: batches of signed transactions are larger than a wallet's requests. */
+export const CENTRAL_LIMITS: ServerLimits = { ...SERVER_LIMITS_DEFAULT, bodyBytesMax: BODY_BYTES_MAX, wsPayloadBytesMax: 64 * 1024 };
 
 export const OPERATOR_SIGNER = 'operator';
 
@@ -70,22 +77,21 @@ export function outputJson(o: StoredOutput, spent: boolean): Record<string, unkn
 const TxResultSchema = Type.Object({ status: Type.String(), txid: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: true });
 
 export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInstance> {
+  const limits = o.limits ?? CENTRAL_LIMITS;
   const app = Fastify({
     logger: o.logLevel ? { level: o.logLevel } : false,
-    bodyLimit: BODY_BYTES_MAX,
     ajv: AJV_OPTIONS,
     // Limits on every connection: slow or idle clients cannot hold the server.
-    connectionTimeout: 60_000,
-    keepAliveTimeout: 30_000,
-    requestTimeout: 60_000,
-    routerOptions: { maxParamLength: 128 },
+    ...serverOptions(limits, o.tls),
     return503OnClosing: true,
     frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.removeContentTypeParser('application/json');
-  await app.register(httpErrors, { bodyLimitBytes: BODY_BYTES_MAX });
+  await app.register(httpErrors, { bodyLimitBytes: limits.bodyBytesMax });
+  // Intermediaries and the operator carry the system's load: no per-client rate limit for them.
+  await app.register(serverLimits, { limits, exemptRoles: ['intermediary', 'operator'] });
   if (o.metrics) await app.register(metricsPlugin, { registry: o.metrics });
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: limits.wsPayloadBytesMax } });
 
   const lookup = (id: string): Signer | undefined => {
     if (id === OPERATOR_SIGNER) return { id, publicKey: o.operatorPublicKey, role: 'operator' };
@@ -163,11 +169,13 @@ export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInst
     return intermediaryJson(await o.store.adjustIntermediary(req.params.id, change));
   });
 
+  // Submission is idempotent by txid: a transaction sent again after a lost answer gets its
+  // earlier settlement (see Ledger.settledBefore), never a second one.
   const settle = async (txs: Tx[], attestationHex: string | undefined, signer: Signer): Promise<TxResult[]> => {
-    if (attestationHex !== undefined && o.verification === 'attested') {
-      return o.ledger.submit(txs, { key: signer.publicKey, sig: parseSignature(attestationHex, 'attestation') });
-    }
-    return o.ledger.submit(txs);
+    const results = attestationHex !== undefined && o.verification === 'attested'
+      ? await o.ledger.submit(txs, { key: signer.publicKey, sig: parseSignature(attestationHex, 'attestation') })
+      : await o.ledger.submit(txs);
+    return results.map((r, i) => o.ledger.settledBefore(txs[i]!, r));
   };
 
   app.post('/v1/transactions', {

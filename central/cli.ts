@@ -11,7 +11,8 @@ import { SignedClient } from '../platform/signed_client.js';
 import { LmdbStore } from './store_lmdb.js';
 import { DURABILITIES, type Durability } from './store.js';
 import { startCentral } from './node.js';
-import { OPERATOR_SIGNER } from './api.js';
+import { CENTRAL_LIMITS, OPERATOR_SIGNER } from './api.js';
+import { limitsFromCli } from '../platform/server_limits.js';
 
 const program = new Command();
 program.name('cbdc-central').description('Central bank node of the two-tier digital currency');
@@ -30,6 +31,13 @@ program.command('serve')
   .option('--verify-threads <n>', 'verification worker threads (default: all cores)')
   .option('--batch <n>', 'transactions per LMDB write transaction at most')
   .option('--log-level <level>', 'fastify log level (off by default)')
+  .option('--map-size-mb <n>', 'upper bound of the LMDB map in MiB (writes past it are refused with CBDC_ERR_STORAGE)')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--rate-limit <n>', 'requests per client per window for clients that are not intermediaries (0: none)')
+  .option('--rate-window-ms <ms>', 'rate-limit window')
+  .option('--ws-max <n>', 'open event-stream connections at most')
+  .option('--connections-max <n>', 'open TCP connections at most')
   .action(async (o) => {
     const operatorKeyFile = o.operatorKey || path.join(o.dataDir, 'operator.key');
     const op = readOrCreateKeyFile(operatorKeyFile);
@@ -40,6 +48,9 @@ program.command('serve')
       ...(o.verifyThreads !== undefined ? { verifyThreads: Number(o.verifyThreads) } : {}),
       ...(o.batch !== undefined ? { batchTxMax: Number(o.batch) } : {}),
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+      ...(o.mapSizeMb !== undefined ? { mapSizeBytes: Number(o.mapSizeMb) * 1024 * 1024 } : {}),
+      limits: limitsFromCli(o, CENTRAL_LIMITS),
+      ...(o.tlsCert ? { tls: { certFile: o.tlsCert, keyFile: o.tlsKey } } : {}),
     });
     // One line a supervisor (or a test) can wait for.
     process.stdout.write(JSON.stringify({ event: 'listening', role: 'central', url: node.url, network: o.network, durability: o.durability, verification: o.verification }) + '\n');

@@ -78,6 +78,14 @@ interface Prepared {
   checkTo: number;
 }
 
+/**
+ * Settled transactions remembered by txid, so that the API can answer a transaction sent again
+ * (a bank retrying after a lost answer) with its settlement instead of the double-spend (or
+ * issuance-serial) refusal the ledger gives it. Rebuilt from the newest batch records at start;
+ * an older retry still gets the refusal, and the bank confirms it from the event stream.
+ */
+export const RECENT_TXIDS_MAX = 200_000;
+
 /** A batch attestation: the submitting intermediary signs H_batch(network || txids). */
 export function batchMessage(network: string, txids: readonly Buffer[]): Buffer {
   return taggedHash(TAGS.batch, Buffer.from(network, 'latin1'), ...txids);
@@ -135,6 +143,45 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     this.durableBatchCount = store.supply().batchCount;
     // Batch times stay monotonic across restarts too: time locks read them.
     if (this.durableBatchCount > 0n) this.lastTimeMs = store.readBatches(this.durableBatchCount - 1n, 1)[0]?.timeMs ?? 0;
+    this.loadRecent();
+  }
+
+  /** Settled txids of the newest batches, oldest first, up to RECENT_TXIDS_MAX. */
+  private readonly recent = new Map<string, { batch: bigint; firstPos: bigint }>();
+
+  private loadRecent(): void {
+    const newestFirst: [string, { batch: bigint; firstPos: bigint }][] = [];
+    let seq = this.durableBatchCount;
+    while (seq > 0n && newestFirst.length < RECENT_TXIDS_MAX) {
+      const from = seq > 64n ? seq - 64n : 0n;
+      const batches = this.store.readBatches(from, Number(seq - from));
+      for (let b = batches.length - 1; b >= 0 && newestFirst.length < RECENT_TXIDS_MAX; b--) {
+        const rec = batches[b]!;
+        for (let t = rec.txs.length - 1; t >= 0 && newestFirst.length < RECENT_TXIDS_MAX; t--) {
+          newestFirst.push([rec.txs[t]!.txid.toString('hex'), { batch: rec.seq, firstPos: rec.txs[t]!.firstPos }]);
+        }
+      }
+      seq = from;
+    }
+    for (let i = newestFirst.length - 1; i >= 0; i--) this.recent.set(newestFirst[i]![0], newestFirst[i]![1]);
+  }
+
+  private remember(txid: string, batch: bigint, firstPos: bigint): void {
+    this.recent.set(txid, { batch, firstPos });
+    if (this.recent.size > RECENT_TXIDS_MAX) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  /**
+   * For a transaction the ledger refused as a double spend or a used issuance serial: its own
+   * earlier settlement, when it is that same transaction (by txid) settled before and remembered.
+   */
+  settledBefore(tx: Tx, r: TxResult): TxResult {
+    if (r.ok || r.txid === null || (r.code !== 'CBDC_ERR_DOUBLE_SPEND' && r.code !== 'CBDC_ERR_ISSUE_SERIAL')) return r;
+    const seen = this.recent.get(r.txid);
+    if (seen === undefined) return r;
+    const txid = Buffer.from(r.txid, 'hex');
+    const outputIds = tx.outputs.map((o, index) => outputId(txid, index, o.value, o.lockBytes));
+    return { ok: true, txid: r.txid, batch: seen.batch, firstPos: seen.firstPos, outputIds, durable: this.store.durability !== 'nosync' };
   }
 
   get queuedTxCount(): number {
@@ -328,6 +375,12 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     };
     const nowMs = performance.now();
     let settled = 0;
+    if (applied !== null && applied.seq >= 0n) {
+      for (const [i, p] of live.entries()) {
+        const res = applied.results[i]!;
+        if (res.ok) this.remember(p.item.txid.toString('hex'), applied.seq, res.firstPos);
+      }
+    }
     for (const p of prepared) {
       const txid = p.item.txid.toString('hex');
       let code: CbdcError['code'] | null = null;

@@ -11,6 +11,7 @@ import { buildCentralApi } from './api.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { registerCentralMetrics } from './metrics.js';
 import type { Durability } from './store.js';
+import type { ServerLimits, TlsConfig } from '../platform/server_limits.js';
 
 export interface CentralConfig {
   host: string;
@@ -30,6 +31,10 @@ export interface CentralConfig {
   logLevel?: string;
   /** How often the dashboard pushes figures (default one second). */
   dashboardIntervalMs?: number;
+  /** Client limits of the API (default: CENTRAL_LIMITS). */
+  limits?: ServerLimits;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: TlsConfig;
 }
 
 export interface CentralNode {
@@ -55,6 +60,7 @@ export async function startCentral(c: CentralConfig): Promise<CentralNode> {
     ledger, store, network: c.network, operatorPublicKey: c.operatorPublicKey, verifier, verification: c.verification,
     metrics, dashboard: { ledger, store, network: c.network, ...(c.dashboardIntervalMs ? { intervalMs: c.dashboardIntervalMs } : {}) },
     ...(c.logLevel ? { logLevel: c.logLevel } : {}),
+    ...(c.limits ? { limits: c.limits } : {}), ...(c.tls ? { tls: c.tls } : {}),
     ...(c.operatorSecretKey ? { operatorSecretKey: c.operatorSecretKey } : {}),
   });
   await app.listen({ host: c.host, port: c.port });
@@ -62,7 +68,7 @@ export async function startCentral(c: CentralConfig): Promise<CentralNode> {
   const port = typeof addr === 'object' && addr !== null ? addr.port : c.port;
   let closing: Promise<void> | null = null;
   return {
-    app, ledger, store, url: `http://${c.host.includes(':') ? `[${c.host}]` : c.host}:${port}`,
+    app, ledger, store, url: `${c.tls ? 'https' : 'http'}://${c.host.includes(':') ? `[${c.host}]` : c.host}:${port}`,
     close() {
       closing ??= (async () => {
         await app.close();

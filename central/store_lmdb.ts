@@ -26,7 +26,11 @@ const CODE_KIND: Record<number, TxKind> = { 1: 'transfer', 2: 'issue', 3: 'redee
 export interface LmdbStoreOptions {
   path: string;
   durability: Durability;
-  /** Upper bound of the memory map (bytes); LMDB refuses writes past it (CBDC_ERR_STORAGE). */
+  /**
+   * Upper bound of the ledger file (bytes). lmdb-js grows its map on demand instead of failing
+   * with MDB_MAP_FULL, so the store enforces the bound itself: a batch that would start past it
+   * is refused whole (CBDC_ERR_STORAGE) and nothing of it is committed.
+   */
   mapSizeBytes?: number;
 }
 
@@ -164,6 +168,7 @@ function intermediaryToRow(i: Intermediary): IntermediaryRow {
 
 export class LmdbStore implements LedgerStore {
   readonly durability: Durability;
+  private readonly bytesMax: number | undefined;
   private readonly root: RootDatabase;
   private readonly outputs: Database<Buffer, Buffer>;
   private readonly spent: Database<Buffer, Buffer>;
@@ -175,6 +180,7 @@ export class LmdbStore implements LedgerStore {
 
   constructor(opts: LmdbStoreOptions) {
     this.durability = opts.durability;
+    this.bytesMax = opts.mapSizeBytes;
     this.root = open({
       path: opts.path,
       maxDbs: 8,
@@ -205,9 +211,18 @@ export class LmdbStore implements LedgerStore {
   }
 
   async apply(effects: readonly TxEffect[], timeMs: number): Promise<AppliedBatch> {
+    this.checkSpace();
     const applied = await this.root.transaction(() => this.applyInTxn(effects, timeMs));
     const durable = await this.durable();
     return { ...applied, durable };
+  }
+
+  /** Refuses a write once the file's high-water mark has reached the configured bound. */
+  private checkSpace(): void {
+    if (this.bytesMax === undefined) return;
+    const st = this.root.getStats() as { lastPageNumber: number; pageSize: number };
+    const usedBytes = (st.lastPageNumber + 1) * st.pageSize;
+    if (usedBytes >= this.bytesMax) throw new CbdcError('CBDC_ERR_STORAGE', `the ledger store is full: ${usedBytes} of ${this.bytesMax} bytes`);
   }
 
   /** Runs inside the write transaction: validate every effect first, then write. */

@@ -9,7 +9,6 @@ import type { WebSocket } from 'ws';
 import { Type, type Static, type TProperties, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { CbdcError } from '../protocol/errors.js';
 import { parsePositiveAmountFen } from '../protocol/amount.js';
-import { BODY_BYTES_MAX } from '../protocol/limits.js';
 import { isValidPublicKey, nativeVerifier } from '../protocol/sig.js';
 import { lockToJson } from '../protocol/lock.js';
 import { AmountFen, ErrorSchema, Hex32, IntermediaryId, PublicKeyHex, SignatureHex, TxSchema, U64 } from '../protocol/json_schemas.js';
@@ -17,6 +16,7 @@ import { AJV_OPTIONS, frameworkErrors, httpErrors } from '../platform/http_error
 import { metricsPlugin } from '../platform/metrics.js';
 import type { Registry } from 'prom-client';
 import { RequestVerifier, type Signer } from '../platform/request_verify.js';
+import { SERVER_LIMITS_DEFAULT, type ServerLimits, type TlsConfig, serverLimits, serverOptions } from '../platform/server_limits.js';
 import { type Bank } from './bank.js';
 import { type AccountRec, type HistoryRec, type PaymentRec } from './store.js';
 import { dayStartMs } from './clock.js';
@@ -44,6 +44,9 @@ export interface BankApiOptions {
   metrics?: Registry;
   /** The contract services (schedules and lock-based contracts), when the node runs them. */
   contracts?: ContractServices;
+  /** Client limits (default: SERVER_LIMITS_DEFAULT). */
+  limits?: ServerLimits;
+  tls?: TlsConfig;
 }
 
 /** Wallet notification subscribers at once. */
@@ -108,26 +111,24 @@ export function historyJson(h: HistoryRec): Static<typeof HistoryView> {
 
 export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> {
   const { bank } = o;
+  const limits = o.limits ?? SERVER_LIMITS_DEFAULT;
   const app = Fastify({
     logger: o.logLevel ? { level: o.logLevel } : false,
-    bodyLimit: 256 * 1024,
     ajv: AJV_OPTIONS,
-    connectionTimeout: 60_000,
-    keepAliveTimeout: 30_000,
-    requestTimeout: 60_000,
-    routerOptions: { maxParamLength: 128 },
+    ...serverOptions(limits, o.tls),
     frameworkErrors,
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
-  void BODY_BYTES_MAX;
   await app.register(swagger, {
     openapi: {
       info: { title: `CBDC intermediary bank node (${bank.id})`, version: '1.0.0', description: 'Accounts with tiered KYC, payments, notifications, history. Every error is {code, message} with a CBDC_ERR_ code.' },
     },
   });
-  await app.register(httpErrors, { bodyLimitBytes: 256 * 1024 });
+  await app.register(httpErrors, { bodyLimitBytes: limits.bodyBytesMax });
+  // Staff and peer banks carry the bank's own work: no per-client rate limit for them.
+  await app.register(serverLimits, { limits, exemptRoles: ['staff', 'compliance', 'regulator', 'bank'] });
   if (o.metrics) await app.register(metricsPlugin, { registry: o.metrics });
-  await app.register(websocket, { options: { maxPayload: 16 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: limits.wsPayloadBytesMax } });
 
   const lookup = (id: string): Signer | undefined => {
     if (id.startsWith('key:')) {

@@ -687,7 +687,7 @@ export class Bank extends EventEmitter<BankEvents> {
   private async resolveAt(bank: string, payee: PayeeRef, amountFen: bigint): Promise<Quote> {
     const url = this.peers.get(bank);
     if (url === undefined) fail('CBDC_ERR_PAYEE_UNKNOWN', `unknown bank "${bank.slice(0, 32)}"`);
-    const client = new SignedClient(url, this.network, this.id, this.sk, 10_000);
+    const client = new SignedClient(url, this.network, this.id, this.sk, 10_000, this.link.ca);
     let r;
     try {
       r = await client.post<{ code?: string; message?: string; account: string; wallet_fen: string; excess_fen: string; outputs: { value: string; lock: unknown }[] }>(

@@ -75,8 +75,10 @@ export class CentralLink {
      * checks one signature per batch instead of each transaction's again.
      */
     readonly attest = false,
+    /** PEM certificates trusted for an https central (TLS between the tiers). */
+    readonly ca?: Buffer,
   ) {
-    this.client = new SignedClient(url, network, bankId, secretKey);
+    this.client = new SignedClient(url, network, bankId, secretKey, 30_000, ca);
   }
 
   get queuedTxCount(): number {
@@ -121,7 +123,8 @@ export class CentralLink {
       try {
         const r = await this.client.post<{ results?: CentralResult[]; code?: ErrorCode; message?: string }>('/v1/batches', body);
         if (r.status === 200 && r.body.results) return r.body.results;
-        if (r.body.code && r.status !== 503) {
+        // 503 (overloaded, shutting down) and 429 (rate limited) refuse before anything is applied: retry.
+        if (r.body.code && r.status !== 503 && r.status !== 429) {
           return txs.map(() => ({ status: 'rejected' as const, txid: null, code: r.body.code!, message: r.body.message ?? '' }));
         }
         lastError = `${r.status} ${r.body.code ?? ''}`;
@@ -157,7 +160,7 @@ export class CentralLink {
       if (this.stopped) return;
       expect = cursor();
       const path = `/v1/events?from=${expect}`;
-      const ws = new WebSocket(this.url.replace(/^http/, 'ws') + path, { headers: this.client.headersFor('GET', path) });
+      const ws = new WebSocket(this.url.replace(/^http/, 'ws') + path, { headers: this.client.headersFor('GET', path), ...(this.ca ? { ca: this.ca } : {}) });
       this.ws = ws;
       ws.on('message', (data) => {
         const msg = JSON.parse(String(data)) as CentralBatchEvent | { type: 'hello'; head: string };

@@ -5,6 +5,7 @@ import { formatYuan, parseYuan } from '../protocol/amount.js';
 import { readKeyFile, readOrCreateKeyFile } from '../platform/key_file.js';
 import { SignedClient } from '../platform/signed_client.js';
 import { bankKeyFiles, startBank } from './node.js';
+import { limitsFromCli, readCa } from '../platform/server_limits.js';
 
 const program = new Command();
 
@@ -48,11 +49,21 @@ program.command('serve')
   .option('--log-level <level>', 'fastify log level (off by default)')
   .option('--scheduler-tick-ms <ms>', "how often the scheduler looks for due slots", '1000')
   .option('--catch-up-window-ms <ms>', 'run a missed slot late if it is at most this overdue (else record it missed)', String(3 * 86_400_000))
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert')
+  .option('--tls-ca <file>', 'PEM CA certificates trusted for central and peer banks over HTTPS')
+  .option('--rate-limit <n>', "requests per customer (or per address, unsigned) per window; staff and banks are exempt (0: none)")
+  .option('--rate-window-ms <ms>', 'rate-limit window')
+  .option('--ws-max <n>', 'open notification connections at most')
+  .option('--connections-max <n>', 'open TCP connections at most')
   .action(async (o) => {
     const node = await startBank({
       attest: o.attest === true,
       id: o.id, host: o.host, port: Number(o.port), dataDir: o.dataDir ?? `data/${o.id}`, centralUrl: o.central, network: o.network,
       peers: o.peer, ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+      limits: limitsFromCli(o),
+      ...(o.tlsCert ? { tls: { certFile: o.tlsCert, keyFile: o.tlsKey } } : {}),
+      ...(o.tlsCa ? { tlsCa: readCa(o.tlsCa) } : {}),
       bank: {
         holdingsLowFen: parseYuan(o.holdingsLow), holdingsTargetFen: parseYuan(o.holdingsTarget), holdingsHighFen: parseYuan(o.holdingsHigh),
         amlThresholdFen: parseYuan(o.amlThreshold),

@@ -11,6 +11,7 @@ import { OfflineService } from './offline_reserve.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { registerBankMetrics } from './metrics.js';
 import { ContractServices, type ContractServicesOptions } from './contracts/services.js';
+import type { ServerLimits, TlsConfig } from '../platform/server_limits.js';
 
 export interface BankNodeConfig {
   id: string;
@@ -23,6 +24,12 @@ export interface BankNodeConfig {
   /** Attest each batch sent to central (see CentralLink). */
   attest?: boolean;
   logLevel?: string;
+  /** Client limits of the bank's API (default: SERVER_LIMITS_DEFAULT). */
+  limits?: ServerLimits;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: TlsConfig;
+  /** PEM certificates trusted for central and peer banks over HTTPS. */
+  tlsCa?: Buffer;
   bank?: Partial<Omit<BankConfig, 'id' | 'network' | 'secretKey' | 'publicKey' | 'peers'>>;
   contracts?: ContractServicesOptions;
 }
@@ -57,7 +64,7 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
     regulator: { publicKey: readOrCreateKeyFile(files.regulator).publicKey, role: 'regulator' },
   };
   const store = new BankStore(path.join(c.dataDir, 'bank.mdb'));
-  const link = new CentralLink(c.centralUrl, c.network, c.id, key.secretKey, c.attest ?? false);
+  const link = new CentralLink(c.centralUrl, c.network, c.id, key.secretKey, c.attest ?? false, c.tlsCa);
   const bank = new Bank(store, link, { ...(c.bank ?? {}), id: c.id, network: c.network, secretKey: key.secretKey, publicKey: key.publicKey, peers: c.peers ?? new Map() });
 
   let bankKeys = new Map<string, Buffer>();
@@ -70,7 +77,10 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
   const metrics = createMetricsRegistry();
   registerBankMetrics(metrics, bank);
   const contracts = new ContractServices(bank, c.contracts);
-  const app = await buildBankApi({ bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, metrics, contracts, ...(c.logLevel ? { logLevel: c.logLevel } : {}) });
+  const app = await buildBankApi({
+    bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, metrics, contracts, ...(c.logLevel ? { logLevel: c.logLevel } : {}),
+    ...(c.limits ? { limits: c.limits } : {}), ...(c.tls ? { tls: c.tls } : {}),
+  });
   await bank.start();
   await offline.start();
   contracts.start();
@@ -79,7 +89,7 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
   const port = typeof addr === 'object' && addr !== null ? addr.port : c.port;
   let closing: Promise<void> | null = null;
   return {
-    app, bank, offline, contracts, url: `http://${c.host}:${port}`,
+    app, bank, offline, contracts, url: `${c.tls ? 'https' : 'http'}://${c.host}:${port}`,
     close() {
       closing ??= (async () => {
         await app.close();

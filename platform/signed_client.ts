@@ -1,10 +1,15 @@
-// A small HTTP client whose every request is signed (protocol/request_auth.ts).
+// A small HTTP client whose every request is signed (protocol/request_auth.ts). Over HTTPS with
+// a private CA (TLS between the tiers), `ca` names the certificates this client trusts.
+import https from 'node:https';
 import { signRequestHeaders } from '../protocol/request_auth.js';
 
 export interface SignedResponse<T = unknown> {
   status: number;
   body: T;
 }
+
+/** Bytes of one response body this client reads at most. */
+const RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
 
 export class SignedClient {
   constructor(
@@ -13,6 +18,8 @@ export class SignedClient {
     private readonly signer: string,
     private readonly secretKey: Uint8Array,
     private readonly timeoutMs = 30_000,
+    /** PEM certificates to trust for an https URL (instead of the system's). */
+    readonly ca?: Buffer,
   ) {}
 
   /** Headers for a request, for callers that send it themselves (for example a ws upgrade). */
@@ -24,6 +31,10 @@ export class SignedClient {
     const body = json === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(json), 'utf8');
     const headers: Record<string, string> = this.headersFor(method, pathWithQuery, body);
     if (json !== undefined) headers['content-type'] = 'application/json';
+    if (this.ca !== undefined && this.baseUrl.startsWith('https:')) {
+      const r = await httpsRequest(this.baseUrl + pathWithQuery, { method, headers, body: json === undefined ? null : body, ca: this.ca, timeoutMs: this.timeoutMs });
+      return { status: r.status, body: (r.text.length > 0 ? JSON.parse(r.text) : null) as T };
+    }
     const res = await fetch(this.baseUrl + pathWithQuery, {
       method, headers, body: json === undefined ? undefined : body, signal: AbortSignal.timeout(this.timeoutMs),
     });
@@ -38,4 +49,27 @@ export class SignedClient {
   post<T = unknown>(p: string, json: unknown): Promise<SignedResponse<T>> {
     return this.request<T>('POST', p, json);
   }
+}
+
+/** One HTTPS request trusting `ca`; errors (refused, reset, timed out) reject like fetch's. */
+export function httpsRequest(
+  url: string,
+  o: { method: string; headers: Record<string, string>; body: Buffer | null; ca: Buffer; timeoutMs: number },
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method: o.method, headers: o.headers, ca: o.ca, timeout: o.timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes > RESPONSE_BYTES_MAX) req.destroy(new Error('response too large'));
+        else chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { name: 'TimeoutError' })));
+    req.on('error', reject);
+    req.end(o.body ?? undefined);
+  });
 }

@@ -36,6 +36,9 @@ export const ERRORS = {
   CBDC_ERR_BATCH_TOO_LARGE: [413, 'A batch holds more transactions than BATCH_TX_MAX, or none.'],
   CBDC_ERR_BATCH_SIGNATURE: [403, 'An attested batch lacks a valid signature of its submitting intermediary.'],
   CBDC_ERR_OVERLOADED: [503, 'The ledger queue is full; retry later.'],
+  CBDC_ERR_HEADERS_TOO_LARGE: [431, 'The request headers are larger than the server accepts.'],
+  CBDC_ERR_REQUEST_TIMEOUT: [408, 'The client did not send its whole request in time (a slow or stalled client).'],
+  CBDC_ERR_RATE_LIMITED: [429, 'The client sent more requests than its rate limit allows (or too many that failed authentication); retry after the window.'],
   // Issuance and redemption
   CBDC_ERR_OPERATOR_SIGNATURE: [403, 'Issuance or redemption lacks a valid central-bank operator signature.'],
   CBDC_ERR_QUOTA_EXCEEDED: [409, 'Issuance would take the intermediary over its outstanding-issuance quota.'],

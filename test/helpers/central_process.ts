@@ -48,6 +48,8 @@ export interface CentralProcessOptions {
   verifyThreads?: number;
   extraArgs?: string[];
   startTimeoutMs?: number;
+  /** Listen on this port, every start (default: a port the OS picks at each start). */
+  port?: number;
 }
 
 export class CentralProcess {
@@ -71,7 +73,7 @@ export class CentralProcess {
   start(): Promise<string> {
     if (this.running) throw new Error('central child already running');
     const args = [
-      CLI, 'serve', '--port', '0', '--data-dir', this.o.dataDir, '--network', this.network,
+      CLI, 'serve', '--port', String(this.o.port ?? 0), '--data-dir', this.o.dataDir, '--network', this.network,
       '--durability', this.o.durability ?? 'sync', '--verification', this.o.verification ?? 'full',
       ...(this.o.verifyThreads !== undefined ? ['--verify-threads', String(this.o.verifyThreads)] : []),
       ...(this.o.extraArgs ?? []),

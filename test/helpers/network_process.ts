@@ -158,6 +158,11 @@ export interface NetworkOptions {
   quotaFen?: bigint;
   reserveFen?: bigint;
   bankArgs?: string[];
+  centralArgs?: string[];
+  /** How long a node may take to print its listening line (default 20 s). */
+  startTimeoutMs?: number;
+  /** The central URL the banks are given (for example a fault proxy in front of central). */
+  bankCentralUrl?: (centralUrl: string) => string | Promise<string>;
 }
 
 /** Central + banks as child processes. */
@@ -168,7 +173,10 @@ export class NetworkProcess {
 
   constructor(readonly o: NetworkOptions) {
     this.network = o.network ?? 'cbdc-local';
-    this.central = new CentralProcess({ dataDir: path.join(o.root, 'central'), network: this.network });
+    this.central = new CentralProcess({
+      dataDir: path.join(o.root, 'central'), network: this.network,
+      ...(o.centralArgs ? { extraArgs: o.centralArgs } : {}), ...(o.startTimeoutMs ? { startTimeoutMs: o.startTimeoutMs } : {}),
+    });
   }
 
   get centralDataDir(): string {
@@ -189,12 +197,15 @@ export class NetworkProcess {
 
   /** Starts central, registers every bank's key, then starts the banks (in parallel). */
   async start(): Promise<void> {
+    // Central keeps its port across restarts, so banks (and a proxy) find it again.
+    this.central.o.port ??= await freePort();
     await this.central.start();
     const ids = this.o.banks ?? ['bank-a', 'bank-b'];
     const ports = new Map<string, number>();
+    const centralUrl = this.o.bankCentralUrl ? await this.o.bankCentralUrl(this.central.url) : this.central.url;
     for (const id of ids) {
       let p = await freePort();
-      while ([...ports.values()].includes(p)) p = await freePort();
+      while ([...ports.values()].includes(p) || p === this.central.o.port) p = await freePort();
       ports.set(id, p);
     }
     const op = this.operator();
@@ -209,8 +220,8 @@ export class NetworkProcess {
       if (r.status !== 201 && r.body.code !== 'CBDC_ERR_INTERMEDIARY_EXISTS') throw new Error(`registering ${id}: ${r.status} ${JSON.stringify(r.body)}`);
       const peers = new Map(ids.filter((x) => x !== id).map((x) => [x, `http://127.0.0.1:${ports.get(x)}`]));
       this.banks.set(id, new BankProcess({
-        id, dataDir, port: ports.get(id)!, network: this.network, centralUrl: this.central.url, peers,
-        ...(this.o.bankArgs ? { extraArgs: this.o.bankArgs } : {}),
+        id, dataDir, port: ports.get(id)!, network: this.network, centralUrl, peers,
+        ...(this.o.bankArgs ? { extraArgs: this.o.bankArgs } : {}), ...(this.o.startTimeoutMs ? { startTimeoutMs: this.o.startTimeoutMs } : {}),
       }));
     }
     await Promise.all([...this.banks.values()].map((b) => b.start()));
