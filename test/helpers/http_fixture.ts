@@ -219,8 +219,8 @@ export interface InProcessCentral {
   url: string;
   /** Closes the node (keeps the data dir). */
   stop(): Promise<void>;
-  /** Starts the node again on the same data dir (a new port). */
-  restart(): Promise<void>;
+  /** Starts the node again on the same data dir (a new port), with `patch` over its configuration. */
+  restart(patch?: Partial<CentralConfig>): Promise<void>;
   /** Closes the node and removes its data dir. */
   dispose(): Promise<void>;
 }
@@ -234,6 +234,8 @@ export async function startInProcess(o: Partial<Omit<CentralConfig, 'operatorPub
     durability: o.durability ?? 'sync', verification: o.verification ?? 'full', verifyBackend: o.verifyBackend ?? 'native',
     verifyThreads: o.verifyThreads ?? 1,
     ...(o.batchTxMax !== undefined ? { batchTxMax: o.batchTxMax } : {}),
+    ...(o.limits ? { limits: o.limits } : {}), ...(o.mapSizeBytes ? { mapSizeBytes: o.mapSizeBytes } : {}), ...(o.tls ? { tls: o.tls } : {}),
+    ...(o.operatorSecretKey ? { operatorSecretKey: o.operatorSecretKey } : {}),
   };
   let node: CentralNode | null = await startCentral(config);
   const c: InProcessCentral = {
@@ -255,8 +257,9 @@ export async function startInProcess(o: Partial<Omit<CentralConfig, 'operatorPub
         await n.close();
       }
     },
-    async restart() {
+    async restart(patch: Partial<CentralConfig> = {}) {
       await c.stop();
+      Object.assign(config, patch);
       node = await startCentral(config);
     },
     async dispose() {
