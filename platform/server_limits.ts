@@ -153,6 +153,12 @@ export const serverLimits = fp(async (app: FastifyInstance, o: ServerLimitsPlugi
       throw new CbdcError('CBDC_ERR_OVERLOADED', 'too many websocket connections; retry later');
     }
   });
+  // A route without a body schema takes no body: whatever is sent is refused, not ignored.
+  app.addHook('preValidation', async (req: FastifyRequest) => {
+    if (req.rawBody !== undefined && req.rawBody.length > 0 && req.routeOptions.schema?.body === undefined) {
+      throw new CbdcError('CBDC_ERR_SCHEMA', 'this route takes no body');
+    }
+  });
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     if (reply.statusCode === 401 && l.authFailuresMax > 0) failuresOf(req.ip, Date.now()).count++;
   });

@@ -11,6 +11,8 @@ import { readOrCreateKeyFile } from '../../platform/key_file.js';
 import { signHashNative } from '../../protocol/sig.js';
 import { startCentral, type CentralNode } from '../../central/node.js';
 import { bankKeyFiles, startBank, type BankNode, type BankNodeConfig } from '../../intermediary/node.js';
+import { CENTRAL_LIMITS } from '../../central/api.js';
+import type { ServerLimits } from '../../platform/server_limits.js';
 import { Client, type HttpResponse, type KeyPair, keyPair, rawRequest } from './http_fixture.js';
 
 export const NETWORK = 'cbdc-local';
@@ -59,13 +61,14 @@ function holdingsDefaults(o: BankOptions = {}): BankOptions {
   return { holdingsLowFen: 1n, holdingsTargetFen: HOLDINGS_TARGET_FEN, holdingsHighFen: 10n ** 15n, ...o };
 }
 
-export async function startNetwork(banks: { id: string; opts?: BankOptions; contracts?: BankNodeConfig['contracts'] }[]): Promise<TestNetwork> {
+export async function startNetwork(banks: { id: string; opts?: BankOptions; contracts?: BankNodeConfig['contracts'] }[], o: { limits?: ServerLimits } = {}): Promise<TestNetwork> {
   const dir = await mkdtemp(path.join(tmpdir(), 'cbdc-banknet-'));
   const op = keyPair('operator');
   const central = await startCentral({
     host: '127.0.0.1', port: 0, dataDir: path.join(dir, 'central'), network: NETWORK,
     operatorPublicKey: op.pk, operatorSecretKey: op.sk,
     durability: 'nosync', verification: 'full', verifyBackend: 'native', verifyThreads: 0,
+    ...(o.limits ? { limits: { ...CENTRAL_LIMITS, ...o.limits, bodyBytesMax: CENTRAL_LIMITS.bodyBytesMax } } : {}),
   });
   const operator = new Client(central.url, NETWORK, 'operator', op.sk);
   const started = new Map<string, TestBank>();
@@ -83,7 +86,7 @@ export async function startNetwork(banks: { id: string; opts?: BankOptions; cont
     const bankDir = path.join(dir, id);
     const peers = new Map<string, string>();
     peerMaps.set(id, peers);
-    const node = await startBank({ id, host: '127.0.0.1', port: 0, dataDir: bankDir, centralUrl: central.url, network: NETWORK, peers, bank: holdingsDefaults(opts), ...(contracts ? { contracts } : {}) });
+    const node = await startBank({ id, host: '127.0.0.1', port: 0, dataDir: bankDir, centralUrl: central.url, network: NETWORK, peers, bank: holdingsDefaults(opts), ...(contracts ? { contracts } : {}), ...(o.limits ? { limits: o.limits } : {}) });
     const files = bankKeyFiles(bankDir);
     const signer = (name: string, file: string) => new Client(node.url, NETWORK, name, readOrCreateKeyFile(file).secretKey);
     const b: TestBank = {
