@@ -51,7 +51,11 @@ describe('network faults between banks and central', () => {
     const p = proxy!;
     load.start();
     p.weights = { pass: 3, delay: 2, drop: 1, cut: 1, reorder: 1 };
-    await sleep(FAULT_MS);
+    // Clients keep connections alive; brief partitions make them reconnect, each time through a new fault.
+    for (const end = Date.now() + FAULT_MS; Date.now() < end;) {
+      await sleep(500 + Math.floor(Math.random() * 500));
+      p.cutAll();
+    }
     // The network heals: every connection is cut once more, then traffic flows untouched.
     p.weights = { pass: 1 };
     p.cutAll();
@@ -59,7 +63,7 @@ describe('network faults between banks and central', () => {
     await load.settle();
     const report = await load.check();
     load.close();
-    const faults = { ...p.counts };
+    const faults = { ...p.counts, partitions: p.partitions };
     expect(faults.drop + faults.cut + faults.reorder).toBeGreaterThan(0);
     expect(report.acknowledged).toBeGreaterThan(0);
     process.stdout.write(`faults/network ${JSON.stringify({ seed: SEED, fault_ms: FAULT_MS, connections: faults, ...report })}\n`);
@@ -96,7 +100,10 @@ describe('network faults between banks and central', () => {
   it("a bank's follower of central's event stream resumes after every cut with no gap and no repeat", async () => {
     const n = net!;
     const u = new URL(n.central.url);
-    const proxy = new FaultProxy({ targetHost: u.hostname, targetPort: Number(u.port), seed: SEED + 2, weights: { cut: 3, delay: 1, pass: 1 }, delayMs: 50, cutBytesMax: 20_000 });
+    const proxy = new FaultProxy({
+      targetHost: u.hostname, targetPort: Number(u.port), seed: SEED + 2, weights: { cut: 3, delay: 1, pass: 1 }, delayMs: 50, cutBytesMax: 20_000,
+      schedule: ['cut', 'cut', 'delay', 'cut', 'cut', 'cut', 'delay', 'cut'],
+    });
     proxies.push(proxy);
     await proxy.listen();
     const key = readKeyFile(bankKeyFiles(n.bank('bank-b').o.dataDir).bank);

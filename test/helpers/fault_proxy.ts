@@ -28,6 +28,8 @@ export interface FaultProxyOptions {
   reorderHoldMs?: number;
   /** A cut happens after at most this many answer bytes. */
   cutBytesMax?: number;
+  /** Faults for the first connections, in order; the weights decide after that. */
+  schedule?: Fault[];
 }
 
 /** mulberry32: a small seeded PRNG. */
@@ -77,8 +79,12 @@ export class FaultProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  /** Destroys every open connection (a network partition healing: clients must reconnect). */
+  /** Partitions: every open connection destroyed at once (clients must reconnect). */
+  partitions = 0;
+
+  /** Destroys every open connection (a brief partition: clients must reconnect, through new faults). */
   cutAll(): void {
+    this.partitions++;
     for (const s of this.sockets) s.destroy();
   }
 
@@ -91,6 +97,8 @@ export class FaultProxy {
   }
 
   private pick(): Fault {
+    const next = this.o.schedule?.shift();
+    if (next !== undefined) return next;
     const total = FAULTS.reduce((s, f) => s + (this.weights[f] ?? 0), 0);
     if (total <= 0) return 'pass';
     let x = this.rand() * total;
