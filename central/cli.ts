@@ -12,7 +12,7 @@ import { LmdbStore } from './store_lmdb.js';
 import { DURABILITIES, type Durability } from './store.js';
 import { startCentral } from './node.js';
 import { CENTRAL_LIMITS, OPERATOR_SIGNER } from './api.js';
-import { limitsFromCli } from '../platform/server_limits.js';
+import { limitsFromCli, tlsFromCli, wholeNumberFromCli } from '../platform/server_limits.js';
 
 const program = new Command();
 program.name('cbdc-central').description('Central bank node of the two-tier digital currency');
@@ -48,9 +48,9 @@ program.command('serve')
       ...(o.verifyThreads !== undefined ? { verifyThreads: Number(o.verifyThreads) } : {}),
       ...(o.batch !== undefined ? { batchTxMax: Number(o.batch) } : {}),
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
-      ...(o.mapSizeMb !== undefined ? { mapSizeBytes: Number(o.mapSizeMb) * 1024 * 1024 } : {}),
+      ...(o.mapSizeMb !== undefined ? { mapSizeBytes: wholeNumberFromCli(o.mapSizeMb, '--map-size-mb') * 1024 * 1024 } : {}),
       limits: limitsFromCli(o, CENTRAL_LIMITS),
-      ...(o.tlsCert ? { tls: { certFile: o.tlsCert, keyFile: o.tlsKey } } : {}),
+      ...(tlsFromCli(o) ? { tls: tlsFromCli(o)! } : {}),
     });
     // One line a supervisor (or a test) can wait for.
     process.stdout.write(JSON.stringify({ event: 'listening', role: 'central', url: node.url, network: o.network, durability: o.durability, verification: o.verification }) + '\n');

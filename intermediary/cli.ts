@@ -5,7 +5,7 @@ import { formatYuan, parseYuan } from '../protocol/amount.js';
 import { readKeyFile, readOrCreateKeyFile } from '../platform/key_file.js';
 import { SignedClient } from '../platform/signed_client.js';
 import { bankKeyFiles, startBank } from './node.js';
-import { limitsFromCli, readCa } from '../platform/server_limits.js';
+import { limitsFromCli, readCa, tlsFromCli } from '../platform/server_limits.js';
 
 const program = new Command();
 
@@ -62,7 +62,7 @@ program.command('serve')
       id: o.id, host: o.host, port: Number(o.port), dataDir: o.dataDir ?? `data/${o.id}`, centralUrl: o.central, network: o.network,
       peers: o.peer, ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       limits: limitsFromCli(o),
-      ...(o.tlsCert ? { tls: { certFile: o.tlsCert, keyFile: o.tlsKey } } : {}),
+      ...(tlsFromCli(o) ? { tls: tlsFromCli(o)! } : {}),
       ...(o.tlsCa ? { tlsCa: readCa(o.tlsCa) } : {}),
       bank: {
         holdingsLowFen: parseYuan(o.holdingsLow), holdingsTargetFen: parseYuan(o.holdingsTarget), holdingsHighFen: parseYuan(o.holdingsHigh),

@@ -75,6 +75,13 @@ export interface TlsConfig {
   keyFile: string;
 }
 
+/** The TLS files a node's --tls-cert and --tls-key options name (both or neither). */
+export function tlsFromCli(o: { tlsCert?: string; tlsKey?: string }): TlsConfig | undefined {
+  if (!o.tlsCert && !o.tlsKey) return undefined;
+  if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+  return { certFile: o.tlsCert, keyFile: o.tlsKey };
+}
+
 /** Reads a PEM file named by a --tls-ca option (a CA the client trusts for the other tier). */
 export function readCa(file: string | undefined): Buffer | undefined {
   return file === undefined || file === '' ? undefined : readFileSync(file);
@@ -177,13 +184,15 @@ export const serverLimits = fp(async (app: FastifyInstance, o: ServerLimitsPlugi
   }
 });
 
+/** A whole number from a command-line option (at most nine digits), or an error naming the option. */
+export function wholeNumberFromCli(v: string, name: string): number {
+  if (!/^[0-9]{1,9}$/.test(v)) throw new Error(`${name} must be a whole number, got "${v}"`);
+  return Number(v);
+}
+
 /** Parses the limit options a node's command line takes (strings from commander) over the defaults. */
 export function limitsFromCli(o: { rateLimit?: string; rateWindowMs?: string; wsMax?: string; connectionsMax?: string }, base: ServerLimits = SERVER_LIMITS_DEFAULT): ServerLimits {
-  const n = (v: string | undefined, name: string, dflt: number): number => {
-    if (v === undefined) return dflt;
-    if (!/^[0-9]{1,9}$/.test(v)) throw new Error(`${name} must be a whole number, got "${v}"`);
-    return Number(v);
-  };
+  const n = (v: string | undefined, name: string, dflt: number): number => (v === undefined ? dflt : wholeNumberFromCli(v, name));
   return {
     ...base,
     rateMax: n(o.rateLimit, '--rate-limit', base.rateMax),
