@@ -31,8 +31,8 @@ describe('CentralLink attestation', () => {
 
   it('an attested batch is trusted; the same witness unattested is checked and refused', async () => {
     // Alice's signature with its first bytes overwritten: a witness central would refuse.
-    const forged = (c: Coin) => {
-      const tx = transferTx(central.network, [c], [{ value: 1_000n, owner: bob }]);
+    const forged = (c: Coin, to = bob) => {
+      const tx = transferTx(central.network, [c], [{ value: 1_000n, owner: to }]);
       return { ...tx, sigs: [{ key: alice.pk, sig: Buffer.from(tx.sigs[0]!.sig).fill(7, 0, 8) }] };
     };
     const plain = new CentralLink(central.url, central.network, 'bank-x', bank.sk, false);
@@ -43,8 +43,11 @@ describe('CentralLink attestation', () => {
     const attesting = new CentralLink(central.url, central.network, 'bank-x', bank.sk, true);
     const trusted = await attesting.submit(forged(coins[1]!));
     expect(trusted.status).toBe('settled');
-    // Balance and double spending stay central's own checks under an attestation.
+    // The same transaction again is answered with its settlement (submission is idempotent by txid).
     const again = await attesting.submit(forged(coins[1]!));
-    expect(again.status === 'rejected' && again.code).toBe('CBDC_ERR_DOUBLE_SPEND');
+    expect(again).toEqual(trusted);
+    // Balance and double spending stay central's own checks under an attestation.
+    const other = await attesting.submit(forged(coins[1]!, alice));
+    expect(other.status === 'rejected' && other.code).toBe('CBDC_ERR_DOUBLE_SPEND');
   });
 });

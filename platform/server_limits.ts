@@ -162,7 +162,7 @@ export const serverLimits = fp(async (app: FastifyInstance, o: ServerLimitsPlugi
   });
   // A route without a body schema takes no body: whatever is sent is refused, not ignored.
   app.addHook('preValidation', async (req: FastifyRequest) => {
-    if (req.rawBody !== undefined && req.rawBody.length > 0 && req.routeOptions.schema?.body === undefined) {
+    if (!req.is404 && req.rawBody !== undefined && req.rawBody.length > 0 && req.routeOptions.schema?.body === undefined) {
       throw new CbdcError('CBDC_ERR_SCHEMA', 'this route takes no body');
     }
   });
