@@ -2,7 +2,7 @@
 // dist/intermediary/cli.js serve), each on its own data dir and a free port, and a sampler
 // of every process's CPU and memory from /proc/<pid>/stat and /proc/<pid>/status.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../platform/free_port.js';
 import { createInterface } from 'node:readline';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,17 +28,6 @@ process.once('exit', () => {
 // Interrupted: exit, so that the hook above takes the nodes down too.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One node process: started, its URL read from its {"event":"listening"} line. */
 export class NodeProcess {

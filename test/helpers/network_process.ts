@@ -12,7 +12,7 @@
 // restarted on the same data dir and port. killAll() (call it in afterAll) kills every child
 // still alive; a process 'exit' hook does the same if a test run dies.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../platform/free_port.js';
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -28,18 +28,7 @@ function waitExit(child: ChildProcess): Promise<{ code: number | null; signal: N
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-/** A port the OS says is free right now (bound on 127.0.0.1 with port 0, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface BankProcessOptions {
   id: string;
