@@ -47,6 +47,8 @@ export function registerEventStream(
   o: { ledger: Ledger; store: LedgerStore; preValidation: preValidationAsyncHookHandler },
 ): void {
   let subscribers = 0;
+  // One 'batch' listener per subscriber, bounded by EVENT_SUBSCRIBERS_MAX: not a leak.
+  o.ledger.setMaxListeners(o.ledger.getMaxListeners() + EVENT_SUBSCRIBERS_MAX);
   app.route({
     method: 'GET',
     url: '/v1/events',

@@ -69,6 +69,8 @@ export const SERVER_LIMITS_DEFAULT: ServerLimits = {
 const AUTH_FAILURE_CLIENTS_MAX = 100_000;
 /** Clients whose request rates are remembered at once (the rate limiter's LRU). */
 const RATE_CLIENTS_MAX = 100_000;
+/** How long a websocket peer has to answer the close frame at shutdown before its socket is cut. */
+const UPGRADED_CLOSE_GRACE_MS = 2_000;
 
 export interface TlsConfig {
   certFile: string;
@@ -168,6 +170,23 @@ export const serverLimits = fp(async (app: FastifyInstance, o: ServerLimitsPlugi
   });
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     if (reply.statusCode === 401 && l.authFailuresMax > 0) failuresOf(req.ip, Date.now()).count++;
+    // An upgrade request answered over HTTP (refused: 401, 429, 503...) leaves a socket node's
+    // HTTP server no longer tracks: neither keep-alive nor close() would ever end it, so a
+    // client that keeps it open would hold a descriptor and stall shutdown. End it here.
+    if (req.headers.upgrade !== undefined) req.raw.socket.destroy();
+  });
+
+  // Upgraded sockets are outside node's connection tracking too: at shutdown the websocket
+  // plugin sends each a close frame, and a peer that never answers would hold close() open
+  // (the ws close timeout is 30 s per socket). Give the handshake a short grace, then cut.
+  const upgraded = new Set<Duplex>();
+  app.server.on('upgrade', (_req: unknown, socket: Duplex) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+  });
+  app.addHook('preClose', async () => {
+    if (upgraded.size === 0) return;
+    setTimeout(() => { for (const s of upgraded) s.destroy(); }, UPGRADED_CLOSE_GRACE_MS).unref();
   });
 
   if (l.rateMax > 0) {

@@ -4,6 +4,8 @@
 // from 0; and resume across a restart of central on the same data dir.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import net from 'node:net';
+import { CENTRAL_LIMITS } from '../central/api.js';
 import type { Tx } from '../protocol/tx.js';
 import { txId } from '../protocol/tx.js';
 import {
@@ -250,6 +252,27 @@ describe('event stream', () => {
     const r5 = await refused(Subscriber.open(bank, -1n));
     expect(r5.status).toBe(400);
     expect(JSON.parse(r5.body).code).toBe('CBDC_ERR_SCHEMA');
+  });
+
+  it('a refused upgrade is answered and its socket closed by the node, even if the client keeps it open', async () => {
+    // Node's HTTP server stops tracking a socket once it asks for an upgrade; a refused one left
+    // open would hold a descriptor for good and stall the node's shutdown.
+    const refusedUpgrade = async (url: string): Promise<{ status: string; code: string }> => {
+      const { hostname, port } = new URL(url);
+      const sock = net.connect(Number(port), hostname);
+      let answer = '';
+      sock.on('data', (d) => { answer += String(d); });
+      const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+      sock.write('GET /v1/events?from=0 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n'
+        + 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      await closed;
+      return { status: answer.split('\r\n')[0]!, code: (JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { code: string }).code };
+    };
+    // Refused by authentication, and refused before any route runs (no room for another stream).
+    expect(await refusedUpgrade(c.url)).toEqual({ status: 'HTTP/1.1 401 Unauthorized', code: 'CBDC_ERR_UNAUTHENTICATED' });
+    const full = await startInProcess({ limits: { ...CENTRAL_LIMITS, wsConnectionsMax: 0 } });
+    expect(await refusedUpgrade(full.url)).toEqual({ status: 'HTTP/1.1 503 Service Unavailable', code: 'CBDC_ERR_OVERLOADED' });
+    await full.stop();
   });
 
   it('a live subscriber sees every settled batch in order, with outputs and spent positions', async () => {
