@@ -1,14 +1,33 @@
 import { defineConfig } from 'vitest/config';
 
+// One run, two projects: `unit` (every module's and tier's tests) and `faults` (the fault
+// campaign of test/faults/: kills, network faults, resource exhaustion, hostile input and
+// access control against real node processes; see RELIABILITY.md). `npm test` runs both;
+// `npm run test:faults` runs the campaign alone.
 export default defineConfig({
   test: {
-    include: ['{protocol,platform,central,intermediary,wallet,offline,loadtest,test}/**/*.test.ts'],
-    // The fault campaign has its own configuration (vitest.faults.config.ts, npm run test:faults).
-    exclude: ['dist/**', 'node_modules/**', 'test/faults/**'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
     // Suites that spawn servers and LMDB environments share two cores; keep workers few.
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     pool: 'forks',
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['{protocol,platform,central,intermediary,wallet,offline,loadtest,test}/**/*.test.ts'],
+          exclude: ['dist/**', 'node_modules/**', 'test/faults/**'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          exclude: ['dist/**', 'node_modules/**'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
   },
 });
