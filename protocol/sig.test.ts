@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { isCbdcError } from './errors.js';
 import {
   CURVE_N, generateSecretKey, isHighS, isValidPublicKey, isValidSecretKey, nativeVerifier, nobleVerifier,
-  parsePublicKey, parseSignature, publicKeyOf, publicKeyOfNative, signHash, signHashNative, verifierByName,
+  parsePublicKey, parseSignature, publicKeyOf, publicKeyOfNative, signHash, signHashNative, signHashNoble, ValidKeyCache, verifierByName,
 } from './sig.js';
 
 const HALF_N = CURVE_N >> 1n;
@@ -58,6 +59,23 @@ describe('keys', () => {
     // x = 0: 0^3 + 7 is not a square mod p, so there is no such point.
     expect(isValidPublicKey(Buffer.concat([Buffer.of(2), Buffer.alloc(32)]))).toBe(false);
   });
+
+  it('answers the same from its cache of valid keys: bad keys stay bad, evicted keys stay good', () => {
+    const cache = new ValidKeyCache(100);
+    const offCurve = Buffer.concat([Buffer.of(2), Buffer.alloc(32)]);
+    const keys = Array.from({ length: 250 }, (_, i) => publicKeyOfNative(Buffer.from((i + 1).toString(16).padStart(64, '0'), 'hex')));
+    for (let round = 0; round < 2; round++) {
+      // More keys than the cache holds: the first ones are evicted, then asked again.
+      for (const k of keys) expect(cache.isValid(k)).toBe(true);
+      expect(cache.size).toBe(100);
+      expect(cache.isValid(offCurve)).toBe(false);
+      expect(cache.isValid(Buffer.concat([Buffer.of(4), keys[249]!.subarray(1)]))).toBe(false);
+      expect(cache.isValid(keys[249]!.subarray(0, 32))).toBe(false);
+      // The same bytes seen through a view into a larger buffer.
+      expect(cache.isValid(Buffer.concat([Buffer.alloc(7), keys[249]!]).subarray(7))).toBe(true);
+      expect(cache.isValid(Buffer.concat([Buffer.alloc(7), offCurve]).subarray(7))).toBe(false);
+    }
+  });
 });
 
 describe('signHash and verify', () => {
@@ -78,6 +96,18 @@ describe('signHash and verify', () => {
       const h = hashOf(1000 + i);
       expect(signHash(sk, h)).toEqual(signHash(sk, h));
       expect(signHashNative(sk, h)).toEqual(signHash(sk, h));
+      expect(signHashNoble(sk, h)).toEqual(signHash(sk, h));
+    }
+  });
+
+  it('the two signing backends give the same bytes for 2,000 random keys and hashes', () => {
+    // signHash signs with libsecp256k1 where it loads and with noble otherwise: one output.
+    for (let i = 0; i < 2_000; i++) {
+      const k = generateSecretKey();
+      const h = randomBytes(32);
+      const a = signHashNoble(k, h);
+      expect(signHashNative(k, h).equals(a), `case ${i}`).toBe(true);
+      expect(isHighS(a)).toBe(false);
     }
   });
 

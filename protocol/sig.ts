@@ -38,8 +38,21 @@ export function publicKeyOf(sk: Uint8Array): Buffer {
   return Buffer.from(secp.getPublicKey(sk, true));
 }
 
-/** Signs a 32-byte hash: RFC 6979 nonce, low-S, compact r||s. */
+/**
+ * Signs a 32-byte hash: RFC 6979 nonce, low-S, compact r||s. Both backends produce the same
+ * bytes (deterministic nonces; sig.test.ts compares them on random keys and hashes), so the
+ * fast one signs wherever it loads: libsecp256k1 signs in ~1/10 of noble's time, and every
+ * signed request between the tiers pays for one signature.
+ */
 export function signHash(sk: Uint8Array, hash32: Uint8Array): Buffer {
+  if (hash32.length !== HASH_BYTES) throw new RangeError('signHash wants a 32-byte hash');
+  const native = tryLoadNative();
+  if (native !== null) return Buffer.from(native.ecdsaSign(hash32, sk).signature);
+  return signHashNoble(sk, hash32);
+}
+
+/** The reference signer (@noble/secp256k1). */
+export function signHashNoble(sk: Uint8Array, hash32: Uint8Array): Buffer {
   if (hash32.length !== HASH_BYTES) throw new RangeError('signHash wants a 32-byte hash');
   return Buffer.from(secp.sign(hash32, sk, { prehash: false, lowS: true, format: 'compact' }));
 }
@@ -62,7 +75,39 @@ export function parsePublicKey(value: unknown, what = 'public key'): Buffer {
  * x^3 + 7 a square). libsecp256k1 answers in microseconds; noble is the fallback.
  */
 export function isValidPublicKey(pub: Uint8Array): boolean {
-  if (pub.length !== PUBLIC_KEY_BYTES || (pub[0] !== 2 && pub[0] !== 3)) return false;
+  return validKeys.isValid(pub);
+}
+
+/**
+ * A public-key check that remembers keys it found on the curve, at most `max` (oldest out
+ * first). The same key is checked again and again (a lock key when its output is created,
+ * then as the witness key when it is spent; a wallet's key in every payment), and the check
+ * is a square root mod p: this memoises a pure function, and only valid keys enter, so a
+ * flood of bad keys cannot make a bad key pass.
+ */
+export class ValidKeyCache {
+  private readonly keys = new Set<string>();
+  constructor(readonly max: number) {}
+
+  isValid(pub: Uint8Array): boolean {
+    if (pub.length !== PUBLIC_KEY_BYTES || (pub[0] !== 2 && pub[0] !== 3)) return false;
+    const k = Buffer.from(pub.buffer, pub.byteOffset, pub.length).toString('latin1');
+    if (this.keys.has(k)) return true;
+    if (!isOnCurve(pub)) return false;
+    // A Set iterates in insertion order: the first is the oldest.
+    if (this.keys.size >= this.max) this.keys.delete(this.keys.values().next().value!);
+    this.keys.add(k);
+    return true;
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+}
+
+const validKeys = new ValidKeyCache(65_536);
+
+function isOnCurve(pub: Uint8Array): boolean {
   const native = tryLoadNative();
   if (native) return native.publicKeyVerify(pub);
   try {
@@ -113,12 +158,15 @@ interface NativeSecp256k1 {
 }
 
 let nativeModule: NativeSecp256k1 | undefined;
+let nativeMissing = false;
 
 /** libsecp256k1 through the `secp256k1` package's native binding (never its JS fallback). */
 function tryLoadNative(): NativeSecp256k1 | null {
+  if (nativeMissing) return null;
   try {
     return loadNative();
   } catch {
+    nativeMissing = true;
     return null;
   }
 }
@@ -151,7 +199,7 @@ export function verifierByName(name: string): SignatureVerifier {
   throw new Error(`unknown verifier backend: ${name}`);
 }
 
-/** Fast signing for workload generators only (libsecp256k1, RFC 6979, low-S). */
+/** libsecp256k1 signing (RFC 6979, low-S); throws where the binding does not load. */
 export function signHashNative(sk: Uint8Array, hash32: Uint8Array): Buffer {
   return Buffer.from(loadNative().ecdsaSign(hash32, sk).signature);
 }
