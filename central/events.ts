@@ -36,7 +36,11 @@ export function batchEventJson(store: LedgerStore, b: BatchRecord): Record<strin
         kind: t.kind,
         ...(t.intermediary ? { intermediary: t.intermediary } : {}),
         spent: t.inputs.map((p) => p.toString()),
-        outputs: outs.map((o) => ({ pos: o.pos.toString(), id: o.id.toString('hex'), value: formatAmountFen(o.value), lock: lockToJson(decodeLockTrusted(o.lockBytes)) })),
+        // lock_hex: the lock's canonical bytes, which a bank looks up as they are (no parse).
+        outputs: outs.map((o) => ({
+          pos: o.pos.toString(), id: o.id.toString('hex'), value: formatAmountFen(o.value),
+          lock: lockToJson(decodeLockTrusted(o.lockBytes)), lock_hex: o.lockBytes.toString('hex'),
+        })),
       };
     }),
   };

@@ -182,6 +182,9 @@ export class Bank extends EventEmitter<BankEvents> {
     await this.store.root.transaction(() => {
       if (this.store.locks.get(this.holdingsLockHex) === undefined) this.store.locks.putSync(this.holdingsLockHex, BANK_OWNER);
     });
+    for (const { key, value } of this.store.payments.getRange({})) {
+      if (value.status === 'awaiting_signature') this.awaitingSignature.set(key, value.expiresAtMs);
+    }
     this.link.follow(
       () => BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0'),
       (b) => this.onCentralBatch(b),
@@ -744,7 +747,7 @@ export class Bank extends EventEmitter<BankEvents> {
       payeeRec = { bank: quote.bank, account: quote.account, alias: payee.alias ?? null, kind: 'customer' };
     }
 
-    return this.atomic(() => {
+    const prepared = await this.atomic(() => {
       const again = this.store.idem.get([accountId, req.idempotencyKey]);
       if (again !== undefined) return this.samePayment(again, digest);
       const a = this.account(accountId);
@@ -776,6 +779,8 @@ export class Bank extends EventEmitter<BankEvents> {
       this.store.byTxid.putSync(txid, id);
       return rec;
     });
+    if (prepared.status === 'awaiting_signature') this.awaitingSignature.set(prepared.id, prepared.expiresAtMs);
+    return prepared;
   }
 
   private samePayment(paymentId: string, digest: string): PaymentRec {
@@ -850,6 +855,7 @@ export class Bank extends EventEmitter<BankEvents> {
       fail('CBDC_ERR_PAYMENT_EXPIRED');
     }
     if (!signedFirst) return this.waitForPayment(paymentId);
+    this.awaitingSignature.delete(paymentId);
     const r = await this.submitPending(p.txid, signed);
     await this.finishPayment(paymentId, signed, r);
     if (this.store.payments.get(paymentId)?.status === 'submitted') {
@@ -914,11 +920,20 @@ export class Bank extends EventEmitter<BankEvents> {
     this.store.payments.putSync(paymentId, { ...p, status, result });
   }
 
+  /**
+   * Payments that may still await their signature, with their expiry: the sweep reads these,
+   * not every payment ever made. Filled from the store at start, added to at prepare; an
+   * entry leaves at the first sweep after its payment moved on.
+   */
+  private readonly awaitingSignature = new Map<string, number>();
+
   async expirePayments(): Promise<void> {
     const now = this.clock();
     const due: string[] = [];
-    for (const { key, value } of this.store.payments.getRange({})) {
-      if (value.status === 'awaiting_signature' && value.expiresAtMs < now) due.push(key);
+    for (const [id, expiresAtMs] of this.awaitingSignature) {
+      if (expiresAtMs >= now) continue;
+      if (this.store.payments.get(id)?.status === 'awaiting_signature') due.push(id);
+      else this.awaitingSignature.delete(id);
     }
     if (due.length === 0) return;
     await this.atomic(() => {
@@ -927,6 +942,7 @@ export class Bank extends EventEmitter<BankEvents> {
         if (p.status === 'awaiting_signature' && p.expiresAtMs < now) this.releasePayment(id, 'expired', { status: 'expired', code: 'CBDC_ERR_PAYMENT_EXPIRED' });
       }
     });
+    for (const id of due) this.awaitingSignature.delete(id);
   }
 
   // ---------------------------------------------------------------- contract services
@@ -1066,7 +1082,8 @@ export class Bank extends EventEmitter<BankEvents> {
       const cursor = BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0');
       if (BigInt(b.seq) < cursor) return;
       for (const t of b.txs) {
-        const outputs = t.outputs.map((o) => ({ pos: o.pos, id: o.id, value: o.value, lockHex: encodeLock(parseLock(o.lock)).toString('hex') }));
+        // Central's own record: the lock bytes it checked when the output was created.
+        const outputs = t.outputs.map((o) => ({ pos: o.pos, id: o.id, value: o.value, lockHex: o.lock_hex }));
         this.applyTx(t.txid, t.spent, outputs, b.time_ms, null);
       }
       this.store.meta.putSync('cursor', (BigInt(b.seq) + 1n).toString());
@@ -1080,6 +1097,10 @@ export class Bank extends EventEmitter<BankEvents> {
    */
   private applyTx(txid: string, spent: string[], outputs: { pos: string; id: string; value: string; lockHex: string }[], atMs: number, exchangeFor: string | null): void {
     if (this.store.applied.get(txid) !== undefined) return;
+    // Another bank's business: it spends none of our coins and pays none of our locks. Every
+    // transaction this bank submits spends a coin of ours (an issuance to us pays our
+    // holdings lock), so nothing of ours is skipped, and nothing is written per foreign tx.
+    if (!spent.some((pos) => this.store.coins.get(posKey(pos)) !== undefined) && !outputs.some((o) => this.store.locks.get(o.lockHex) !== undefined)) return;
     this.store.applied.putSync(txid, 1);
     this.store.meta.removeSync(`pending-tx/${txid}`);
     const label = this.store.meta.get(`tx-label/${txid}`) as string | undefined;

@@ -27,7 +27,8 @@ export interface CentralEventTx {
   kind: string;
   intermediary?: string;
   spent: string[];
-  outputs: { pos: string; id: string; value: string; lock: unknown }[];
+  /** lock: the lock as JSON; lock_hex: its canonical bytes. */
+  outputs: { pos: string; id: string; value: string; lock: unknown; lock_hex: string }[];
 }
 export interface CentralBatchEvent {
   type: 'batch';

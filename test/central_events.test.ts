@@ -18,7 +18,7 @@ const bob = keyPair('ev-bob');
 const carol = keyPair('ev-carol');
 const bankKey = keyPair('ev-bank');
 
-interface EventOutput { pos: string; id: string; value: string; lock: { key: string } }
+interface EventOutput { pos: string; id: string; value: string; lock: { key: string }; lock_hex: string }
 interface EventTx { txid: string; kind: string; intermediary?: string; spent: string[]; outputs: EventOutput[] }
 interface BatchEvent { type: 'batch'; seq: string; time_ms: number; txs: EventTx[] }
 interface HelloEvent { type: 'hello'; from: string; head: string }
@@ -138,7 +138,7 @@ function record(tx: Tx, res: SettledJson): void {
       spent: tx.inputs.map((i) => i.pos.toString()),
       outputs: tx.outputs.map((o, i) => ({
         pos: res.outputs[i]!.pos, id: res.outputs[i]!.id, value: o.value.toString(),
-        lock: { key: (o.lock as { key: Buffer }).key.toString('hex') },
+        lock: { key: (o.lock as { key: Buffer }).key.toString('hex') }, lock_hex: o.lockBytes.toString('hex'),
       })),
     },
   });
