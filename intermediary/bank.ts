@@ -1082,8 +1082,9 @@ export class Bank extends EventEmitter<BankEvents> {
       const cursor = BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0');
       if (BigInt(b.seq) < cursor) return;
       for (const t of b.txs) {
-        // Central's own record: the lock bytes it checked when the output was created.
-        const outputs = t.outputs.map((o) => ({ pos: o.pos, id: o.id, value: o.value, lockHex: o.lock_hex }));
+        // Central's own record: the lock bytes it checked when the output was created (parsed
+        // from the JSON only when a central too old to send them does not).
+        const outputs = t.outputs.map((o) => ({ pos: o.pos, id: o.id, value: o.value, lockHex: o.lock_hex ?? encodeLock(parseLock(o.lock)).toString('hex') }));
         this.applyTx(t.txid, t.spent, outputs, b.time_ms, null);
       }
       this.store.meta.putSync('cursor', (BigInt(b.seq) + 1n).toString());

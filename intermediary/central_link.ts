@@ -28,7 +28,7 @@ export interface CentralEventTx {
   intermediary?: string;
   spent: string[];
   /** lock: the lock as JSON; lock_hex: its canonical bytes. */
-  outputs: { pos: string; id: string; value: string; lock: unknown; lock_hex: string }[];
+  outputs: { pos: string; id: string; value: string; lock: unknown; lock_hex?: string }[];
 }
 export interface CentralBatchEvent {
   type: 'batch';
