@@ -1,6 +1,8 @@
 // The ledger of record: validates transactions and applies them in group commits, one LMDB
 // write transaction per batch, acknowledging each only once its batch is durable.
 //
+// Intake per submit call: txids, output ids and the spent outputs' values and locks, computed
+// for large submissions on the verification pool's threads (intake.ts), in submission order.
 // Pipeline per batch: batch time fixed -> prepare (txid known; inputs read; ids, balance,
 // locks and witness shape checked at that batch time; signature checks packed) -> verify
 // (worker pool; key signatures skipped for attested submissions) -> apply (spent set, issuance
@@ -18,6 +20,7 @@ import { TAGS, taggedHash } from '../protocol/hash.js';
 import { decodeLockTrusted, isSimpleLock, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
 import { checkSpend } from '../protocol/spend.js';
 import { type Tx, operatorMessage, outputId, txId } from '../protocol/tx.js';
+import { type Admitted, packIntake, unpackIntake } from './intake.js';
 import { nativeVerifier, type SignatureVerifier } from '../protocol/sig.js';
 import type { AppliedBatch, LedgerStore, TxEffect } from './store.js';
 import { TriplePacker } from './verify_pack.js';
@@ -56,11 +59,30 @@ interface Submission {
 interface Pending {
   tx: Tx;
   txid: Buffer;
+  /** What the intake step computed off the event loop; null when this thread computes it. */
+  admitted: Admitted | null;
   attested: boolean;
   submission: Submission;
   /** This transaction's index in its submission's results. */
   index: number;
 }
+
+/** One submit call between submit() and the ledger's queue (its intake may run on a worker). */
+interface IntakeEntry {
+  readonly txs: readonly Tx[];
+  readonly attestation: { key: Buffer; sig: Buffer } | undefined;
+  readonly submission: Submission;
+  /** Set when the worker's results arrived (or failed: then this thread computes them). */
+  done: boolean;
+  /** Computed in submit() when the intake runs on this thread. */
+  readonly txids: Buffer[] | null;
+  admitted: Admitted[] | null;
+}
+
+/** Submissions at least this large take their intake step to the pool's threads. */
+export const INTAKE_WORKER_TX_MIN = 32;
+/** A submission's intake is split into parts of at least this many transactions, one per thread. */
+const INTAKE_PART_TX_MIN = 256;
 
 function answer(item: Pending, r: TxResult): void {
   const s = item.submission;
@@ -123,6 +145,9 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private readonly inflightMax: number;
   private readonly clockMs: () => number;
   private queue: Pending[] = [];
+  /** Submissions awaiting their intake, in submission order: they join the queue in this order. */
+  private readonly intake: IntakeEntry[] = [];
+  private intakeTxCount = 0;
   private pumping = false;
   private lastTimeMs = 0;
   private closed = false;
@@ -185,7 +210,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   get queuedTxCount(): number {
-    return this.queue.length;
+    return this.queue.length + this.intakeTxCount;
   }
 
   /**
@@ -195,28 +220,80 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    */
   submit(txs: readonly Tx[], attestation?: { key: Buffer; sig: Buffer }): Promise<TxResult[]> {
     if (this.closed) return Promise.reject(new Error('ledger is closed'));
-    if (this.queue.length + txs.length > this.queueTxMax) {
+    if (this.queue.length + this.intakeTxCount + txs.length > this.queueTxMax) {
       const e = new CbdcError('CBDC_ERR_OVERLOADED');
       this.emitRefused(e.code, txs.length);
       return Promise.resolve(txs.map(() => ({ ok: false as const, txid: null, code: e.code, message: e.message })));
     }
-    const txids = txs.map(txId);
-    if (attestation !== undefined) {
-      const ok = this.verifier.verify(attestation.sig, batchMessage(this.network, txids), attestation.key);
-      if (!ok) {
-        const e = new CbdcError('CBDC_ERR_BATCH_SIGNATURE');
-        this.emitRefused(e.code, txs.length);
-        return Promise.resolve(txids.map((t) => ({ ok: false as const, txid: t.toString('hex'), code: e.code, message: e.message })));
+    // Encoding happens here, before anything is queued, so a transaction that cannot be encoded
+    // throws to the caller and leaves the ledger as it was.
+    const per = this.intakePartTxs(txs.length);
+    const jobs = per === 0 ? null : this.intakeJobs(txs, per);
+    const txids = jobs === null ? txs.map(txId) : null;
+    return new Promise<TxResult[]>((resolve) => {
+      const submission: Submission = { results: new Array<TxResult>(txs.length), remaining: txs.length, resolve, submittedAtMs: performance.now() };
+      const entry: IntakeEntry = { txs, attestation, submission, done: false, txids, admitted: null };
+      this.intake.push(entry);
+      this.intakeTxCount += txs.length;
+      if (jobs === null) {
+        entry.done = true;
+        this.admitIntake();
+        return;
+      }
+      Promise.all(jobs).then((results) => {
+        const admitted = new Array<Admitted>(txs.length);
+        for (let k = 0; k < results.length; k++) unpackIntake(txs, k * per, Math.min(txs.length, (k + 1) * per), results[k]!, admitted);
+        entry.admitted = admitted;
+      }).catch(() => {
+        // A failed worker costs speed, not correctness: this thread computes what it would have.
+        entry.admitted = null;
+      }).finally(() => {
+        entry.done = true;
+        this.admitIntake();
+      });
+    });
+  }
+
+  /** Transactions per intake job on the pool's threads; 0: this submission's intake runs here. */
+  private intakePartTxs(txCount: number): number {
+    if (this.pool === null || this.pool.threads === 0 || txCount < INTAKE_WORKER_TX_MIN) return 0;
+    const parts = Math.max(1, Math.min(this.pool.threads, Math.floor(txCount / INTAKE_PART_TX_MIN)));
+    return Math.ceil(txCount / parts);
+  }
+
+  /** The intake jobs for this submission, `per` transactions each (encoded here, synchronously). */
+  private intakeJobs(txs: readonly Tx[], per: number): Promise<Uint8Array>[] {
+    const tasks = [];
+    for (let from = 0; from < txs.length; from += per) tasks.push(packIntake(txs, from, Math.min(txs.length, from + per), this.store.path ?? null));
+    return tasks.map((task) => this.pool!.intake(task));
+  }
+
+  /** Moves submissions whose intake is done, oldest first, into the queue (or refuses them). */
+  private admitIntake(): void {
+    while (this.intake.length > 0 && this.intake[0]!.done) {
+      const e = this.intake.shift()!;
+      this.intakeTxCount -= e.txs.length;
+      const { txs, attestation, submission, admitted } = e;
+      const txids = e.txids ?? (admitted === null ? txs.map(txId) : admitted.map((a) => a.txid));
+      if (attestation !== undefined) {
+        const ok = this.verifier.verify(attestation.sig, batchMessage(this.network, txids), attestation.key);
+        if (!ok) {
+          const err = new CbdcError('CBDC_ERR_BATCH_SIGNATURE');
+          this.emitRefused(err.code, txs.length);
+          submission.resolve(txids.map((t) => ({ ok: false as const, txid: t.toString('hex'), code: err.code, message: err.message })));
+          continue;
+        }
+      }
+      if (txs.length === 0) {
+        submission.resolve([]);
+        continue;
+      }
+      const attested = attestation !== undefined;
+      for (let i = 0; i < txs.length; i++) {
+        this.queue.push({ tx: txs[i]!, txid: txids[i]!, admitted: admitted === null ? null : admitted[i]!, attested, submission, index: i });
       }
     }
-    if (txs.length === 0) return Promise.resolve([]);
-    const attested = attestation !== undefined;
-    const done = new Promise<TxResult[]>((resolve) => {
-      const submission: Submission = { results: new Array<TxResult>(txs.length), remaining: txs.length, resolve, submittedAtMs: performance.now() };
-      for (let i = 0; i < txs.length; i++) this.queue.push({ tx: txs[i]!, txid: txids[i]!, attested, submission, index: i });
-    });
     void this.pump();
-    return done;
   }
 
   private emitRefused(code: CbdcError['code'], txCount: number): void {
@@ -284,19 +361,35 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       if (tx.inputs.length > 1 && new Set(tx.inputs.map((i) => i.pos)).size !== tx.inputs.length) {
         throw new CbdcError('CBDC_ERR_DUPLICATE_INPUT', 'the transaction names the same input position twice');
       }
+      const admitted = item.admitted;
+      let at = admitted === null ? 0 : admitted.inputsAt;
       for (const input of tx.inputs) {
-        const out = this.store.inputOf(input.pos, input.id);
-        if (out === undefined) {
-          throw new CbdcError('CBDC_ERR_UNKNOWN_INPUT', `no output ${input.id.toString('hex').slice(0, 16)}… at position ${input.pos}`);
+        // What the intake step read (final when found), else the store as it is now.
+        let valueFen: bigint;
+        let inputLock: Buffer;
+        if (admitted !== null && admitted.inputs[at] === 1) {
+          const b = admitted.inputs;
+          const end = at + 11 + b.readUInt16BE(at + 9);
+          valueFen = b.readBigUInt64BE(at + 1);
+          inputLock = b.subarray(at + 11, end);
+          at = end;
+        } else {
+          if (admitted !== null) at++;
+          const out = this.store.inputOf(input.pos, input.id);
+          if (out === undefined) {
+            throw new CbdcError('CBDC_ERR_UNKNOWN_INPUT', `no output ${input.id.toString('hex').slice(0, 16)}… at position ${input.pos}`);
+          }
+          valueFen = out.value;
+          inputLock = out.lockBytes;
         }
         // Early refusal so a doomed transaction costs no signature checks; apply re-checks.
         // Kept in attested mode too: it fixes which error a doubly-bad transaction gets.
         if (this.store.isSpent(input.pos)) throw new CbdcError('CBDC_ERR_DOUBLE_SPEND', `output at position ${input.pos} is already spent`);
-        inputSumFen += out.value;
-        const lock = decodeLockTrusted(out.lockBytes);
+        inputSumFen += valueFen;
+        const lock = decodeLockTrusted(inputLock);
         if (!isSimpleLock(lock)) simple = false;
         locks.push(lock);
-        lockBytes.push(out.lockBytes);
+        lockBytes.push(inputLock);
       }
       let outputSumFen = 0n;
       for (const o of tx.outputs) outputSumFen += o.value;
@@ -335,7 +428,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         txid,
         kind: tx.kind,
         inputs: tx.inputs.map((i) => i.pos),
-        outputs: tx.outputs.map((o, index) => ({ id: outputId(txid, index, o.value, o.lockBytes), value: o.value, lockBytes: o.lockBytes })),
+        outputs: tx.outputs.map((o, index) => ({ id: admitted === null ? outputId(txid, index, o.value, o.lockBytes) : admitted.outputIds[index]!, value: o.value, lockBytes: o.lockBytes })),
         inputSumFen,
         outputSumFen,
         intermediary: tx.intermediary,
@@ -391,7 +484,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         assert(applied !== null, 'applied batch present');
         const res = applied.results[r++]!;
         if (res.ok) {
-          answer(p.item, { ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds: p.effect!.outputs.map((o) => o.id), durable: applied.durable });
+          const outputIds = p.item.admitted?.outputIds ?? p.effect!.outputs.map((o) => o.id);
+          answer(p.item, { ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds, durable: applied.durable });
           if (stats !== null) {
             stats.latencyMs![settled++] = nowMs - p.item.submission.submittedAtMs;
             const kind = p.item.tx.kind;
@@ -423,6 +517,6 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** Stops taking work and waits for everything queued to be acknowledged. */
   async drain(): Promise<void> {
     this.closed = true;
-    while (this.pumping || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.pumping || this.queue.length > 0 || this.intake.length > 0) await new Promise((r) => setTimeout(r, 5));
   }
 }

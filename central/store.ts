@@ -92,6 +92,11 @@ export interface AuditReport {
 
 export interface LedgerStore {
   readonly durability: Durability;
+  /**
+   * An LMDB directory that other threads of this process may open to read committed outputs
+   * (store_lmdb.ts LmdbInputReader); absent when they cannot.
+   */
+  readonly path?: string;
   apply(effects: readonly TxEffect[], timeMs: number): Promise<AppliedBatch>;
   getOutput(pos: bigint): StoredOutput | undefined;
   /** The value and lock of the output at `pos` if its id is `id` (what spending it needs). */

@@ -166,8 +166,57 @@ function intermediaryToRow(i: Intermediary): IntermediaryRow {
   };
 }
 
+/**
+ * Spent outputs read by a thread other than the store's own (the verify workers, for the
+ * ledger's intake step): the same LMDB file opened again in that thread, which lmdb-js shares
+ * with the store's environment. Only the outputs table is read, and a record found there is
+ * final: outputs are never changed or deleted once committed. A miss may be an output
+ * committed after the snapshot; callers look those up again in the store.
+ */
+export class LmdbInputReader {
+  private static readonly byPath = new Map<string, LmdbInputReader>();
+  private readonly root: RootDatabase;
+  private readonly outputs: Database<Buffer, Buffer>;
+  private readonly key = Buffer.allocUnsafe(8);
+
+  private constructor(path: string) {
+    this.root = open({ path, maxDbs: 8, cache: false });
+    this.outputs = this.root.openDB<Buffer, Buffer>({ name: 'outputs', keyEncoding: 'binary', encoding: 'binary' });
+  }
+
+  /** One reader per ledger path and thread, kept for the thread's life. */
+  static forPath(path: string): LmdbInputReader {
+    let r = LmdbInputReader.byPath.get(path);
+    if (r === undefined) LmdbInputReader.byPath.set(path, (r = new LmdbInputReader(path)));
+    return r;
+  }
+
+  /** Reads see the newest commit from here on. */
+  begin(): void {
+    this.root.resetReadTxn();
+  }
+
+  /** Releases the snapshot, so that an idle reader does not keep old pages from reuse. */
+  end(): void {
+    this.root.resetReadTxn();
+  }
+
+  /**
+   * The stored output at `pos` if its id is `id`: its value (u64 big-endian) and lock bytes, as
+   * views valid until the next read; undefined when there is none (yet) or the id differs.
+   */
+  read(pos: number, id: Uint8Array): { value8: Buffer; lockBytes: Buffer } | undefined {
+    if (!(pos >= 0 && pos <= Number.MAX_SAFE_INTEGER)) return undefined;
+    const b = this.outputs.getBinaryFast(writeKey64(this.key, pos));
+    if (b === undefined || id.length !== 32 || b.compare(id, 0, 32, 8, 40) !== 0) return undefined;
+    return { value8: b.subarray(0, 8), lockBytes: b.subarray(OUT_FIXED_BYTES) };
+  }
+}
+
 export class LmdbStore implements LedgerStore {
   readonly durability: Durability;
+  /** The ledger's directory: other threads open it again to read committed outputs (LmdbInputReader). */
+  readonly path: string;
   private readonly bytesMax: number | undefined;
   private readonly root: RootDatabase;
   private readonly outputs: Database<Buffer, Buffer>;
@@ -180,6 +229,7 @@ export class LmdbStore implements LedgerStore {
 
   constructor(opts: LmdbStoreOptions) {
     this.durability = opts.durability;
+    this.path = opts.path;
     this.bytesMax = opts.mapSizeBytes;
     this.root = open({
       path: opts.path,

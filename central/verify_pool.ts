@@ -1,5 +1,6 @@
 // Signature verification off the event loop: a piscina pool of worker threads over all
-// cores. Small jobs run inline, where a thread hop would cost more than the checks.
+// cores. Small jobs run inline, where a thread hop would cost more than the checks. The same
+// threads run the ledger's intake step (intake.ts: txids, output ids, spent outputs' reads).
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +8,7 @@ import path from 'node:path';
 import { verifierByName } from '../protocol/sig.js';
 import { TRIPLE_BYTES, TriplePacker } from './verify_pack.js';
 import verifyTriples, { type VerifyTask } from './verify_worker.js';
+import { type IntakeTask, runIntake } from './intake.js';
 
 export type VerifierBackend = 'noble' | 'native';
 
@@ -15,12 +17,14 @@ const CHUNK_CHECKS = 256;
 /** Below this many checks, verify on the calling thread. */
 const INLINE_CHECKS_MAX = 8;
 
-function workerFile(): string {
+function workerFile(name: string): string {
   const here = fileURLToPath(import.meta.url);
   // From TypeScript sources (tests), workers run the built JavaScript (npm test builds first).
-  if (here.endsWith('.ts')) return path.resolve(path.dirname(here), '..', 'dist', 'central', 'verify_worker.js');
-  return path.join(path.dirname(here), 'verify_worker.js');
+  if (here.endsWith('.ts')) return path.resolve(path.dirname(here), '..', 'dist', 'central', name);
+  return path.join(path.dirname(here), name);
 }
+
+const INTAKE_FILE = workerFile('intake.js');
 
 export class VerifyPool {
   readonly backend: VerifierBackend;
@@ -32,7 +36,7 @@ export class VerifyPool {
     verifierByName(this.backend); // fail fast when the backend cannot load
     this.threads = opts.threads ?? availableParallelism();
     this.pool = this.threads > 0
-      ? new Piscina({ filename: workerFile(), minThreads: this.threads, maxThreads: this.threads, idleTimeout: 60_000 })
+      ? new Piscina({ filename: workerFile('verify_worker.js'), minThreads: this.threads, maxThreads: this.threads, idleTimeout: 60_000 })
       : null;
   }
 
@@ -58,6 +62,14 @@ export class VerifyPool {
       at += part.length;
     }
     return out;
+  }
+
+  /** Runs one intake task (intake.ts) on a worker thread, or here when the pool has no threads. */
+  intake(task: IntakeTask): Promise<Uint8Array> {
+    if (this.pool === null) return Promise.resolve().then(() => runIntake(task));
+    return this.pool.run(task, {
+      filename: INTAKE_FILE, name: 'runIntakeTask', transferList: [task.bodies.buffer as ArrayBuffer, task.ends.buffer as ArrayBuffer],
+    }) as Promise<Uint8Array>;
   }
 
   async close(): Promise<void> {

@@ -75,6 +75,10 @@ export class ByteWriter {
     if (b.length > 0xffff) throw new RangeError('var16 too long');
     return this.u16(b.length).bytes(b);
   }
+  /** Bytes written so far. */
+  get size(): number {
+    return this.len;
+  }
   finish(): Buffer {
     return this.buf.subarray(0, this.len);
   }

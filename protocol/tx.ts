@@ -273,6 +273,23 @@ export function outputId(txid: Uint8Array, index: number, value: bigint, lockByt
   return sha256Once(b);
 }
 
+/**
+ * outputId from the output's bytes as the transaction body encodes them (u64 value || u16 len
+ * || lock, which is exactly the tail of the output id's message), so a thread holding only the
+ * canonical body can compute it. `scratch` (reused across calls) must hold 108 + lock bytes.
+ */
+export function outputIdOfEncoded(txid: Uint8Array, index: number, encodedOutput: Uint8Array, scratch: Buffer): Buffer {
+  const n = 98 + encodedOutput.length;
+  OUTPUT_PREFIX.copy(scratch, 0);
+  scratch.set(txid, 64);
+  scratch.writeUInt16BE(index, 96);
+  scratch.set(encodedOutput, 98);
+  return sha256Once(scratch.subarray(0, n));
+}
+
+/** The tag prefix of txids: a txid is sha256Once(TX_HASH_PREFIX || encodeTxBody(tx)). */
+export const TX_HASH_PREFIX: Buffer = TX_PREFIX;
+
 /** What the central-bank operator signs to authorize an issuance or redemption. */
 export function operatorMessage(txid: Uint8Array): Buffer {
   return taggedHash(TAGS.operator, txid);
