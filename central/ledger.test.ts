@@ -197,6 +197,27 @@ describe.each(DURABILITIES)('Ledger on LMDB, durability %s', (durability: Durabi
   });
 
   describe('transfers', () => {
+    it('answers a settled transaction sent again with its settlement, also after a restart, and nothing else', async () => {
+      const [c700, c300] = await aliceCoins();
+      const tx = transferTx([c700!, c300!], [{ value: 600n, lock: toKey(BOB) }, { value: 400n, lock: toKey(ALICE) }], [ALICE]);
+      const first = await fx.submitOne(tx);
+      expectOk(first);
+      const again = await fx.submitOne(tx);
+      expectCode(again, 'CBDC_ERR_DOUBLE_SPEND');
+      const answered = fx.ledger.settledBefore(tx, again);
+      expectOk(answered);
+      expect({ ...answered, outputIds: answered.outputIds.map((b) => b.toString('hex')) }).toEqual({ ...first, outputIds: first.outputIds.map((b) => b.toString('hex')) });
+      // Another transaction spending the same coin stays refused.
+      const other = transferTx([c700!], [{ value: 700n, lock: toKey(CAROL) }], [ALICE]);
+      const otherResult = await fx.submitOne(other);
+      expectCode(otherResult, 'CBDC_ERR_DOUBLE_SPEND');
+      expect(fx.ledger.settledBefore(other, otherResult)).toBe(otherResult);
+      await fx.reopen();
+      const afterRestart = fx.ledger.settledBefore(tx, await fx.submitOne(tx));
+      expectOk(afterRestart);
+      expect([afterRestart.batch, afterRestart.firstPos]).toEqual([first.batch, first.firstPos]);
+    });
+
     it('applies a valid 2-in/2-out transfer', async () => {
       const [c700, c300] = await aliceCoins();
       const tx = transferTx([c700!, c300!], [{ value: 600n, lock: toKey(BOB) }, { value: 400n, lock: toKey(ALICE) }], [ALICE]);

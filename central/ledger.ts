@@ -19,7 +19,8 @@ import { BATCH_TX_MAX, LEDGER_QUEUE_TX_MAX } from '../protocol/limits.js';
 import { TAGS, taggedHash } from '../protocol/hash.js';
 import { decodeLockTrusted, isSimpleLock, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
 import { checkSpend } from '../protocol/spend.js';
-import { type Tx, operatorMessage, outputId, txId } from '../protocol/tx.js';
+import { type KeySignature, type Tx, operatorMessage, outputId, txId } from '../protocol/tx.js';
+import { bytesEqual } from '../protocol/bytes.js';
 import { type Admitted, packIntake, unpackIntake } from './intake.js';
 import { nativeVerifier, type SignatureVerifier } from '../protocol/sig.js';
 import type { AppliedBatch, LedgerStore, TxEffect } from './store.js';
@@ -83,6 +84,43 @@ interface IntakeEntry {
 export const INTAKE_WORKER_TX_MIN = 32;
 /** A submission's intake is split into parts of at least this many transactions, one per thread. */
 const INTAKE_PART_TX_MIN = 256;
+
+/** Whether two outpoints name the same position (at most TX_INPUTS_MAX: pairwise, no Set). */
+function repeatsPosition(inputs: readonly { readonly pos: bigint }[]): boolean {
+  for (let i = 1; i < inputs.length; i++) {
+    const p = inputs[i]!.pos;
+    for (let j = 0; j < i; j++) if (inputs[j]!.pos === p) return true;
+  }
+  return false;
+}
+
+/** lockSatisfiedByKeys over the witness's keys, without building the key list. */
+function lockSatisfiedBySigs(lock: Lock, sigs: readonly KeySignature[]): boolean {
+  if (lock.type === 'key') {
+    for (const s of sigs) if (bytesEqual(lock.key, s.key)) return true;
+    return false;
+  }
+  if (lock.type === 'multi') {
+    let count = 0;
+    for (const k of lock.keys) {
+      for (const s of sigs) {
+        if (bytesEqual(k, s.key)) {
+          count++;
+          break;
+        }
+      }
+    }
+    return count >= lock.k;
+  }
+  return lockSatisfiedByKeys(lock, sigs.map((s) => s.key));
+}
+
+function someLockNamesKey(locks: readonly Lock[], key: Buffer): boolean {
+  for (const l of locks) {
+    if (l.type === 'key' ? bytesEqual(l.key, key) : lockNamesKey(l, key)) return true;
+  }
+  return false;
+}
 
 function answer(item: Pending, r: TxResult): void {
   const s = item.submission;
@@ -172,7 +210,12 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   /** Settled txids of the newest batches, oldest first, up to RECENT_TXIDS_MAX. */
-  private readonly recent = new Map<string, { batch: bigint; firstPos: bigint }>();
+  private readonly recent = new Map<string, number>();
+  /** The ring behind `recent`: slot -> txid, batch, first position (no object per transaction). */
+  private readonly recentTxids: string[] = [];
+  private readonly recentBatch: bigint[] = [];
+  private readonly recentFirstPos: bigint[] = [];
+  private recentNext = 0;
 
   private loadRecent(): void {
     const newestFirst: [string, { batch: bigint; firstPos: bigint }][] = [];
@@ -188,12 +231,18 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       }
       seq = from;
     }
-    for (let i = newestFirst.length - 1; i >= 0; i--) this.recent.set(newestFirst[i]![0], newestFirst[i]![1]);
+    for (let i = newestFirst.length - 1; i >= 0; i--) this.remember(newestFirst[i]![0], newestFirst[i]![1].batch, newestFirst[i]![1].firstPos);
   }
 
   private remember(txid: string, batch: bigint, firstPos: bigint): void {
-    this.recent.set(txid, { batch, firstPos });
-    if (this.recent.size > RECENT_TXIDS_MAX) this.recent.delete(this.recent.keys().next().value!);
+    const slot = this.recentNext;
+    this.recentNext = (slot + 1) % RECENT_TXIDS_MAX;
+    const old = this.recentTxids[slot];
+    if (old !== undefined && this.recent.get(old) === slot) this.recent.delete(old);
+    this.recentTxids[slot] = txid;
+    this.recentBatch[slot] = batch;
+    this.recentFirstPos[slot] = firstPos;
+    this.recent.set(txid, slot);
   }
 
   /**
@@ -202,11 +251,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    */
   settledBefore(tx: Tx, r: TxResult): TxResult {
     if (r.ok || r.txid === null || (r.code !== 'CBDC_ERR_DOUBLE_SPEND' && r.code !== 'CBDC_ERR_ISSUE_SERIAL')) return r;
-    const seen = this.recent.get(r.txid);
-    if (seen === undefined) return r;
+    const slot = this.recent.get(r.txid);
+    if (slot === undefined) return r;
     const txid = Buffer.from(r.txid, 'hex');
     const outputIds = tx.outputs.map((o, index) => outputId(txid, index, o.value, o.lockBytes));
-    return { ok: true, txid: r.txid, batch: seen.batch, firstPos: seen.firstPos, outputIds, durable: this.store.durability !== 'nosync' };
+    return { ok: true, txid: r.txid, batch: this.recentBatch[slot]!, firstPos: this.recentFirstPos[slot]!, outputIds, durable: this.store.durability !== 'nosync' };
   }
 
   get queuedTxCount(): number {
@@ -358,7 +407,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       const lockBytes: Buffer[] = [];
       let simple = (tx.preimages === undefined || tx.preimages.length === 0) && (tx.certs === undefined || tx.certs.length === 0);
       // parseTx refuses this too; the ledger must not rely on it (a repeated input would be counted twice).
-      if (tx.inputs.length > 1 && new Set(tx.inputs.map((i) => i.pos)).size !== tx.inputs.length) {
+      if (repeatsPosition(tx.inputs)) {
         throw new CbdcError('CBDC_ERR_DUPLICATE_INPUT', 'the transaction names the same input position twice');
       }
       const admitted = item.admitted;
@@ -407,12 +456,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       let certChecks: ReturnType<typeof checkSpend> = [];
       if (simple) {
         // Fast path: plain key/multi locks and a witness of signatures only (checkSpend gives the same verdicts).
-        const signed = tx.sigs.map((s) => s.key);
-        for (const [i, lock] of locks.entries()) {
-          if (!lockSatisfiedByKeys(lock, signed)) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
+        for (let i = 0; i < locks.length; i++) {
+          if (!lockSatisfiedBySigs(locks[i]!, tx.sigs)) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
         }
         for (const s of tx.sigs) {
-          if (!locks.some((l) => lockNamesKey(l, s.key))) throw new CbdcError('CBDC_ERR_WITNESS', 'a signature is from a key no input lock names');
+          if (!someLockNamesKey(locks, s.key)) throw new CbdcError('CBDC_ERR_WITNESS', 'a signature is from a key no input lock names');
         }
       } else {
         certChecks = checkSpend(tx, locks.map((lock, i) => ({ lock, lockBytes: lockBytes[i]! })), timeMs, this.directory);
@@ -468,12 +516,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     };
     const nowMs = performance.now();
     let settled = 0;
-    if (applied !== null && applied.seq >= 0n) {
-      for (const [i, p] of live.entries()) {
-        const res = applied.results[i]!;
-        if (res.ok) this.remember(p.item.txid.toString('hex'), applied.seq, res.firstPos);
-      }
-    }
+    const remembering = applied !== null && applied.seq >= 0n;
     for (const p of prepared) {
       const txid = p.item.txid.toString('hex');
       let code: CbdcError['code'] | null = null;
@@ -484,6 +527,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         assert(applied !== null, 'applied batch present');
         const res = applied.results[r++]!;
         if (res.ok) {
+          if (remembering) this.remember(txid, applied.seq, res.firstPos);
           const outputIds = p.item.admitted?.outputIds ?? p.effect!.outputs.map((o) => o.id);
           answer(p.item, { ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds, durable: applied.durable });
           if (stats !== null) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isCbdcError } from './errors.js';
-import { ByteWriter, bytesToHex, hexToBytes, u64be } from './bytes.js';
+import { ByteWriter, bytesEqual, bytesToHex, hexToBytes, u64be, writeU64 } from './bytes.js';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -63,5 +63,38 @@ describe('ByteWriter', () => {
     expect(u64be((1n << 64n) - 1n).toString('hex')).toBe('ffffffffffffffff');
     expect(() => u64be(1n << 64n)).toThrow(RangeError);
     expect(() => u64be(-1n)).toThrow(RangeError);
+  });
+});
+
+describe('writeU64 and bytesEqual', () => {
+  it('writeU64 writes what writeBigUInt64BE writes, on both sides of 2^32 and 2^53, and refuses what it refuses', () => {
+    const values = [0n, 1n, 255n, (1n << 32n) - 1n, 1n << 32n, (1n << 32n) + 1n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, (1n << 64n) - 1n, 0x0123456789abcdefn];
+    for (let i = 0; i < 200; i++) values.push(BigInt(Math.floor(Math.random() * 2 ** 53)) * BigInt(1 + (i % 3) * 1000));
+    for (const v of values.filter((x) => x < 1n << 64n)) {
+      const a = Buffer.alloc(12, 0xaa);
+      const b = Buffer.alloc(12, 0xaa);
+      writeU64(a, v, 3);
+      b.writeBigUInt64BE(v, 3);
+      expect(a.toString('hex'), v.toString()).toBe(b.toString('hex'));
+      expect(new ByteWriter(1).u64(v).finish().readBigUInt64BE(0)).toBe(v);
+    }
+    expect(() => writeU64(Buffer.alloc(8), -1n, 0)).toThrow(RangeError);
+    expect(() => writeU64(Buffer.alloc(8), 1n << 64n, 0)).toThrow(RangeError);
+  });
+  it('bytesEqual agrees with Buffer.equals, for short and long strings and views', () => {
+    const big = Buffer.from(Array.from({ length: 200 }, (_, i) => i % 251));
+    const cases: [Uint8Array, Uint8Array][] = [
+      [Buffer.alloc(0), Buffer.alloc(0)], [Buffer.of(1), Buffer.of(1)], [Buffer.of(1), Buffer.of(2)], [Buffer.of(1), Buffer.of(1, 0)],
+      [big.subarray(0, 33), Buffer.from(big.subarray(0, 33))], [big.subarray(0, 33), big.subarray(1, 34)],
+      [big.subarray(0, 100), Buffer.from(big.subarray(0, 100))], [big.subarray(0, 100), Buffer.concat([big.subarray(0, 99), Buffer.of(7)])],
+      [new Uint8Array(big.subarray(5, 70)), big.subarray(5, 70)],
+    ];
+    for (const [a, b] of cases) expect(bytesEqual(a, b)).toBe(Buffer.from(a).equals(b));
+    const k = Buffer.from(big.subarray(0, 33));
+    for (let i = 0; i < 33; i++) {
+      const d = Buffer.from(k);
+      d[i] = d[i]! ^ 1;
+      expect(bytesEqual(k, d)).toBe(false);
+    }
   });
 });

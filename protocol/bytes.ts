@@ -16,6 +16,36 @@ export function bytesToHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
+/**
+ * Byte equality for short strings (keys, digests): a loop here costs less than the call into
+ * Buffer.equals, and differing keys usually differ in their first bytes.
+ */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  if (n > 64) return Buffer.compare(a, b) === 0;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const TWO_POW_32 = 4294967296;
+const U64_SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Writes v as u64 big-endian at `at`. Values below 2^53 (every amount, position and count the
+ * ledger writes) go through one Number conversion instead of writeBigUInt64BE's BigInt
+ * arithmetic; others (and out-of-range values, which throw RangeError) take writeBigUInt64BE.
+ */
+export function writeU64(b: Buffer, v: bigint, at: number): void {
+  if (v >= 0n && v <= U64_SAFE_MAX) {
+    const n = Number(v);
+    b.writeUInt32BE(Math.floor(n / TWO_POW_32), at);
+    b.writeUInt32BE(n >>> 0, at + 4);
+  } else {
+    b.writeBigUInt64BE(v, at);
+  }
+}
+
 export function u64be(value: bigint): Buffer {
   const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(value);
@@ -54,7 +84,7 @@ export class ByteWriter {
   }
   u64(v: bigint): this {
     this.room(8);
-    this.buf.writeBigUInt64BE(v, this.len);
+    writeU64(this.buf, v, this.len);
     this.len += 8;
     return this;
   }

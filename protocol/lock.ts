@@ -319,7 +319,7 @@ export function decodeLockTrusted(bytes: Uint8Array): Lock {
 }
 
 function decodeLockWith(bytes: Uint8Array, checkPoints: boolean): Lock {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (b.length > LOCK_BYTES_MAX) throw tooLarge(`lock is longer than ${LOCK_BYTES_MAX} bytes`);
   // Fast paths for the two shapes nearly every output has.
   if (b[0] === LOCK_TAGS.key && b.length === 1 + PUBLIC_KEY_BYTES) {
