@@ -50,14 +50,14 @@ import { AMOUNT_FEN_MAX } from '../../protocol/amount.js';
 import { TX_OUTPUTS_MAX } from '../../protocol/limits.js';
 import { publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
 import { type Tx, outputId, txId } from '../../protocol/tx.js';
-import { afterLock, andLock, beforeLock, keyLock, makeTx, multiLock, operatorSignTx, orLock, signTx } from '../../protocol/tx_builder.js';
+import { keyLock, makeTx, operatorSignTx, signTx } from '../../protocol/tx_builder.js';
 import { type Lock, encodeLock } from '../../protocol/lock.js';
 import { Ledger, batchMessage, type TxResult } from '../ledger.js';
 import { LmdbStore } from '../store_lmdb.js';
 import { DURABILITIES, type Durability, type TxEffect } from '../store.js';
 import { TriplePacker } from '../verify_pack.js';
 import { VerifyPool } from '../verify_pool.js';
-import { type KeyPool, below, makeKeyPool, makeRng, signInWorkers } from './workload_gen.js';
+import { type KeyPool, below, benchPolicy, makeKeyPool, makeRng, signInWorkers } from './workload_gen.js';
 
 const NETWORK = 'bench';
 const BANK_ID = 'bench-bank';
@@ -380,14 +380,7 @@ async function signTransfers(unsigned: Tx[], signers: Buffer[][], keys: KeyPool,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Policy-locked outputs (the policy phases)
-
-const DAY_MS = 86_400_000;
-
-/** The bench policy for an owner: or(and(multi(2, [x, y]), before(now + 1 year)), and(after(now - 1 day), key(owner))). */
-function benchPolicy(owner: Buffer, x: Buffer, y: Buffer, nowMs: number): Lock {
-  return orLock(andLock(multiLock(2, [x, y]), beforeLock(nowMs + 365 * DAY_MS)), andLock(afterLock(nowMs - DAY_MS), keyLock(owner)));
-}
+// Policy-locked outputs (the policy phases; the policy itself is benchPolicy in workload_gen.ts)
 
 /** Policy-locked outputs as the generator tracks them (typed arrays), with uniform random pair draws. */
 class PolicyOutputs {

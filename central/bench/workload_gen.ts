@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { isValidSecretKey, publicKeyOfNative } from '../../protocol/sig.js';
+import { type Lock, afterLock, andLock, beforeLock, keyLock, multiLock, orLock } from '../../protocol/lock.js';
 
 /** xoshiro128** seeded from sha256(seed || 0 || label): the same seed and label give the same stream. */
 export function makeRng(seed: string, label: string): () => number {
@@ -87,4 +88,14 @@ export async function signInWorkers(sks: Uint8Array, hashes: Uint8Array, threads
     }));
   }
   return Buffer.concat(await Promise.all(parts));
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The bench policy for an owner: or(and(multi(2, [x, y]), before(now + 1 year)), and(after(now - 1 day), key(owner))).
+ * Shared by the ledger benchmark's policy phases and the load test's policy transfers.
+ */
+export function benchPolicy(owner: Buffer, x: Buffer, y: Buffer, nowMs: number): Lock {
+  return orLock(andLock(multiLock(2, [x, y]), beforeLock(nowMs + 365 * DAY_MS)), andLock(afterLock(nowMs - DAY_MS), keyLock(owner)));
 }
