@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  INVALID_KINDS, KnobError, MIX_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, defaultKnobs, parseMix, validateKnobs,
+  INVALID_KINDS, KnobError, MIX_KINDS, POLICY_INVALID_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, defaultKnobs, parseMix, validateKnobs,
 } from './workload.js';
 import { REPO_ROOT } from './processes.js';
 import { runLoadTest } from './load_test.js';
@@ -32,9 +32,9 @@ function knobsCommand(name: string, description: string): Command {
     .option('--inputs <n>', 'inputs per transaction', num, d.inputs)
     .option('--outputs <n>', 'outputs per transaction (e2e: 1 = exact amount, 2 = with change)', num, d.outputs)
     .option('--invalid <share>', 'share of invalid transactions, 0 to 1 (exact count, seeded positions)', num, d.invalid)
-    .option('--invalid-kinds <list>', `kinds of invalid transactions, comma-separated (${INVALID_KINDS.join(', ')})`, (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) as InvalidKind[], d.invalidKinds)
+    .option('--invalid-kinds <list>', `kinds of invalid transactions, comma-separated (${INVALID_KINDS.join(', ')}; timelock and wrong_preimage are policy transfers, central only; default: double_spend,bad_signature, plus those two when --mix has policy)`, (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) as InvalidKind[], d.invalidKinds)
     .option('--cross-bank <share>', "e2e: share of payments to another bank's customer, 0 to 1", num, d.crossBank)
-    .option('--mix <list>', `central: lock policy of the inputs, e.g. key=0.8,multi=0.2 (${MIX_KINDS.join(', ')}; contract and offline once they exist)`, 'key=1')
+    .option('--mix <list>', `shares of the kinds of items (${MIX_KINDS.join(', ')}). central: the lock policy of each transfer's inputs, key, multi (multi(2, [a, b])) or policy (lock policies: or(and(multi2, before), and(after, key)), or and(key, hash) with the preimage), e.g. key=0.6,multi=0.2,policy=0.2. e2e: key (wallet payments) and offline (vouchers made card to card in setup and uploaded to the banks during the run), e.g. key=0.9,offline=0.1`, 'key=1')
     .option('--transactions <n>', 'transactions (e2e: payments) to pre-build; default: rate x duration, or a generous ceiling; a run that uses them up stops early', num)
     .option('--seed <text>', 'seed of keys, amounts, payees and invalid positions: the same seed gives the same workload', d.seed)
     .option('--no-progress', 'no progress bar')
@@ -45,14 +45,16 @@ function knobsCommand(name: string, description: string): Command {
     .showHelpAfterError();
 }
 
-function knobsFrom(o: Record<string, unknown>): Knobs {
+function knobsFrom(o: Record<string, unknown>, invalidKindsGiven: boolean): Knobs {
+  const mix = parseMix(o.mix as string);
   const k: Knobs = {
     target: o.target as Knobs['target'], durationS: o.duration as number, rate: (o.rate as number | undefined) ?? null,
     connections: o.connections as number, pipelining: o.pipelining as number, batch: o.batch as number,
     verification: o.verification as Knobs['verification'], wallets: o.wallets as number, banks: o.banks as number,
     inputs: o.inputs as number, outputs: o.outputs as number, invalid: o.invalid as number, invalidKinds: o.invalidKinds as InvalidKind[],
-    crossBank: o.crossBank as number, mix: parseMix(o.mix as string), transactions: (o.transactions as number | undefined) ?? null, seed: o.seed as string,
+    crossBank: o.crossBank as number, mix, transactions: (o.transactions as number | undefined) ?? null, seed: o.seed as string,
   };
+  if (!invalidKindsGiven && mix.policy > 0) k.invalidKinds = [...k.invalidKinds, ...POLICY_INVALID_KINDS];
   return validateKnobs(k);
 }
 
@@ -63,12 +65,14 @@ Examples:
   npm run loadtest -- --duration 30                                  # e2e payments, full verification
   npm run loadtest -- --target central --batch 1000 --verification attested
   npm run loadtest -- --target central --batch 1 --rate 2000 --invalid 0.05
+  npm run loadtest -- --target central --batch 100 --mix key=0.5,multi=0.2,policy=0.3 --invalid 0.04
+  npm run loadtest -- --mix key=0.9,offline=0.1                          # e2e payments and offline vouchers
 Exit status: 0 when the conservation check passes, 1 when it fails, 2 for a bad knob.`);
   cmd.parse(process.argv);
   const o = cmd.opts();
   let k: Knobs;
   try {
-    k = knobsFrom(o);
+    k = knobsFrom(o, cmd.getOptionValueSource('invalidKinds') === 'cli');
   } catch (e) {
     if (e instanceof KnobError) {
       process.stderr.write(`loadtest: ${e.message}\n`);

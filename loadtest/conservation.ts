@@ -4,7 +4,7 @@
 import { type Tx } from '../protocol/tx.js';
 import { below, makeRng } from '../central/bench/workload_gen.js';
 import { forEachLimited, signedCall } from './setup.js';
-import { KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KIND_VALID, type PaymentPlan } from './workload.js';
+import { KIND_BAD_SIGNATURE, KIND_CODES, KIND_DOUBLE_SPEND, KIND_NAMES, KIND_VALID, LOCK_NAMES, type PaymentPlan } from './workload.js';
 import { OUTCOME_REJECTED, OUTCOME_SETTLED, OUTCOME_UNKNOWN, type PaymentRecord } from './runner.js';
 
 /** Transactions (and payments) whose outputs are looked up at central one by one, at most. */
@@ -39,6 +39,8 @@ export interface ConservationReport {
   ok: boolean;
   checks: Check[];
   counts: Record<string, number>;
+  /** Per kind of the mix (central: lock policy; e2e: key payments, offline vouchers): what was sent and what became of it. */
+  by_kind?: Record<string, Record<string, number>>;
 }
 
 export interface Central {
@@ -99,7 +101,7 @@ function auditChecks(checks: Check[], before: SupplyJson, after: SupplyJson, a: 
  * Central target. Transactions sent without a clear answer are resolved from central's state:
  * a valid transfer's inputs are spent only if it settled (nothing else spends them).
  */
-export async function checkCentral(c: Central, txs: readonly Tx[], kinds: Uint8Array, outcome: Uint8Array, before: SupplyJson, seed: string): Promise<ConservationReport> {
+export async function checkCentral(c: Central, txs: readonly Tx[], kinds: Uint8Array, locks: Uint8Array, outcome: Uint8Array, codes: ReadonlyMap<number, string>, before: SupplyJson, seed: string): Promise<ConservationReport> {
   const checks: Check[] = [];
   // Resolve transactions with no answer.
   const unknownValid: number[] = [];
@@ -155,9 +157,47 @@ export async function checkCentral(c: Central, txs: readonly Tx[], kinds: Uint8A
   check(checks, 'settled exactly once (spent count)', spentDelta === settledInputs, `central spent ${spentDelta} outputs during the run; the settled transactions spend ${settledInputs}`);
   check(checks, 'settled exactly once (output count)', outputsDelta === settledOutputs, `central created ${outputsDelta} outputs during the run; the settled transactions create ${settledOutputs}`);
 
+  // Per lock policy of the mix: every valid transfer settled, every invalid one refused.
+  type KindCounts = { sent: number; settled: number; refused: number; valid_sent: number; valid_settled: number; invalid_sent: number; invalid_refused: number; invalid_unanswered: number };
+  const byKind: Record<string, KindCounts> = {};
+  for (let i = 0; i < txs.length; i++) {
+    if (outcome[i] === 0 || unansweredUnsettled.has(i)) continue;
+    const name = LOCK_NAMES[locks[i]!]!;
+    const b = (byKind[name] ??= { sent: 0, settled: 0, refused: 0, valid_sent: 0, valid_settled: 0, invalid_sent: 0, invalid_refused: 0, invalid_unanswered: 0 });
+    const valid = kinds[i] === KIND_VALID;
+    b.sent++;
+    if (valid) b.valid_sent++;
+    else b.invalid_sent++;
+    if (outcome[i] === OUTCOME_SETTLED) {
+      b.settled++;
+      if (valid) b.valid_settled++;
+    } else if (outcome[i] === OUTCOME_REJECTED) {
+      b.refused++;
+      if (!valid) b.invalid_refused++;
+    } else if (!valid) b.invalid_unanswered++;
+  }
+  for (const [name, b] of Object.entries(byKind)) {
+    check(checks, `${name} transfers: every valid one settled, every invalid one refused`, b.valid_settled === b.valid_sent && b.invalid_refused + b.invalid_unanswered === b.invalid_sent,
+      `${b.valid_settled} of ${b.valid_sent} valid settled, ${b.invalid_refused} of ${b.invalid_sent} invalid refused`);
+  }
+  // Each invalid kind is refused for its own reason.
+  const wrongCode: Record<string, number> = {};
+  const refusedByKind: Record<string, number> = {};
+  for (const [i, code] of codes) {
+    const kind = kinds[i]!;
+    if (kind === KIND_VALID) continue;
+    const name = KIND_NAMES[kind]!;
+    refusedByKind[name] = (refusedByKind[name] ?? 0) + 1;
+    if (code !== KIND_CODES[kind]) wrongCode[`${name}: ${code}`] = (wrongCode[`${name}: ${code}`] ?? 0) + 1;
+  }
+  check(checks, 'every invalid kind refused with its code', Object.keys(wrongCode).length === 0,
+    Object.entries(refusedByKind).map(([name, v]) => `${name} ${v} x ${KIND_CODES[KIND_NAMES.indexOf(name as never)]}`).join(', ') +
+    (Object.keys(wrongCode).length > 0 ? `; other codes: ${JSON.stringify(wrongCode)}` : '') || 'no invalid transaction answered');
+
   // Spot checks at central, output by output.
   const settled = sample([...outcome.keys()].filter((i) => outcome[i] === OUTCOME_SETTLED && kinds[i] === KIND_VALID), SAMPLE_MAX, seed);
-  const badSig = sample([...outcome.keys()].filter((i) => outcome[i] !== 0 && kinds[i] === KIND_BAD_SIGNATURE), SAMPLE_MAX, seed);
+  // Every refused kind but a double spend leaves its inputs unspent.
+  const badSig = sample([...outcome.keys()].filter((i) => outcome[i] !== 0 && kinds[i] !== KIND_VALID && kinds[i] !== KIND_DOUBLE_SPEND), SAMPLE_MAX, seed);
   let settledSpent = 0;
   let badUnspent = 0;
   await forEachLimited(settled.length, CHECK_CONCURRENCY, async (k) => {
@@ -175,9 +215,9 @@ export async function checkCentral(c: Central, txs: readonly Tx[], kinds: Uint8A
     if (o !== null && !o.spent) badUnspent++;
   });
   check(checks, 'sampled settled transactions: inputs spent at central', settledSpent === settled.length, `${settledSpent} of ${settled.length} sampled`);
-  check(checks, 'sampled bad-signature transactions: inputs still unspent', badUnspent === badSig.length, `${badUnspent} of ${badSig.length} sampled`);
-  void KIND_DOUBLE_SPEND;
-  return { ok: checks.every((x) => x.ok), checks, counts };
+  check(checks, 'sampled refused transactions (bad signature, time lock, preimage): inputs still unspent', badUnspent === badSig.length, `${badUnspent} of ${badSig.length} sampled`);
+  void KIND_BAD_SIGNATURE;
+  return { ok: checks.every((x) => x.ok), checks, counts, by_kind: byKind };
 }
 
 // -------------------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ import { makeKeyPool } from '../central/bench/workload_gen.js';
 import { Network, ProcSampler, topSelfTime } from './processes.js';
 import { balances, customerLock, fund, openAccounts, settleAll, waitForCredit } from './setup.js';
 import {
-  COIN_VALUE_FEN, type Knobs, bankOf, burnTransfers, coinsPerWallet, countKinds, planCentral, planPayments, plannedCount, signCentral, validateKnobs,
+  COIN_VALUE_FEN, type Knobs, OFFLINE_LOAD_FEN, bankOf, burnTransfers, coinsPerWallet, countKinds, countLocks, offlineVoucherCount, planCentral, planOffline, planPayments,
+  plannedCount, signCentral, validateKnobs,
 } from './workload.js';
+import { type OfflineRunResult, checkOffline, prepareOffline, runOfflineUploads } from './offline.js';
+import { type KindFigures } from './report_json.js';
 import { centralRequests, runCentral, runPayments, txIdOf, type RunResult } from './runner.js';
 import { type ConservationReport, checkCentral, checkPayments, supply } from './conservation.js';
 import { type LoadReport, machineInfo, writeJsonReport } from './report_json.js';
@@ -93,10 +96,11 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
     let run: RunResult;
     let conservation: ConservationReport;
     let requestsPrebuilt = 0;
+    let byKind: Record<string, KindFigures> = {};
 
     if (k.target === 'central') {
       const plan = await timed('plan', async () => planCentral(k, n));
-      o.log(`workload: ${n} transfers, ${k.inputs} in / ${k.outputs} out, ${JSON.stringify(countKinds(plan.kinds))}`);
+      o.log(`workload: ${n} transfers, ${k.inputs} in / ${k.outputs} out, ${JSON.stringify(countKinds(plan.kinds))}, locks ${JSON.stringify(countLocks(plan.locks))}`);
       const funded = await timed('fund', () => fund(central.url, NETWORK, central.operatorSk, FUNDER_IDS, plan.funding.map((f) => ({ value: f.value, lock: f.lock }))));
       const bankSigners = banks.map((id) => ({ id, sk: net.bankKeys.get(id)!.secretKey }));
       await timed('spend_double_spend_inputs', () => settleAll(central.url, NETWORK, bankSigners[0]!.sk, bankSigners[0]!.id, burnTransfers(NETWORK, plan, k.inputs, funded), 500, 'setup transfers'));
@@ -111,17 +115,27 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       run = await runCentral({ ...runOpts, url: central.url, requestRate: k.rate === null ? null : k.rate / k.batch, bankKeys: new Map(bankSigners.map((b) => [b.id, b.sk])) }, reqs, txs.length, byTxid);
       sampler.stop();
       await waitQuiet(central);
-      conservation = await timed('conservation', () => checkCentral(central, txs, plan.kinds, run.outcome, before, k.seed));
+      conservation = await timed('conservation', () => checkCentral(central, txs, plan.kinds, plan.locks, run.outcome, run.codes ?? new Map(), before, k.seed));
+      const seconds = Math.round(run.seconds * 100) / 100;
+      byKind = Object.fromEntries(Object.entries(conservation.by_kind ?? {}).map(([kind, b]) => [kind, {
+        sent: b.sent!, settled: b.settled!, refused: b.refused!, settled_per_s: Math.round(b.settled! / run.seconds), seconds,
+      }]));
     } else {
-      const plans = await timed('plan', async () => planPayments(k, n));
+      const nOffline = offlineVoucherCount(k);
+      const plans = await timed('plan', async () => planPayments(k, n - nOffline));
+      const offlinePlans = planOffline(k, nOffline);
       const coins = coinsPerWallet(plans, k.wallets, k.inputs);
+      // Each offline payer device is loaded from its wallet: coins for that too.
+      const loadCoins = Number((OFFLINE_LOAD_FEN + COIN_VALUE_FEN - 1n) / COIN_VALUE_FEN);
+      for (const p of offlinePlans) coins[p.payer]! += loadCoins;
       const keys = makeKeyPool(k.seed, k.wallets, '/e2e-wallet');
       const staffSk = new Map(banks.map((b) => [b, net.bankStaff.get(b)!.secretKey]));
       const wallets = keys.sks.map((sk, w) => {
         const bank = banks[bankOf(w, k.banks)]!;
         return { bank, bankUrl: net.banks.get(bank)!.url, sk, pub: keys.pubs[w]!, staffSk: staffSk.get(bank)! };
       });
-      o.log(`workload: ${n} payments over ${k.wallets} wallets at ${k.banks} banks, ${JSON.stringify(countKinds(Uint8Array.from(plans.map((p) => p.kind))))}`);
+      o.log(`workload: ${plans.length} payments over ${k.wallets} wallets at ${k.banks} banks, ${JSON.stringify(countKinds(Uint8Array.from(plans.map((p) => p.kind))))}` +
+        (nOffline > 0 ? `; ${nOffline} offline vouchers from ${offlinePlans.length} pairs of devices` : ''));
       const accounts = await timed('open_accounts', () => openAccounts(NETWORK, wallets, k.seed));
       const outputs: { value: bigint; lock: ReturnType<typeof customerLock> }[] = [];
       const expected = new Map<string, bigint>(banks.map((b) => [b, 0n]));
@@ -134,16 +148,23 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       await timed('fund', () => fund(central.url, NETWORK, central.operatorSk, FUNDER_IDS, outputs));
       await timed('credit', () => waitForCredit(NETWORK, banks.map((b) => ({ id: b, url: net.banks.get(b)!.url, staffSk: staffSk.get(b)!, expectedFen: expected.get(b)! }))));
       await waitQuiet(central);
+      // Offline devices: registered, loaded (wallet payments to the offline reserve) and paying card to card, before the baseline.
+      const offlinePairs = nOffline === 0 ? [] : await timed('offline_devices_and_payments', () => prepareOffline(NETWORK, offlinePlans, (w) => accounts[w]!, `${k.seed.slice(0, 16)}-${startedAt.getTime().toString(36)}`));
+      if (nOffline > 0) await waitQuiet(central);
       const balancesBefore = await balances(NETWORK, accounts, staffSk);
       const before = await supply(central);
       const bankUrls = [...new Set(accounts.map((a) => a.bankUrl))];
       if (bankUrls.length !== k.banks) throw new Error('every bank must hold wallets');
-      requestsPrebuilt = n;
+      requestsPrebuilt = plans.length;
       sampler.start();
-      o.log(`running ${k.durationS} s of payments through ${k.banks} bank(s) (${k.verification})...`);
+      o.log(`running ${k.durationS} s of payments through ${k.banks} bank(s) (${k.verification})${nOffline > 0 ? `, uploading ${nOffline} offline vouchers alongside` : ''}...`);
       // All banks share one autocannon run: the request's path names the account; the URL is
       // per bank, so with several banks the payments go to each through its own instance.
-      const pr = await runPaymentsAcrossBanks(k, runOpts, plans, accounts, startedAt.getTime().toString(36));
+      // The offline uploads run side by side with the payments, from the start of the window.
+      const [pr, off] = await Promise.all([
+        runPaymentsAcrossBanks(k, runOpts, plans, accounts, startedAt.getTime().toString(36)),
+        nOffline === 0 ? Promise.resolve(null as OfflineRunResult | null) : runOfflineUploads(NETWORK, offlinePairs),
+      ]);
       run = pr;
       sampler.stop();
       await waitQuiet(central);
@@ -151,6 +172,23 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         c: central, plans, outcome: pr.outcome, records: pr.records, accounts, staffSk, balancesBefore, before, inputs: k.inputs, coinValueFen: COIN_VALUE_FEN, seed: k.seed,
         balancesAfter: () => balances(NETWORK, accounts, staffSk),
       }));
+      const seconds = Math.round(run.seconds * 100) / 100;
+      const cc = conservation.counts;
+      byKind = { key: { sent: cc.sent!, settled: cc.valid_settled!, refused: cc.sent! - cc.valid_settled!, settled_per_s: Math.round(cc.valid_settled! / run.seconds), seconds } };
+      conservation.by_kind = { key: { sent: cc.sent!, settled: cc.valid_settled!, valid_sent: cc.valid_sent!, bad_signature_refused: cc.bad_signature_refused! } };
+      if (off !== null) {
+        const staff = new Map(banks.map((b) => [b, { url: net.banks.get(b)!.url, sk: staffSk.get(b)! }]));
+        const oc = await timed('conservation_offline', () => checkOffline(NETWORK, offlinePairs, off, staff));
+        conservation.checks.push(...oc.checks);
+        conservation.counts = { ...conservation.counts, ...oc.counts };
+        conservation.ok = conservation.checks.every((c) => c.ok);
+        const settled = oc.counts.offline_settled_once!;
+        conservation.by_kind.offline = { sent: nOffline, settled, duplicates: off.duplicates, refused: off.refused, uploads: off.uploads };
+        byKind.offline = {
+          sent: nOffline, settled, refused: off.refused, settled_per_s: off.seconds > 0 ? Math.round(settled / off.seconds) : 0, seconds: off.seconds,
+          vouchers: nOffline, uploads: off.uploads, duplicates: off.duplicates,
+        };
+      }
     }
 
     const rec = run.recorder;
@@ -166,7 +204,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         accepted_per_s: Math.round(inWindow.accepted / run.seconds), answered_per_s: Math.round((inWindow.accepted + inWindow.rejected) / run.seconds),
         sent: run.sent, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors, rejected_by_code: Object.fromEntries(rec.codes),
         exhausted_at_s: run.exhaustedAtS === null ? null : Math.round(run.exhaustedAtS * 100) / 100,
-        latency: rec.all.figures(), autocannon: run.autocannon,
+        latency: rec.all.figures(), autocannon: run.autocannon, by_kind: byKind,
       },
       timeline: rec.perSecond(),
       processes: Object.fromEntries(sampler.series),

@@ -66,6 +66,7 @@ export function renderHtml(r: LoadReport): string {
   const unit = x.unit;
   const rows = (pairs: [string, unknown][]): string => pairs.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join('');
   const settings = Object.entries(r.settings).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : v] as [string, unknown]);
+  const mix = Object.entries(r.results.by_kind).map(([kind, f]) => `<tr><td>${esc(kind)}</td><td>${f.sent}</td><td>${f.settled}</td><td>${f.refused}</td><td>${f.settled_per_s}</td><td>${f.seconds}</td></tr>`).join('');
   const checks = r.conservation.checks.map((c) => `<tr class="${c.ok ? 'ok' : 'fail'}"><td>${c.ok ? 'ok' : 'FAILED'}</td><td>${esc(c.name)}</td><td>${esc(c.detail)}</td></tr>`).join('');
   const procs = Object.entries(r.process_summary).map(([n, s]) => `<tr><th>${esc(n)}</th><td>${s.cpu_cores_mean} cores</td><td>${s.rss_mb_max} MB</td></tr>`).join('');
   return `<!doctype html>
@@ -97,6 +98,7 @@ tr.fail td{color:#b00020;font-weight:bold}tr.ok td:first-child{color:#137333}
 <h2>CPU of each process (cores)</h2><div class="plot" id="p-cpu"></div>
 <h2>Memory of each process (RSS, MB)</h2><div class="plot" id="p-rss"></div>
 <h2>Processes</h2><table><tr><th>process</th><th>mean CPU</th><th>max RSS</th></tr>${procs}</table>
+<h2>The mix</h2><table><tr><th>kind</th><th>sent</th><th>settled</th><th>refused</th><th>settled per s</th><th>over s</th></tr>${mix}</table>
 <h2>Conservation</h2><table>${checks}</table>
 <h2>Settings</h2><table>${rows(settings)}</table>
 <script>${js}</script>

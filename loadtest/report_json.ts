@@ -10,6 +10,19 @@ import type { ConservationReport } from './conservation.js';
 
 export const REPORT_VERSION = 1;
 
+export interface KindFigures {
+  sent: number;
+  settled: number;
+  refused: number;
+  settled_per_s: number;
+  /** The seconds the rate is over (offline vouchers: from the first upload to the last answer). */
+  seconds: number;
+  /** Offline vouchers: pre-built in setup, uploads made, vouchers answered as already settled. */
+  vouchers?: number;
+  uploads?: number;
+  duplicates?: number;
+}
+
 export interface LoadReport {
   report: 'cbdc-loadtest';
   version: number;
@@ -35,6 +48,11 @@ export interface LoadReport {
     exhausted_at_s: number | null;
     latency: LatencyFigures;
     autocannon: AutocannonFigures;
+    /**
+     * The mix, per kind (central: key, multi, policy transfers; e2e: key payments, offline
+     * vouchers): sent, settled and refused, and settled per second over its own window.
+     */
+    by_kind: Record<string, KindFigures>;
   };
   timeline: SecondFigures[];
   processes: Record<string, ProcSample[]>;
@@ -71,6 +89,8 @@ export function summaryText(r: LoadReport, files: string[]): string {
     ...(x.exhausted_at_s !== null ? [`the pre-built workload ran out at ${x.exhausted_at_s.toFixed(1)} s; raise --transactions for a longer run`] : []),
     ...Object.entries(r.process_summary).map(([name, s]) => `  ${name.padEnd(12)} CPU ${s.cpu_cores_mean} cores (${s.cpu_ms_per_item ?? 'n/a'} ms per ${x.unit.replace(/s$/, '')}), RSS max ${s.rss_mb_max} MB`),
     `other processes on the machine: ${r.machine.other_processes_cores_mean} cores on average`,
+    ...Object.entries(x.by_kind).map(([kind, f]) => `  ${kind.padEnd(8)} ${String(f.settled).padStart(8)} settled, ${String(f.refused).padStart(6)} refused of ${f.sent} sent: ${f.settled_per_s}/s over ${f.seconds} s` +
+      (f.vouchers !== undefined ? ` (${f.vouchers} vouchers in ${f.uploads} uploads; ${f.duplicates} uploaded twice, settled once)` : '')),
     `conservation: ${r.conservation.ok ? 'PASSED' : 'FAILED'}`,
     ...r.conservation.checks.map((c) => `  [${c.ok ? 'ok' : 'FAIL'}] ${c.name}: ${c.detail}`),
     ...Object.entries(r.profiles ?? {}).flatMap(([name, p]) => [

@@ -186,6 +186,8 @@ export interface RunResult {
   /** When the pre-built workload ran out (seconds into the run), or null. */
   exhaustedAtS: number | null;
   autocannon: AutocannonFigures;
+  /** Central: the code each refused transaction was answered with, by index. */
+  codes?: Map<number, string>;
 }
 
 interface RunOptions {
@@ -360,6 +362,7 @@ export function txIdOf(tx: Tx): Buffer {
 export async function runCentral(o: RunOptions & { network: string; bankKeys: Map<string, Buffer> }, reqs: readonly CentralRequest[], txCount: number, txIndexByTxid: Map<string, number>): Promise<RunResult> {
   const rec = new Recorder();
   const outcome = new Uint8Array(txCount);
+  const codes = new Map<number, string>();
   let next = 0;
   let sent = 0;
   let exhaustedAtS: number | null = null;
@@ -397,7 +400,10 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
           rec.code(code ?? 'unknown');
         }
         const i = txid === null ? undefined : txIndexByTxid.get(txid);
-        if (i !== undefined) outcome[i] = settled ? OUTCOME_SETTLED : OUTCOME_REJECTED;
+        if (i !== undefined) {
+          outcome[i] = settled ? OUTCOME_SETTLED : OUTCOME_REJECTED;
+          if (!settled) codes.set(i, code ?? 'unknown');
+        }
       };
       try {
         const j = JSON.parse(body) as { status?: string; txid?: string | null; code?: string; results?: { status: string; txid: string | null; code?: string }[] };
@@ -418,7 +424,7 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
     },
   } as autocannon.Request;
   const { result } = await runAutocannon(o, [request], rec, flow);
-  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent: Math.min(txCount, sentTxCount(reqs, sent)), exhaustedAtS, autocannon: autocannonFigures(result, sent) };
+  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent: Math.min(txCount, sentTxCount(reqs, sent)), exhaustedAtS, autocannon: autocannonFigures(result, sent), codes };
 }
 
 function sentTxCount(reqs: readonly CentralRequest[], sentRequests: number): number {

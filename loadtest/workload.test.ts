@@ -4,10 +4,13 @@
 import { describe, expect, it } from 'vitest';
 import { nativeVerifier } from '../protocol/sig.js';
 import { txId } from '../protocol/tx.js';
+import { createHash } from 'node:crypto';
 import { encodeLock } from '../protocol/lock.js';
+import { evaluateLock } from '../protocol/lock_eval.js';
 import {
-  COIN_VALUE_FEN, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KIND_VALID, KnobError, type Knobs, burnTransfers, coinsPerWallet, countKinds,
-  defaultKnobs, parseMix, planCentral, planKinds, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
+  COIN_VALUE_FEN, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KIND_TIMELOCK, KIND_VALID, KIND_WRONG_PREIMAGE, KnobError, type Knobs, LOCK_POLICY,
+  OFFLINE_LOAD_FEN, OFFLINE_PAYMENTS_PER_PAIR, bankOf, burnTransfers, coinsPerWallet, countKinds, countLocks,
+  defaultKnobs, offlineVoucherCount, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
 } from './workload.js';
 
 const knobs = (over: Partial<Knobs> = {}): Knobs => ({ ...defaultKnobs(), ...over });
@@ -22,7 +25,7 @@ function fingerprint(plan: ReturnType<typeof planCentral>): string {
 
 describe('seeded workloads', () => {
   it('the same seed gives the same central workload; another seed another', () => {
-    const k = knobs({ target: 'central', wallets: 50, mix: { key: 0.7, multi: 0.3 }, invalid: 0.1 });
+    const k = knobs({ target: 'central', wallets: 50, mix: { key: 0.7, multi: 0.3, policy: 0, offline: 0 }, invalid: 0.1 });
     const a = fingerprint(planCentral(k, 300));
     expect(fingerprint(planCentral(k, 300))).toBe(a);
     expect(fingerprint(planCentral({ ...k, seed: 'another seed' }, 300))).not.toBe(a);
@@ -46,7 +49,9 @@ describe('seeded workloads', () => {
       expect(Math.abs(c.double_spend - c.bad_signature)).toBeLessThanOrEqual(1);
     }
     const only = countKinds(planKinds(knobs({ invalid: 0.1, invalidKinds: ['bad_signature'] }), 1000));
-    expect(only).toEqual({ valid: 900, double_spend: 0, bad_signature: 100 });
+    expect(only).toEqual({ valid: 900, double_spend: 0, bad_signature: 100, timelock: 0, wrong_preimage: 0 });
+    const four = countKinds(planKinds(knobs({ invalid: 0.1, invalidKinds: ['double_spend', 'bad_signature', 'timelock', 'wrong_preimage'] }), 1000));
+    expect(four).toEqual({ valid: 900, double_spend: 25, bad_signature: 25, timelock: 25, wrong_preimage: 25 });
   });
 
   it('payments: the cross-bank share is exact, payees differ from payers, amounts take exactly --inputs coins', () => {
@@ -68,7 +73,7 @@ describe('seeded workloads', () => {
   });
 
   it('central transfers: balanced, shaped by --inputs/--outputs, signatures verify except the bad ones', async () => {
-    const k = knobs({ target: 'central', wallets: 20, inputs: 3, outputs: 4, invalid: 0.2, mix: { key: 0.5, multi: 0.5 } });
+    const k = knobs({ target: 'central', wallets: 20, inputs: 3, outputs: 4, invalid: 0.2, mix: { key: 0.5, multi: 0.5, policy: 0, offline: 0 } });
     const n = 60;
     const plan = planCentral(k, n);
     // Stand-in positions and ids for the funding outputs (no ledger needed to sign).
@@ -103,6 +108,63 @@ describe('seeded workloads', () => {
     }
     for (const b of burn) for (const s of b.sigs) expect(nativeVerifier.verify(s.sig, txId(b), s.key)).toBe(true);
     void KIND_VALID;
+  });
+
+  it('policy transfers: their locks hold for the signatures and preimage they carry, except timelock and wrong_preimage ones', async () => {
+    const k = knobs({
+      target: 'central', wallets: 30, inputs: 2, outputs: 2, invalid: 0.2, mix: { key: 0.2, multi: 0.2, policy: 0.6, offline: 0 },
+      invalidKinds: ['double_spend', 'bad_signature', 'timelock', 'wrong_preimage'],
+    });
+    const n = 200;
+    const nowMs = 1_800_000_000_000;
+    const plan = planCentral(k, n, nowMs);
+    const locks = countLocks(plan.locks);
+    expect(locks.key + locks.multi + locks.policy).toBe(n);
+    expect(locks.policy).toBeGreaterThan(100);
+    // The policy-only invalid kinds are always policy transfers.
+    for (let t = 0; t < n; t++) if (plan.kinds[t] === KIND_TIMELOCK || plan.kinds[t] === KIND_WRONG_PREIMAGE) expect(plan.locks[t]).toBe(LOCK_POLICY);
+    const funded = plan.funding.map((_, j) => ({ pos: BigInt(j), id: Buffer.alloc(32, j % 251) }));
+    const txs = await signCentral('test-net', plan, k.inputs, funded, 2);
+    let hashLocked = 0;
+    let byOwner = 0;
+    let byPair = 0;
+    for (let t = 0; t < n; t++) {
+      if (plan.locks[t] !== LOCK_POLICY || plan.kinds[t] === KIND_BAD_SIGNATURE) continue;
+      const tx = txs[t]!;
+      const lock = plan.funding[t * k.inputs]!.lock;
+      const signed = tx.sigs.map((s) => s.key);
+      const preimageHashes = (tx.preimages ?? []).map((p) => createHash('sha256').update(p).digest());
+      const v = evaluateLock(lock, encodeLock(lock), { signedKeys: signed, preimageHashes, timeMs: nowMs + 1_000, outputs: [] });
+      if (plan.kinds[t] === KIND_TIMELOCK) expect(v, `transfer ${t}`).toMatchObject({ ok: false, code: 'CBDC_ERR_LOCK_TIMELOCK' });
+      else if (plan.kinds[t] === KIND_WRONG_PREIMAGE) expect(v, `transfer ${t}`).toMatchObject({ ok: false, code: 'CBDC_ERR_LOCK_PREIMAGE' });
+      else expect(v.ok, `transfer ${t}`).toBe(true);
+      if (tx.preimages !== undefined) hashLocked++;
+      else if (tx.sigs.length === 2) byPair++;
+      else byOwner++;
+    }
+    // All three ways of spending a policy occur: the pair's branch, the owner's branch, the hash lock.
+    expect(hashLocked).toBeGreaterThan(0);
+    expect(byOwner).toBeGreaterThan(0);
+    expect(byPair).toBeGreaterThan(0);
+  });
+
+  it('offline pairs: payer and payee at one bank, at most OFFLINE_PAYMENTS_PER_PAIR payments within the load', () => {
+    const k = knobs({ wallets: 20, banks: 2, mix: { key: 0.8, multi: 0, policy: 0, offline: 0.2 }, transactions: 1000 });
+    expect(validateKnobs(k)).toBeTruthy();
+    const v = offlineVoucherCount(k);
+    expect(v).toBe(200);
+    const pairs = planOffline(k, v);
+    expect(pairs).toHaveLength(Math.ceil(v / OFFLINE_PAYMENTS_PER_PAIR));
+    expect(pairs.reduce((s, p) => s + p.amountsFen.length, 0)).toBe(v);
+    for (const p of pairs) {
+      expect(p.payer).not.toBe(p.payee);
+      expect(bankOf(p.payer, 2)).toBe(p.bank);
+      expect(bankOf(p.payee, 2)).toBe(p.bank);
+      expect(p.amountsFen.reduce((s, x) => s + x, 0n)).toBeLessThanOrEqual(OFFLINE_LOAD_FEN);
+      for (const a of p.amountsFen) expect(a).toBeGreaterThan(0n);
+    }
+    expect(JSON.stringify(planOffline(k, v), (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))).toBe(JSON.stringify(pairs, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)));
+    expect(offlineVoucherCount({ ...k, mix: { key: 1, multi: 0, policy: 0, offline: 0 } })).toBe(0);
   });
 });
 
@@ -140,13 +202,25 @@ describe('knobs', () => {
     bad({ outputs: 3 }, /--outputs must be 1 or 2 for --target e2e/);
     bad({ banks: 1, crossBank: 0.5 }, /--cross-bank > 0 needs --banks 2/);
     bad({ wallets: 3, banks: 2, crossBank: 0 }, /at least 2 wallets/);
-    bad({ mix: { key: 0.5, multi: 0.5 } }, /--mix applies to --target central/);
+    bad({ mix: { key: 0.5, multi: 0.5, policy: 0, offline: 0 } }, /--mix multi and policy apply to --target central/);
+    bad({ mix: { key: 0.5, multi: 0, policy: 0.5, offline: 0 } }, /--mix multi and policy apply to --target central/);
+    bad({ mix: { key: 0, multi: 0, policy: 0, offline: 1 } }, /e2e needs a share of key/);
+    bad({ invalidKinds: ['timelock'] }, /apply to --target central/);
+    bad({ mix: { key: 0.5, multi: 0, policy: 0, offline: 0.5 }, transactions: 1_000_000, wallets: 10 }, /--mix offline: 500000 vouchers, above 50000/);
+    bad({ mix: { key: 0.5, multi: 0, policy: 0, offline: 0.5 }, transactions: 20_000, wallets: 10 }, /need more --wallets/);
   });
 
-  it('--mix: shares normalised; contract and offline payments are not there yet', () => {
-    expect(parseMix('key=3,multi=1')).toEqual({ key: 0.75, multi: 0.25 });
-    expect(() => parseMix('contract=0.5,key=0.5')).toThrow(/"contract" payments are not available yet/);
-    expect(() => parseMix('offline=1')).toThrow(/not available yet/);
+  it('refuses combinations the central path cannot do', () => {
+    bad({ target: 'central', mix: { key: 0.5, multi: 0, policy: 0, offline: 0.5 } }, /--mix offline applies to --target e2e/);
+    bad({ target: 'central', invalidKinds: ['timelock'] }, /need policy transfers: add policy to --mix/);
+    expect(validateKnobs(knobs({ target: 'central', invalidKinds: ['timelock', 'wrong_preimage'], mix: { key: 0.5, multi: 0, policy: 0.5, offline: 0 } }))).toBeTruthy();
+  });
+
+  it('--mix: shares normalised; contract payments are not driven yet', () => {
+    expect(parseMix('key=3,multi=1')).toEqual({ key: 0.75, multi: 0.25, policy: 0, offline: 0 });
+    expect(parseMix('key=2,multi=1,policy=1')).toEqual({ key: 0.5, multi: 0.25, policy: 0.25, offline: 0 });
+    expect(parseMix('key=0.9,offline=0.1')).toEqual({ key: 0.9, multi: 0, policy: 0, offline: 0.1 });
+    expect(() => parseMix('contract=0.5,key=0.5')).toThrow(/"contract" payments are not driven by the load test yet/);
     expect(() => parseMix('key=-1')).toThrow(/needs a share >= 0/);
     expect(() => parseMix('lightning=1')).toThrow(/unknown kind "lightning"/);
     expect(() => parseMix('key=0')).toThrow(/add up to 0/);

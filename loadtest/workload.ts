@@ -6,13 +6,17 @@
 //            POST /v1/batches with --batch > 1; attested batches signed by the bank in
 //            `attested` mode). Inputs are outputs issued during setup; --inputs and
 //            --outputs shape every transfer; --mix chooses the lock policy of the inputs
-//            (key(pk) per input, or one multi(2, [a, b]) contract lock for the whole transfer).
+//            (key(pk) per input, one multi(2, [a, b]) contract lock for the whole transfer, or
+//            one lock policy: the bench policy or(and(multi2, before), and(after, key)) spent by
+//            either branch, or and(key, hash) spent with its preimage in the witness).
 //   e2e      payments through the banks' wallet API: the wallet asks its bank for a payment
 //            (POST /v1/accounts/:id/payments), signs the txid the bank returns, and sends the
 //            signature (.../sign); the bank co-signs and settles it at central in a batch.
 //            Wallets hold coins of one value (COIN_VALUE_FEN) and each amount is chosen so
 //            the bank's coin selection takes exactly --inputs coins (with change when
-//            --outputs is 2).
+//            --outputs is 2). --mix offline=x makes a share of the items offline vouchers:
+//            card-to-card payments made in setup on emulated devices the banks provisioned
+//            and loaded, uploaded to the banks' voucher route during the run.
 //
 // Invalid transactions (an exact share, --invalid, at seeded positions):
 //   double_spend   central: spends outputs already spent during setup (refused, DOUBLE_SPEND).
@@ -21,24 +25,35 @@
 //   bad_signature  central: one witness signature is over another hash (refused, BAD_SIGNATURE;
 //                  in attested mode such transfers travel in batches the bank does not attest).
 //                  e2e: the wallet signs another hash; its bank refuses (BAD_SIGNATURE).
+//   timelock       central: a policy transfer whose owner spends its key branch before the
+//                  branch's after(t) (refused, LOCK_TIMELOCK).
+//   wrong_preimage central: a hash-locked policy transfer whose witness carries another
+//                  preimage (refused, WITNESS: it opens no hash lock of any input).
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { TX_INPUTS_MAX, TX_OUTPUTS_MAX, BATCH_TX_MAX } from '../protocol/limits.js';
-import { type Lock } from '../protocol/lock.js';
+import { type Lock, andLock, hashLock } from '../protocol/lock.js';
 import { type Tx, operatorMessage, txId } from '../protocol/tx.js';
-import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
+import { keyLock, makeTx, multiLock, withPreimages } from '../protocol/tx_builder.js';
 import { signHashNative } from '../protocol/sig.js';
-import { type KeyPool, below, makeKeyPool, makeRng, signInWorkers } from '../central/bench/workload_gen.js';
+import { type KeyPool, below, benchPolicy, makeKeyPool, makeRng, signInWorkers } from '../central/bench/workload_gen.js';
 
 export const TARGETS = ['e2e', 'central'] as const;
 export type Target = (typeof TARGETS)[number];
-export const INVALID_KINDS = ['double_spend', 'bad_signature'] as const;
+export const INVALID_KINDS = ['double_spend', 'bad_signature', 'timelock', 'wrong_preimage'] as const;
 export type InvalidKind = (typeof INVALID_KINDS)[number];
-/** Lock policies the central workload's inputs can carry. */
-export const MIX_KINDS = ['key', 'multi'] as const;
+/** Invalid kinds that only a policy-locked central transfer can be. */
+export const POLICY_INVALID_KINDS: readonly InvalidKind[] = ['timelock', 'wrong_preimage'];
+/**
+ * The mix: central transfers by the lock policy of their inputs (key, multi, policy); e2e
+ * items are wallet payments (key) or offline vouchers (offline).
+ */
+export const MIX_KINDS = ['key', 'multi', 'policy', 'offline'] as const;
 export type MixKind = (typeof MIX_KINDS)[number];
-/** Payment kinds that belong in the mix once the features exist. */
-export const MIX_KINDS_NOT_YET = ['contract', 'offline'] as const;
+export const MIX_KINDS_CENTRAL: readonly MixKind[] = ['key', 'multi', 'policy'];
+export const MIX_KINDS_E2E: readonly MixKind[] = ['key', 'offline'];
+/** Payment kinds that belong in the mix once the load generator drives them. */
+export const MIX_KINDS_NOT_YET = ['contract'] as const;
 export const VERIFICATIONS = ['full', 'attested'] as const;
 export type Verification = (typeof VERIFICATIONS)[number];
 
@@ -46,7 +61,16 @@ export type Verification = (typeof VERIFICATIONS)[number];
 export const KIND_VALID = 0;
 export const KIND_DOUBLE_SPEND = 1;
 export const KIND_BAD_SIGNATURE = 2;
-export const KIND_NAMES = ['valid', 'double_spend', 'bad_signature'] as const;
+export const KIND_TIMELOCK = 3;
+export const KIND_WRONG_PREIMAGE = 4;
+export const KIND_NAMES = ['valid', 'double_spend', 'bad_signature', 'timelock', 'wrong_preimage'] as const;
+/** The code central answers each invalid kind with (null: valid). */
+export const KIND_CODES = [null, 'CBDC_ERR_DOUBLE_SPEND', 'CBDC_ERR_BAD_SIGNATURE', 'CBDC_ERR_LOCK_TIMELOCK', 'CBDC_ERR_WITNESS'] as const;
+/** Central transfers: lock policy per transfer (index into LOCK_NAMES). */
+export const LOCK_KEY = 0;
+export const LOCK_MULTI = 1;
+export const LOCK_POLICY = 2;
+export const LOCK_NAMES = ['key', 'multi', 'policy'] as const;
 
 export const WALLETS_MAX = 100_000;
 export const BANKS_MAX = 16;
@@ -85,7 +109,7 @@ export interface Knobs {
   verification: Verification;
   /** e2e: share of payments to another bank's customer. */
   crossBank: number;
-  /** central: share of transfers per lock policy of their inputs. */
+  /** central: share of transfers per lock policy of their inputs; e2e: share of payments and offline vouchers. */
   mix: Record<MixKind, number>;
   /** Transactions (payments) to pre-build; null: enough for rate x duration (or a ceiling guess). */
   transactions: number | null;
@@ -103,26 +127,26 @@ export function defaultKnobs(): Knobs {
   return {
     target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
     rate: null, durationS: 30, connections: 64, pipelining: 1, batch: 1, verification: 'full', crossBank: 0.5,
-    mix: { key: 1, multi: 0 }, transactions: null, seed: 'cbdc-loadtest',
+    mix: { key: 1, multi: 0, policy: 0, offline: 0 }, transactions: null, seed: 'cbdc-loadtest',
   };
 }
 
 /** "key=0.9,multi=0.1" -> shares that add up to 1. */
 export function parseMix(text: string): Record<MixKind, number> {
-  const mix: Record<MixKind, number> = { key: 0, multi: 0 };
+  const mix: Record<MixKind, number> = { key: 0, multi: 0, policy: 0, offline: 0 };
   for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
     const [name, value] = part.split('=');
     if ((MIX_KINDS_NOT_YET as readonly string[]).includes(name ?? '')) {
-      throw new KnobError(`--mix: "${name}" payments are not available yet (the ledger has no such feature); available: ${MIX_KINDS.join(', ')}`);
+      throw new KnobError(`--mix: "${name}" payments are not driven by the load test yet; available: ${MIX_KINDS.join(', ')}`);
     }
     if (!(MIX_KINDS as readonly string[]).includes(name ?? '')) throw new KnobError(`--mix: unknown kind "${name}" (kinds: ${MIX_KINDS.join(', ')})`);
     const v = Number(value);
     if (value === undefined || !Number.isFinite(v) || v < 0) throw new KnobError(`--mix: "${part}" needs a share >= 0, e.g. ${name}=0.5`);
     mix[name as MixKind] = v;
   }
-  const total = mix.key + mix.multi;
+  const total = mix.key + mix.multi + mix.policy + mix.offline;
   if (!(total > 0)) throw new KnobError('--mix: the shares add up to 0');
-  return { key: mix.key / total, multi: mix.multi / total };
+  return { key: mix.key / total, multi: mix.multi / total, policy: mix.policy / total, offline: mix.offline / total };
 }
 
 function intIn(name: string, v: number, min: number, max: number): void {
@@ -156,17 +180,31 @@ export function validateKnobs(k: Knobs): Knobs {
   intIn('batch', k.batch, 1, BATCH_TX_MAX);
   if (k.transactions !== null) intIn('transactions', k.transactions, 1, TRANSACTIONS_MAX);
   if (k.seed.length === 0 || k.seed.length > 200) throw new KnobError('--seed must be 1 to 200 characters');
-  if (Math.abs(k.mix.key + k.mix.multi - 1) > 1e-9) throw new KnobError('--mix shares must add up to 1');
+  if (MIX_KINDS.some((m) => !Number.isFinite(k.mix[m]) || k.mix[m] < 0)) throw new KnobError('--mix shares must be >= 0');
+  if (Math.abs(MIX_KINDS.reduce((s, m) => s + k.mix[m], 0) - 1) > 1e-9) throw new KnobError('--mix shares must add up to 1');
 
   if (k.target === 'e2e') {
     if (k.pipelining !== 1) throw new KnobError('--pipelining must be 1 for --target e2e: a payment\'s second request needs the answer to its first');
     if (k.batch !== 1) throw new KnobError('--batch must be 1 for --target e2e: wallets pay one payment at a time; the bank batches to central');
     if (k.outputs > 2) throw new KnobError('--outputs must be 1 or 2 for --target e2e: a payment pays the payee and, with --outputs 2, change');
-    if (k.mix.multi > 0) throw new KnobError('--mix applies to --target central; every e2e payment already spends multi(2, [wallet, bank]) locks');
+    if (k.mix.multi > 0 || k.mix.policy > 0) throw new KnobError('--mix multi and policy apply to --target central (every e2e payment already spends multi(2, [wallet, bank]) locks); e2e mixes key (payments) and offline (vouchers)');
+    if (!(k.mix.key > 0)) throw new KnobError('--mix: e2e needs a share of key (wallet payments) above 0');
+    if (k.invalidKinds.some((x) => POLICY_INVALID_KINDS.includes(x)) && k.invalid > 0) throw new KnobError(`--invalid-kinds ${POLICY_INVALID_KINDS.join(', ')} apply to --target central`);
+    if (k.mix.offline > 0) {
+      const v = offlineVoucherCount(k);
+      if (v > OFFLINE_VOUCHERS_MAX) throw new KnobError(`--mix offline: ${v} vouchers, above ${OFFLINE_VOUCHERS_MAX}; lower the share, --rate or --duration, or set --transactions`);
+      const pairs = Math.ceil(v / OFFLINE_PAYMENTS_PER_PAIR);
+      const perBank = Math.floor(k.wallets / k.banks);
+      if (pairs > Math.ceil(k.banks * perBank * OFFLINE_DEVICES_PER_ACCOUNT / 2)) throw new KnobError(`--mix offline: ${pairs} pairs of devices need more --wallets (${OFFLINE_DEVICES_PER_ACCOUNT} devices per account)`);
+    }
     if (k.crossBank > 0 && k.banks < 2) throw new KnobError('--cross-bank > 0 needs --banks 2 or more');
     if (Math.floor(k.wallets / k.banks) < 2) throw new KnobError('--wallets must give every bank at least 2 wallets (a payer and a payee)');
   } else {
     if (k.mix.key > 0 && k.wallets < k.inputs) throw new KnobError('--wallets must be at least --inputs: each input of a key-locked transfer has its own key');
+    if (k.mix.offline > 0) throw new KnobError('--mix offline applies to --target e2e: vouchers settle at the banks');
+    if (k.invalid > 0 && k.mix.policy === 0 && k.invalidKinds.some((x) => POLICY_INVALID_KINDS.includes(x))) {
+      throw new KnobError(`--invalid-kinds ${POLICY_INVALID_KINDS.join(', ')} need policy transfers: add policy to --mix`);
+    }
     if (k.outputs > TX_OUTPUTS_MAX) throw new KnobError(`--outputs at most ${TX_OUTPUTS_MAX}`);
   }
   const n = plannedCount(k);
@@ -205,14 +243,21 @@ export function planKinds(k: Pick<Knobs, 'invalid' | 'invalidKinds' | 'seed'>, n
     order[i] = order[j]!;
     order[j] = t;
     const kind = k.invalidKinds[i % k.invalidKinds.length]!;
-    kinds[order[i]!] = kind === 'double_spend' ? KIND_DOUBLE_SPEND : KIND_BAD_SIGNATURE;
+    kinds[order[i]!] = KIND_NAMES.indexOf(kind);
   }
   return kinds;
 }
 
 export function countKinds(kinds: Uint8Array): Record<(typeof KIND_NAMES)[number], number> {
-  const c = { valid: 0, double_spend: 0, bad_signature: 0 };
+  const c = { valid: 0, double_spend: 0, bad_signature: 0, timelock: 0, wrong_preimage: 0 };
   for (const x of kinds) c[KIND_NAMES[x]!]++;
+  return c;
+}
+
+/** Transfers per lock policy (central). */
+export function countLocks(locks: Uint8Array): Record<(typeof LOCK_NAMES)[number], number> {
+  const c = { key: 0, multi: 0, policy: 0 };
+  for (const x of locks) c[LOCK_NAMES[x]!]++;
   return c;
 }
 
@@ -233,8 +278,10 @@ export interface FundingOutput {
 
 export interface CentralPlan {
   kinds: Uint8Array;
-  /** Per transfer: its lock policy (0 key, 1 multi). */
+  /** Per transfer: its lock policy (LOCK_KEY, LOCK_MULTI, LOCK_POLICY). */
   locks: Uint8Array;
+  /** Per transfer: the preimage its witness carries (hash-locked policy transfers), or null. */
+  preimages: (Buffer | null)[];
   /** All funding outputs: transfer t spends outputs [t * inputs, (t + 1) * inputs). */
   funding: FundingOutput[];
   /** Per transfer: the outputs it pays (values adding up to its inputs' sum). */
@@ -242,19 +289,70 @@ export interface CentralPlan {
   keys: KeyPool;
 }
 
-/** The seeded central workload: kinds, lock policies, funding outputs and each transfer's outputs. */
-export function planCentral(k: Knobs, n: number): CentralPlan {
+/** A policy transfer's lock clock starts this far after `nowMs` for timelock transfers: its owner's branch is not open yet. */
+const TIMELOCK_AHEAD_MS = 2 * 86_400_000;
+
+/** The preimage of a hash-locked policy transfer (and the wrong one a wrong_preimage transfer carries). */
+function policyPreimage(seed: string, t: number, wrong: boolean): Buffer {
+  return createHash('sha256').update('cbdc-loadtest/preimage').update(seed).update('\0').update(String(t)).update(wrong ? '/wrong' : '').digest();
+}
+
+/**
+ * The seeded central workload: kinds, lock policies, funding outputs and each transfer's
+ * outputs. `nowMs` anchors the time locks of policy transfers (central judges them at its
+ * batch time, so a run must start within a day of it).
+ */
+export function planCentral(k: Knobs, n: number, nowMs = Date.now()): CentralPlan {
   const keys = makeKeyPool(k.seed, k.wallets, '/wallet');
   const kinds = planKinds(k, n);
   const rng = makeRng(k.seed, 'central');
   const locks = new Uint8Array(n);
+  const preimages: (Buffer | null)[] = new Array(n).fill(null);
   const funding: FundingOutput[] = new Array(n * k.inputs);
   const outputs: { value: bigint; lock: Lock }[][] = new Array(n);
+  const pick2 = (): [number, number] => {
+    const a = below(rng, keys.pubs.length);
+    let b = below(rng, keys.pubs.length - 1);
+    if (b >= a) b++;
+    return [a, b];
+  };
   for (let t = 0; t < n; t++) {
-    const multi = rng() / 2 ** 32 < k.mix.multi;
-    locks[t] = multi ? 1 : 0;
+    const draw = rng() / 2 ** 32;
+    const kind = kinds[t]!;
+    const policy = kind === KIND_TIMELOCK || kind === KIND_WRONG_PREIMAGE || (draw >= k.mix.multi && draw < k.mix.multi + k.mix.policy);
+    const multi = !policy && draw < k.mix.multi;
+    locks[t] = policy ? LOCK_POLICY : multi ? LOCK_MULTI : LOCK_KEY;
     let total = 0n;
-    if (multi) {
+    if (policy) {
+      // One lock policy on every input. Double spends are spent again by a setup transfer
+      // that carries signatures only: they take the time policy.
+      const hash = kind === KIND_WRONG_PREIMAGE || (kind !== KIND_DOUBLE_SPEND && kind !== KIND_TIMELOCK && (rng() & 1) === 1);
+      const owner = below(rng, keys.pubs.length);
+      let lock: Lock;
+      let signers: number[];
+      if (hash) {
+        // and(key(owner), hash(sha256(p))): the owner signs, the witness carries p.
+        lock = andLock(keyLock(keys.pubs[owner]!), hashLock(createHash('sha256').update(policyPreimage(k.seed, t, false)).digest()));
+        signers = [owner];
+        preimages[t] = policyPreimage(k.seed, t, kind === KIND_WRONG_PREIMAGE);
+      } else {
+        const [x, y] = pick2();
+        if (kind === KIND_TIMELOCK) {
+          // The owner's branch and(after(t), key(owner)) opens two days from now: refused.
+          lock = benchPolicy(keys.pubs[owner]!, keys.pubs[x]!, keys.pubs[y]!, nowMs + TIMELOCK_AHEAD_MS);
+          signers = [owner];
+        } else {
+          // Spent by either branch: the pair before the deadline, or the owner after the start.
+          lock = benchPolicy(keys.pubs[owner]!, keys.pubs[x]!, keys.pubs[y]!, nowMs);
+          signers = (rng() & 1) === 1 ? [x, y] : [owner];
+        }
+      }
+      for (let i = 0; i < k.inputs; i++) {
+        const value = BigInt(FUNDING_VALUE_MIN_FEN + below(rng, FUNDING_VALUE_SPAN_FEN));
+        funding[t * k.inputs + i] = { value, lock, signers };
+        total += value;
+      }
+    } else if (multi) {
       // One contract lock multi(2, [a, b]) on every input: two signatures for the transfer.
       const a = below(rng, keys.pubs.length);
       let b = below(rng, keys.pubs.length - 1);
@@ -277,7 +375,7 @@ export function planCentral(k: Knobs, n: number): CentralPlan {
     }
     outputs[t] = splitValue(total, k.outputs, rng).map((value) => ({ value, lock: keyLock(keys.pubs[below(rng, keys.pubs.length)]!) }));
   }
-  return { kinds, locks, funding, outputs, keys };
+  return { kinds, locks, preimages, funding, outputs, keys };
 }
 
 /** `parts` positive values adding up to total (total >= parts). */
@@ -376,10 +474,12 @@ export async function signCentral(network: string, plan: CentralPlan, inputsPerT
   const sigs = await signInWorkers(sks, hashes, threads);
   const txs: Tx[] = new Array(n);
   for (let t = 0, at = 0; t < n; t++) {
-    txs[t] = {
+    const tx: Tx = {
       ...unsigned[t]!,
       sigs: signerLists[t]!.map((key) => ({ key: plan.keys.pubs[key]!, sig: sigs.subarray(64 * at, 64 * ++at) })),
     };
+    const p = plan.preimages[t];
+    txs[t] = p === null || p === undefined ? tx : withPreimages(tx, [p]);
   }
   return txs;
 }
@@ -440,4 +540,55 @@ export function coinsPerWallet(plans: readonly PaymentPlan[], wallets: number, i
   const coins = new Uint32Array(wallets);
   for (const p of plans) coins[p.payer]! += inputs;
   return coins;
+}
+
+// -------------------------------------------------------------------------------------------
+// e2e: offline vouchers (--mix offline=x)
+
+/** Vouchers one run may pre-build (each is a card-to-card payment made during setup). */
+export const OFFLINE_VOUCHERS_MAX = 50_000;
+/** Payments one payer device makes to its payee device before the run (below the certificate's payments-before-sync). */
+export const OFFLINE_PAYMENTS_PER_PAIR = 50;
+/** Devices the load test registers per account at most (the bank allows 8). */
+export const OFFLINE_DEVICES_PER_ACCOUNT = 4;
+/** Each offline payment is 1.00 to 9.99 yuan. */
+const OFFLINE_AMOUNT_FEN_MIN = 100;
+const OFFLINE_AMOUNT_FEN_SPAN = 900;
+/** Each payer device is loaded with this (covers OFFLINE_PAYMENTS_PER_PAIR payments; a payee device receives no more than its balance cap). */
+export const OFFLINE_LOAD_FEN = BigInt(OFFLINE_PAYMENTS_PER_PAIR * (OFFLINE_AMOUNT_FEN_MIN + OFFLINE_AMOUNT_FEN_SPAN));
+
+/** Offline vouchers of the run: the offline share of the planned items (0 without one). */
+export function offlineVoucherCount(k: Knobs): number {
+  return k.mix.offline > 0 ? Math.max(1, Math.round(k.mix.offline * plannedCount(k))) : 0;
+}
+
+/** One payer device paying one payee device at the same bank, before the run. */
+export interface OfflinePairPlan {
+  /** Index of the bank. */
+  bank: number;
+  payer: number;
+  payee: number;
+  amountsFen: bigint[];
+}
+
+/**
+ * Seeded pairs of devices for `vouchers` offline payments: OFFLINE_PAYMENTS_PER_PAIR per pair
+ * (the last pair fewer), pairs spread over the banks, payer and payee wallets at the same bank
+ * (a voucher to another bank's device waits for interbank settlement instead of settling).
+ */
+export function planOffline(k: Knobs, vouchers: number): OfflinePairPlan[] {
+  const rng = makeRng(k.seed, 'offline');
+  const perBank: number[][] = Array.from({ length: k.banks }, () => []);
+  for (let w = 0; w < k.wallets; w++) perBank[bankOf(w, k.banks)]!.push(w);
+  const pairs: OfflinePairPlan[] = [];
+  for (let j = 0, left = vouchers; left > 0; j++) {
+    const bank = j % k.banks;
+    const i = Math.floor(j / k.banks);
+    const list = perBank[bank]!;
+    const m = Math.min(left, OFFLINE_PAYMENTS_PER_PAIR);
+    const amountsFen = Array.from({ length: m }, () => BigInt(OFFLINE_AMOUNT_FEN_MIN + below(rng, OFFLINE_AMOUNT_FEN_SPAN)));
+    pairs.push({ bank, payer: list[(2 * i) % list.length]!, payee: list[(2 * i + 1) % list.length]!, amountsFen });
+    left -= m;
+  }
+  return pairs;
 }
