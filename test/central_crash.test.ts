@@ -322,5 +322,5 @@ describe('crash test: SIGKILL under load loses nothing acknowledged', () => {
     const r = await crashRun(durability, seed);
     // One line for the record: how much load each run saw.
     console.log(`crash ${durability}: ${KILLS} kills, ${r.acked} txs acknowledged, ${r.outputs} outputs checked, ${r.failed} requests died in flight, ${Date.now() - t0} ms (${JSON.stringify(r.phaseMs)})`);
-  }, 80_000);
+  }, 180_000);
 });
