@@ -78,16 +78,21 @@ export async function offlineApi(app0: FastifyInstance, o: OfflineApiOptions): P
 
   app.get('/v1/offline/trust', {
     schema: {
-      description: "The keys an offline device of this bank trusts (the bank's key signs certificates, authorisations and revocation lists) and the offline-reserve key loads pay.",
+      description: "The keys an offline device of this bank trusts (this bank's key first: it signs certificates, authorisations and revocation lists; then each peer bank's, whose certificates and revocation lists the device checks) and the offline-reserve key loads pay.",
       response: { 200: Loose({ network: Type.String(), banks: Type.Array(Obj({ id: Type.String(), public_key: PublicKeyHex })), reserve_public_key: PublicKeyHex }), ...Errors },
     },
-  }, async () => ({ network: bank.network, banks: [{ id: bank.id, public_key: bank.publicKey.toString('hex') }], reserve_public_key: offline.reservePublicKey.toString('hex') }));
+  }, async () => ({
+    network: bank.network, banks: offline.trustedBanks().map((b) => ({ id: b.id, public_key: b.publicKey.toString('hex') })), reserve_public_key: offline.reservePublicKey.toString('hex'),
+  }));
 
   app.get('/v1/offline/revocations', {
-    schema: { description: "The bank's signed revocation list (its sequence only grows).", response: { 200: Loose({ sequence: U64, list: Type.String(), serials: Type.Array(U64) }), ...Errors } },
+    schema: {
+      description: "The bank's signed revocation list (its sequence only grows), and in `lists` every list its devices install: its own, then each peer bank's newest.",
+      response: { 200: Loose({ sequence: U64, list: Type.String(), serials: Type.Array(U64), lists: Type.Array(Type.String()) }), ...Errors },
+    },
   }, async () => {
     const r = offline.revocations();
-    return { sequence: r.sequence.toString(), list: r.hex, serials: r.serials.map(String) };
+    return { sequence: r.sequence.toString(), list: r.hex, serials: r.serials.map(String), lists: offline.revocationLists() };
   });
 
   app.post('/v1/accounts/:id/offline/devices', {
@@ -175,7 +180,7 @@ export async function offlineApi(app0: FastifyInstance, o: OfflineApiOptions): P
         received: Type.Array(Obj({ certificate: CertHex, voucher: VoucherHex }), { maxItems: UPLOAD_VOUCHERS_MAX, 'x-cbdc-code': 'CBDC_ERR_BATCH_TOO_LARGE' }),
       }),
       response: {
-        200: Loose({ results: Type.Array(Loose({ status: Type.String() })), device: Type.Union([DeviceView, Type.Null()]), sync_authorisation: Type.Union([Type.String(), Type.Null()]), revocation_list: Type.String(), revocation_sequence: U64 }),
+        200: Loose({ results: Type.Array(Loose({ status: Type.String() })), device: Type.Union([DeviceView, Type.Null()]), sync_authorisation: Type.Union([Type.String(), Type.Null()]), revocation_list: Type.String(), revocation_sequence: U64, revocation_lists: Type.Array(Type.String()) }),
         ...Errors,
       },
     },
@@ -186,7 +191,7 @@ export async function offlineApi(app0: FastifyInstance, o: OfflineApiOptions): P
       findings: r.findings.map((f) => ({ serial: f.serial, kind: f.kind, counter: f.counter.toString(), detail: f.detail })),
       revoked: r.revoked,
       device: r.device === null ? null : deviceJson(r.device),
-      sync_authorisation: r.syncAuthorisation, revocation_list: r.revocations.hex, revocation_sequence: r.revocations.sequence.toString(),
+      sync_authorisation: r.syncAuthorisation, revocation_list: r.revocations.hex, revocation_sequence: r.revocations.sequence.toString(), revocation_lists: r.revocationLists,
     };
     // Nothing taken and something refused: answer with that refusal's code (the state is unchanged).
     const refused = r.results.find((x) => x.status === 'refused');

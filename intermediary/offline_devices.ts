@@ -142,6 +142,16 @@ export class OfflineStore {
   putDevice(d: DeviceRec): void {
     this.db.putSync(['device', d.serial], d);
     this.db.putSync(['by-account', d.account, d.serial], 1);
+    this.db.putSync(['by-key', d.devicePub, d.serial], 1);
+  }
+  /** Devices registered with one device key (at any account). */
+  devicesWithKey(devicePubHex: string): DeviceRec[] {
+    const out: DeviceRec[] = [];
+    for (const { key } of this.db.getRange({ start: ['by-key', devicePubHex, ''], end: ['by-key', devicePubHex, '~'] })) {
+      const d = this.device(String(key[2]));
+      if (d !== undefined) out.push(d);
+    }
+    return out;
   }
   devicesOf(account: string): DeviceRec[] {
     const out: DeviceRec[] = [];
@@ -235,6 +245,9 @@ export function registerDevice(s: OfflineStore, r: IssueRequest): { device: Devi
   if (balanceCap < 1n || balanceCap > DEVICE_BALANCE_CAP_FEN_MAX) throw new CbdcError('CBDC_ERR_OFFLINE_CAP', `a device balance cap is 0.01 to ${DEVICE_BALANCE_CAP_FEN_MAX / 100n} yuan`);
   if (paymentCap < 1n || paymentCap > balanceCap) throw new CbdcError('CBDC_ERR_OFFLINE_CAP', 'the payment cap must be positive and at most the balance cap');
   const pubHex = r.devicePub.toString('hex');
+  // A revoked device's key (a clone's, say) is never certified again, for any account.
+  const revoked = s.devicesWithKey(pubHex).find((d) => d.status === 'revoked');
+  if (revoked !== undefined) throw new CbdcError('CBDC_ERR_OFFLINE_REVOKED', `that device key belongs to device ${revoked.serial}, which is revoked`);
   for (const d of s.devicesOf(r.account)) {
     if (d.devicePub === pubHex && d.status === 'active') throw new CbdcError('CBDC_ERR_ACCOUNT_EXISTS', `that device key is already registered as device ${d.serial}`);
   }

@@ -27,6 +27,7 @@ import {
 } from './offline_devices.js';
 import { type Upload, type UploadOutcome, deviceLiabilityFen, processUpload } from './offline_settle.js';
 import { lossFen } from './offline_fraud.js';
+import { PeerRevocationLists } from './offline_peers.js';
 
 /** Owner name of reserve coins in the bank's coin table. */
 export const RESERVE_OWNER = OFFLINE_RESERVE_OWNER;
@@ -40,6 +41,9 @@ const fen = (s: string) => BigInt(s);
 export interface OfflineConfig {
   bankSecretKey: Buffer;
   reserveKey: KeyPair;
+  /** Other banks' keys from central's directory (for their revocation lists), and a way to read it again. */
+  peerKeys?: () => ReadonlyMap<string, Buffer>;
+  refreshPeerKeys?: () => Promise<void>;
 }
 
 export interface CoverageCheck {
@@ -61,9 +65,16 @@ export class OfflineService {
   readonly reserveLockHex: string;
   private timer: NodeJS.Timeout | null = null;
   private payoutsBusy: Promise<void> | null = null;
+  /** Every peer bank's revocation list (offline_peers.ts). */
+  readonly peerLists: PeerRevocationLists;
 
   constructor(readonly bank: Bank, private readonly cfg: OfflineConfig) {
     this.store = new OfflineStore(bank.store);
+    this.peerLists = new PeerRevocationLists({
+      store: this.store, network: bank.network, selfId: bank.id, secretKey: cfg.bankSecretKey, peers: bank.peers,
+      keys: cfg.peerKeys ?? (() => new Map()), refreshKeys: cfg.refreshPeerKeys ?? (async () => undefined),
+      ...(bank.link.ca !== undefined ? { ca: bank.link.ca } : {}),
+    });
     this.reserveLock = keyLock(cfg.reserveKey.publicKey);
     this.reserveLockHex = encodeLock(this.reserveLock).toString('hex');
   }
@@ -80,11 +91,25 @@ export class OfflineService {
     this.bank.onApplied = (txid, payment) => this.onApplied(txid, payment);
     this.timer = setInterval(() => void this.runPayouts(), 2_000);
     this.timer.unref();
+    this.peerLists.start();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.peerLists.stop();
     await this.payoutsBusy;
+  }
+
+  /** The banks a device of this bank trusts: this one, and each peer bank central's directory names. */
+  trustedBanks(): { id: string; publicKey: Buffer }[] {
+    const keys = this.cfg.peerKeys?.() ?? new Map<string, Buffer>();
+    const peers = [...this.bank.peers.keys()].filter((id) => keys.has(id)).sort().map((id) => ({ id, publicKey: keys.get(id)! }));
+    return [{ id: this.bank.id, publicKey: this.bank.publicKey }, ...peers];
+  }
+
+  /** Refuses a device its bank revoked (every route acting for a device calls this first). */
+  private notRevoked(d: DeviceRec): void {
+    if (d.status === 'revoked') throw new CbdcError('CBDC_ERR_OFFLINE_REVOKED', `device ${d.serial} is revoked: ${d.revokedReason ?? ''}`);
   }
 
   /** Check-then-write in one LMDB write transaction; a CbdcError thrown before writing comes back as a rejection. */
@@ -124,7 +149,7 @@ export class OfflineService {
 
   /** The device must be active and report the counter the bank last synced (no rollback, nothing unsynced). */
   private checkCounter(d: DeviceRec, deviceCounter: bigint): void {
-    if (d.status === 'revoked') throw new CbdcError('CBDC_ERR_OFFLINE_REVOKED', `device ${d.serial} is revoked`);
+    this.notRevoked(d);
     if (deviceCounter < fen(d.syncedCounter)) throw new CbdcError('CBDC_ERR_OFFLINE_COUNTER', `the device says counter ${deviceCounter}, below ${d.syncedCounter} already synced: a rolled-back card`);
     if (deviceCounter > fen(d.syncedCounter)) throw new CbdcError('CBDC_ERR_OFFLINE_COUNTER', `the device is at counter ${deviceCounter}, the bank has its log to ${d.syncedCounter}: sync first`);
   }
@@ -132,7 +157,7 @@ export class OfflineService {
   /** Step 1 of a load: the payment wallet -> reserve, prepared for the wallet's signature. */
   async prepareLoad(account: string, serial: string, amountFen: bigint, idempotencyKey: string): Promise<PaymentRec> {
     const d = this.ownDevice(account, serial);
-    if (d.status === 'revoked') throw new CbdcError('CBDC_ERR_OFFLINE_REVOKED', `device ${serial} is revoked`);
+    this.notRevoked(d);
     const held = deviceLiabilityFen(d);
     if (held + amountFen > fen(d.caps.balanceCapFen)) {
       throw new CbdcError('CBDC_ERR_OFFLINE_CAP', `the device would hold ${held + amountFen} fen, over its balance cap of ${d.caps.balanceCapFen}`);
@@ -144,6 +169,8 @@ export class OfflineService {
   async loadAuthorisation(account: string, serial: string, paymentId: string, deviceCounter: bigint): Promise<{ auth: AuthRec; load: { amountFen: string; txid: string } }> {
     return this.atomic(() => {
       const d = this.ownDevice(account, serial);
+      // Even an authorisation issued before the revocation is not handed out again.
+      this.notRevoked(d);
       const l = this.store.load(paymentId);
       if (l === undefined || l.serial !== serial) throw new CbdcError('CBDC_ERR_OFFLINE_LOAD_STATE', 'that load has not settled (sign the payment first), or is for another device');
       if (l.authHash !== null) {
@@ -161,6 +188,7 @@ export class OfflineService {
   async unloadAuthorisation(account: string, serial: string, amountFen: bigint, deviceCounter: bigint, idempotencyKey: string): Promise<AuthRec> {
     return this.atomic(() => {
       const d = this.ownDevice(account, serial);
+      this.notRevoked(d);
       const ref = `unload:${idempotencyKey}`;
       const earlier = this.store.meta<string>(`unload-key/${serial}/${idempotencyKey}`);
       if (earlier !== undefined) {
@@ -203,6 +231,11 @@ export class OfflineService {
     return revocationList(this.store, this.bank.network, this.bank.id, this.cfg.bankSecretKey, this.now());
   }
 
+  /** Every list a device of this bank installs: this bank's own first, then each peer bank's. */
+  revocationLists(): string[] {
+    return [this.revocations().hex, ...this.peerLists.lists().sort((a, b) => (a.bank < b.bank ? -1 : 1)).map((l) => l.hex)];
+  }
+
   /** Staff: revoke a device (lost, stolen). */
   async revoke(serial: string, reason: string): Promise<DeviceRec> {
     return this.atomic(() => {
@@ -222,9 +255,14 @@ export class OfflineService {
    * evidence of any double spending, then waits for the payouts it queued (unloads, loss
    * covers) to settle at central, and hands the device the bank's revocation list.
    */
-  async upload(u: Upload): Promise<UploadOutcome & { syncAuthorisation: string | null; revocations: { sequence: bigint; hex: string } }> {
+  async upload(u: Upload): Promise<UploadOutcome & { syncAuthorisation: string | null; revocations: { sequence: bigint; hex: string }; revocationLists: string[] }> {
+    // Other banks' newest lists first, so a device they revoked is refused here too.
+    await this.peerLists.refreshIfStale();
     const outcome = await this.atomic(() => {
-      const o = processUpload({ store: this.store, network: this.bank.network, bankId: this.bank.id, bankPublicKey: this.bank.publicKey, nowMs: this.now(), verifier: nativeVerifier }, u);
+      const o = processUpload({
+        store: this.store, network: this.bank.network, bankId: this.bank.id, bankPublicKey: this.bank.publicKey, nowMs: this.now(), verifier: nativeVerifier,
+        peerKeys: this.cfg.peerKeys?.() ?? new Map(), peerRevoked: (bank, serial) => this.peerLists.revoked(bank, serial),
+      }, u);
       o.payouts.push(...this.queueLossCovers());
       if (o.device !== null && o.device.status === 'active') {
         // The list handed over now: from here on, this device as a payee knows every serial on it.
@@ -240,7 +278,10 @@ export class OfflineService {
     if (outcome.payouts.length > 0) await this.settlePayouts(outcome.payouts.map((p) => p.id), PAYOUT_WAIT_MS);
     const device = outcome.device === null ? null : this.store.device(outcome.device.serial)!;
     const r = this.revocations();
-    return { ...outcome, device, syncAuthorisation: device !== null && device.status === 'active' ? this.syncAuthorisation(device) : null, revocations: { sequence: r.sequence, hex: r.hex } };
+    return {
+      ...outcome, device, syncAuthorisation: device !== null && device.status === 'active' ? this.syncAuthorisation(device) : null,
+      revocations: { sequence: r.sequence, hex: r.hex }, revocationLists: this.revocationLists(),
+    };
   }
 
   /** Inside a transaction: for each device whose liability is below zero, queue a cover from holdings. */

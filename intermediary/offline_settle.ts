@@ -61,6 +61,9 @@ export interface SettleContext {
   bankPublicKey: Buffer;
   nowMs: number;
   verifier: SignatureVerifier;
+  /** Other banks' keys (central's directory) and their revocation lists (offline_peers.ts). */
+  peerKeys?: ReadonlyMap<string, Buffer>;
+  peerRevoked?: (bank: string, serial: bigint) => boolean;
 }
 
 const fen = (s: string) => BigInt(s);
@@ -82,6 +85,12 @@ function ourDevice(ctx: SettleContext, certHex: string): { cert: DeviceCertifica
   if (!/^([0-9a-f]{2}){1,1024}$/.test(certHex)) throw new CbdcError('CBDC_ERR_OFFLINE_FORMAT', 'a certificate is lowercase hex');
   const cert = decodeCertificate(Buffer.from(certHex, 'hex'));
   if (cert.bank !== ctx.bankId) {
+    // Another bank's device: refused here either way, as revoked when its bank's list says so.
+    const key = ctx.peerKeys?.get(cert.bank);
+    if (key !== undefined && ctx.peerRevoked?.(cert.bank, cert.serial) === true) {
+      verifyCertificate(cert, { network: ctx.network, keys: new Map([[cert.bank, key]]) }, undefined, ctx.verifier);
+      throw new CbdcError('CBDC_ERR_OFFLINE_REVOKED', `device ${cert.bank}/${cert.serial} is revoked by ${cert.bank}`);
+    }
     throw new CbdcError('CBDC_ERR_OFFLINE_UNTRUSTED', `the certificate is from ${cert.bank}; ${ctx.bankId} settles only devices it certified`);
   }
   verifyCertificate(cert, { network: ctx.network, keys: new Map([[ctx.bankId, ctx.bankPublicKey]]) }, undefined, ctx.verifier);

@@ -5,6 +5,7 @@
 // authorisation, install the revocation list). The card itself sits behind OfflineCard.
 import { CbdcError } from '../protocol/errors.js';
 import { signHash } from '../protocol/sig.js';
+import { CardRefusal, SW } from '../offline/apdu.js';
 import { BankRefusal, type PaymentJson } from './client.js';
 import { type Wallet, checkIdempotencyKey, checkPreparedPayment } from './wallet.js';
 
@@ -59,9 +60,14 @@ export interface UploadJson {
   sync_authorisation: string | null;
   revocation_list: string;
   revocation_sequence: string;
+  /** Every list to install: the bank's own, then each peer bank's (absent from older banks). */
+  revocation_lists?: string[];
 }
 
 const badResponse = (what: string) => new CbdcError('CBDC_ERR_BANK_RESPONSE', what);
+
+/** The card refused a list because it does not trust the bank that signed it. */
+const isUntrustedList = (e: unknown): boolean => e instanceof CardRefusal && e.sw === SW.SECURITY_STATUS;
 
 export class OfflineWallet {
   constructor(readonly wallet: Wallet, readonly card: OfflineCard) {}
@@ -119,14 +125,30 @@ export class OfflineWallet {
       r = await c.call<UploadJson>('POST', '/v1/offline/uploads', { certificate: cert, log, received }, { idempotent: true });
     } catch (e) {
       if (e instanceof BankRefusal) {
-        const list = await c.call<{ list: string }>('GET', '/v1/offline/revocations', undefined, { idempotent: true }).catch(() => null);
-        if (list !== null) await this.card.installRevocationList(list.list);
+        const got = await c.call<{ list: string; lists?: string[] }>('GET', '/v1/offline/revocations', undefined, { idempotent: true }).catch(() => null);
+        if (got !== null) await this.installLists(got.lists ?? [got.list]);
       }
       throw e;
     }
-    await this.card.installRevocationList(r.revocation_list);
+    await this.installLists(r.revocation_lists ?? [r.revocation_list]);
     if (r.sync_authorisation !== null) await this.card.applyAuthorisation(r.sync_authorisation);
     return r;
+  }
+
+  /**
+   * Installs each bank's list on the card. A list from a bank the card does not trust (a card
+   * made before that bank was in the directory) is skipped: the card refuses that bank's
+   * devices anyway. Any other refusal (an older list, a bad signature) is thrown.
+   */
+  private async installLists(lists: readonly string[]): Promise<void> {
+    for (const hex of lists) {
+      try {
+        await this.card.installRevocationList(hex);
+      } catch (e) {
+        if (hex !== lists[0] && isUntrustedList(e)) continue;
+        throw e;
+      }
+    }
   }
 
   /** Load: a payment wallet -> offline reserve, then the bank's load authorisation applied on the card. */
