@@ -48,11 +48,15 @@ function checkAnswers(v: PayVoucher, ch: PaymentChallenge): void {
  * Runs one payment from a payer card (any channel) into the payee's device, for a challenge
  * the payee's device made. Throws coded errors; nothing is debited when it throws before PAY.
  */
-export async function collectPayment(payer: CardClient, payee: CardClient, challenge: PaymentChallenge, o: { trust?: BankKeys } = {}): Promise<PaymentReceipt> {
+export async function collectPayment(payer: CardClient, payee: CardClient, challenge: PaymentChallenge, o: { trust?: BankKeys; payerBanks?: ReadonlySet<string> } = {}): Promise<PaymentReceipt> {
   await payer.select();
   const payerCert = await payer.certificate();
   if (o.trust !== undefined) verifyCertificate(payerCert, o.trust, challenge.timeMs);
+  // The payee's device first: a revoked payer is refused as revoked, whatever its bank.
   await payee.checkPayer(payerCert, challenge.timeMs);
+  if (o.payerBanks !== undefined && !o.payerBanks.has(payerCert.bank)) {
+    throw new CbdcError('CBDC_ERR_OFFLINE_UNTRUSTED', `the payer's device is certified by ${payerCert.bank}, whose offline vouchers the payee's bank does not settle`);
+  }
   const payVoucher = await payer.pay(challenge);
   checkAnswers(payVoucher, challenge);
   verifyVoucher(payVoucher, payerCert);
@@ -228,6 +232,8 @@ export interface ReceiveOnReaderOptions {
   nowMs?: bigint;
   /** Bank keys the terminal checks the payer certificate against (besides the payee device). */
   trust?: BankKeys;
+  /** Banks whose devices the payee takes payments from (any its device trusts when absent). */
+  payerBanks?: ReadonlySet<string>;
   readerName?: string;
   /** How long to wait for the card (and, after a lift during PAY, for it to come back). */
   timeoutMs?: number;
@@ -252,7 +258,9 @@ export async function receiveOnReader(o: ReceiveOnReaderOptions): Promise<Paymen
     for (let attempt = 1; ; attempt++) {
       const channel = await reader.waitForCard(o.timeoutMs ?? CARD_WAIT_MS_DEFAULT);
       try {
-        return await collectPayment(new CardClient(channel), o.payee, challenge, o.trust === undefined ? {} : { trust: o.trust });
+        return await collectPayment(new CardClient(channel), o.payee, challenge, {
+          ...(o.trust === undefined ? {} : { trust: o.trust }), ...(o.payerBanks === undefined ? {} : { payerBanks: o.payerBanks }),
+        });
       } catch (e) {
         // Only a lost card is retried; a refusal or a bad voucher is final.
         const lost = isCbdcError(e) && e.code === 'CBDC_ERR_NFC_UNAVAILABLE' && !(e instanceof CardRefusal);

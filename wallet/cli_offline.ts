@@ -159,7 +159,9 @@ export function registerOfflineCommands(program: Command, ctx: OfflineCliContext
       const card = localDevice(ctx.walletFile(cmd));
       if ((await card.card.certificate()) === null) throw new CbdcError('CBDC_ERR_OFFLINE_DEVICE_UNKNOWN', 'this device is not provisioned yet: run cbdc-wallet offline provision');
       // The device keeps the payer's voucher (and certificate) until a sync hands it to the bank.
-      const r = await receiveOnReader({ payee: card.client, amountFen, timeoutMs, readerName: o.reader });
+      // Banks do not settle offline vouchers with each other yet: only payers of this device's own bank.
+      const ownBank = card.applet.committed.cert!.bank;
+      const r = await receiveOnReader({ payee: card.client, amountFen, timeoutMs, readerName: o.reader, payerBanks: new Set([ownBank]) });
       const payHex = encodeVoucher(r.payVoucher).toString('hex');
       const balance = await card.card.balanceFen();
       ctx.emit({ payer: `${r.payerCert.bank}/${r.payerCert.serial}`, amount_fen: amountFen.toString(), voucher: payHex, receive_counter: r.receiveVoucher.counter.toString(), balance_fen: balance.toString() },

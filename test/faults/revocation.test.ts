@@ -9,7 +9,8 @@
 //   - on Alice's own card once it holds the list: it pays no one;
 //   - on a device of bank B, after its sync at bank B (which hands over bank A's list): it
 //     takes no payment from Alice's card (before that sync it would have);
-//   - at bank B's API: Alice's device syncing there, or a payee there uploading her voucher.
+//   - at bank B's API: Alice's device syncing there, or a payee there uploading her voucher;
+//     and bank B's terminal takes no payer of bank A at all (not settled between banks yet).
 // And the rule for vouchers made before the payee could know: honoured, once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -127,10 +128,10 @@ async function pay(payer: Device, payee: Device, amountFen: bigint) {
 }
 
 /** The payee's challenge now (it changes the payee's card), and the rest of the payment to run later. */
-async function payment(payer: Device, payee: Device, amountFen: bigint): Promise<() => ReturnType<typeof collectPayment>> {
+async function payment(payer: Device, payee: Device, amountFen: bigint, payerBanks?: Set<string>): Promise<() => ReturnType<typeof collectPayment>> {
   await payee.card.client.select();
   const ch = await payee.card.client.challenge(amountFen, BigInt(Date.now()));
-  return () => collectPayment(payer.card.client, payee.card.client, ch);
+  return () => collectPayment(payer.card.client, payee.card.client, ch, payerBanks ? { payerBanks } : {});
 }
 
 function expectCoded(r: { status: number; body: unknown }, code: ErrorCode): void {
@@ -239,8 +240,14 @@ describe('a revoked offline device is refused at both banks and on both banks\' 
       const received = [{ certificate: aliceDev.certHex, voucher: encodeVoucher(late.payVoucher).toString('hex') }];
       expectCoded(await dora.http.post('/v1/offline/uploads', { log: [], received }), 'CBDC_ERR_OFFLINE_REVOKED');
     });
-    // The control: bank A's device that is not revoked is refused at bank B as another bank's, not as revoked.
+    // The control: bank A's device that is not revoked is refused at bank B as another bank's,
+    // not as revoked; and the wallet's terminal at bank B takes no payer of bank A (banks do not
+    // settle each other's offline vouchers yet), before anything is paid.
     expectCoded(await dora.http.post('/v1/offline/uploads', { certificate: carolDev.certHex, log: [], received: [] }), 'CBDC_ERR_OFFLINE_UNTRUSTED');
+    const fromCarol = await payment(carolDev, doraDev, yuan(1), new Set(['bank-b']));
+    await unchanged('bank B\'s terminal refuses a payer of bank A', async () => {
+      await expect(fromCarol()).rejects.toMatchObject({ code: 'CBDC_ERR_OFFLINE_UNTRUSTED' });
+    });
 
     // 5. The voucher Carol's card took before it could know: honoured once, when she syncs.
     const carolBefore = (await A.client('staff').get<{ received_fen: string }>(`/v1/bank/offline/devices/${carolDev.serial}`)).body;
