@@ -5,7 +5,7 @@
 // cards' state digests):
 //   - at bank A: a load, a load authorisation for money loaded before, an unload, a sync, a
 //     new certificate for the revoked key, a payee's upload of a voucher the revoked card made
-//     after its payee knew;
+//     after the revocation without the payee's own receipt;
 //   - on Alice's own card once it holds the list: it pays no one;
 //   - on a device of bank B, after its sync at bank B (which hands over bank A's list): it
 //     takes no payment from Alice's card (before that sync it would have);
