@@ -57,6 +57,7 @@ interface GlobalOpts {
   wallet?: string;
   json?: boolean;
   passphraseFile?: string;
+  tlsCa?: string;
 }
 
 program
@@ -65,6 +66,7 @@ program
   .option('--wallet <file>', 'the keystore file (default: $CBDC_WALLET or ~/.cbdc/wallet.json)')
   .option('--json', 'machine-readable output: one JSON object per line')
   .option('--passphrase-file <file>', 'read the passphrase from this file (else $CBDC_WALLET_PASSPHRASE, else a prompt)')
+  .option('--tls-ca <file>', "PEM CA certificates trusted for an https:// bank (a private CA), instead of the system's")
   .addHelpText('after', `
 Exit codes: 0 ok, 1 refused by the bank or central (the CBDC_ERR code is printed),
 2 usage or input error, 3 keystore error (e.g. wrong passphrase), 4 bank unreachable.
@@ -180,8 +182,22 @@ async function openWallet(cmd: Command): Promise<Wallet> {
   const g = globals(cmd);
   const file = walletFile(g);
   readKeystoreFile(file); // a missing or malformed file is reported before asking for a passphrase
+  const ca = tlsCa(g);
   const ks = UnlockedKeystore.unlock(file, await passphrase(g, false));
-  return new Wallet(ks);
+  return new Wallet(ks, ca === undefined ? {} : { ca });
+}
+
+/** The CA certificates of --tls-ca, read before anything else is asked. */
+function tlsCa(g: GlobalOpts): Buffer | undefined {
+  if (g.tlsCa === undefined) return undefined;
+  let pem: Buffer;
+  try {
+    pem = readFileSync(g.tlsCa);
+  } catch (e) {
+    throw new UsageError(`--tls-ca: cannot read ${g.tlsCa} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--tls-ca: ${g.tlsCa} holds no PEM certificate`);
+  return pem;
 }
 
 /** For commands that need the account: checks there is one before asking for the passphrase. */

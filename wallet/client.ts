@@ -12,7 +12,7 @@
 //   - a 503 answer (overloaded, central unreachable, shutting down) to a request the bank
 //     deduplicates durably (not an exchange to the wallet: see RequestOptions.retryOn503).
 import { CbdcError } from '../protocol/errors.js';
-import { SignedClient } from '../platform/signed_client.js';
+import { SignedClient, httpsRequest } from '../platform/signed_client.js';
 import type { LockJson } from '../protocol/lock.js';
 import type { TxJson } from '../protocol/tx.js';
 import type { Payee } from './payment_request.js';
@@ -151,6 +151,8 @@ export interface BankClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Told of each retry (the CLI prints nothing; tests count them). */
   onRetry?: (info: { attempt: number; method: string; path: string; reason: string }) => void;
+  /** PEM CA certificates trusted for an https bank URL (instead of the system's). */
+  ca?: Buffer;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -161,15 +163,17 @@ function unreachable(url: string, reason: string, maybeSent: boolean): CbdcError
 }
 
 /** GET /v1/health: which bank and network a URL is (no signature needed). */
-export async function bankHealth(url: string, o: { timeoutMs?: number; retry?: Partial<RetryPolicy> } = {}): Promise<HealthJson> {
+export async function bankHealth(url: string, o: { timeoutMs?: number; retry?: Partial<RetryPolicy>; ca?: Buffer } = {}): Promise<HealthJson> {
   const policy = { ...DEFAULT_RETRY, ...o.retry };
   const base = url.replace(/\/+$/, '');
   let last = 'no attempt';
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     if (attempt > 1) await sleep(Math.min(policy.baseDelayMs * 2 ** (attempt - 2), policy.maxDelayMs));
     try {
-      const res = await fetch(`${base}/v1/health`, { signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
-      const text = await res.text();
+      const res = o.ca !== undefined && base.startsWith('https:')
+        ? await httpsRequest(`${base}/v1/health`, { method: 'GET', headers: {}, body: null, ca: o.ca, timeoutMs: o.timeoutMs ?? 10_000 })
+        : await fetch(`${base}/v1/health`, { signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) }).then(async (r) => ({ status: r.status, text: await r.text() }));
+      const text = res.text;
       let body: Partial<HealthJson>;
       try {
         body = JSON.parse(text) as Partial<HealthJson>;
@@ -200,7 +204,7 @@ export class BankClient {
 
   constructor(private readonly o: BankClientOptions) {
     this.url = o.url.replace(/\/+$/, '');
-    this.http = new SignedClient(this.url, o.network, o.signer, o.secretKey, o.timeoutMs ?? 30_000);
+    this.http = new SignedClient(this.url, o.network, o.signer, o.secretKey, o.timeoutMs ?? 30_000, o.ca);
     this.policy = { ...DEFAULT_RETRY, ...o.retry };
   }
 

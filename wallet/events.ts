@@ -28,6 +28,8 @@ export interface SubscriptionOptions {
   reconnectMaxMs?: number;
   /** A ping every this many ms; no pong by the next ping drops the connection. */
   pingIntervalMs?: number;
+  /** PEM CA certificates trusted for a wss:// bank (instead of the system's). */
+  ca?: Buffer;
 }
 
 export class AccountSubscription {
@@ -93,7 +95,7 @@ export class AccountSubscription {
     const pathWithQuery = `/v1/accounts/${this.o.accountId}/events?from=${this.next}`;
     const wsUrl = this.o.url.replace(/\/+$/, '').replace(/^http/, 'ws') + pathWithQuery;
     const from = this.next;
-    const s = new WebSocket(wsUrl, { headers: this.o.headersFor('GET', pathWithQuery), handshakeTimeout: 10_000 });
+    const s = new WebSocket(wsUrl, { headers: this.o.headersFor('GET', pathWithQuery), handshakeTimeout: 10_000, ...(this.o.ca ? { ca: this.o.ca } : {}) });
     this.socket = s;
     this.connections++;
     let alive = true;

@@ -72,6 +72,8 @@ export interface WalletOptions {
   /** How long to wait for a submitted payment to settle before reporting it pending. */
   settleWaitMs?: number;
   onRetry?: (info: { attempt: number; method: string; path: string; reason: string }) => void;
+  /** PEM CA certificates trusted for an https bank URL (cbdc-wallet --tls-ca), instead of the system's. */
+  ca?: Buffer;
 }
 
 /** A payment whose outcome is not known yet (central was unreachable when it was submitted). */
@@ -96,7 +98,10 @@ export class Wallet {
   }
 
   private clientOpts() {
-    return { ...(this.o.retry ? { retry: this.o.retry } : {}), ...(this.o.timeoutMs ? { timeoutMs: this.o.timeoutMs } : {}), ...(this.o.onRetry ? { onRetry: this.o.onRetry } : {}) };
+    return {
+      ...(this.o.retry ? { retry: this.o.retry } : {}), ...(this.o.timeoutMs ? { timeoutMs: this.o.timeoutMs } : {}), ...(this.o.onRetry ? { onRetry: this.o.onRetry } : {}),
+      ...(this.o.ca ? { ca: this.o.ca } : {}),
+    };
   }
 
   /** The bank client, signing as this wallet's account. */
@@ -232,7 +237,7 @@ export class Wallet {
     const c = this.client();
     return new AccountSubscription({
       url: c.url, accountId: this.account.account_id, from, onEntry, ...(onState ? { onState } : {}),
-      headersFor: (method, p) => c.headersFor(method, p),
+      headersFor: (method, p) => c.headersFor(method, p), ...(this.o.ca ? { ca: this.o.ca } : {}),
     }).start();
   }
 }

@@ -19,6 +19,7 @@ import { readOrCreateKeyFile } from '../../platform/key_file.js';
 import { SignedClient } from '../../platform/signed_client.js';
 import { startCentral } from '../../central/node.js';
 import { bankKeyFiles, startBank } from '../../intermediary/node.js';
+import { WalletUser } from '../helpers/wallet_fixture.js';
 import {
   Client, type KeyPair, expectError, issueTx, json, keyPair, operatorSignNative, rawRequest, signTxNative, startInProcess,
 } from '../helpers/http_fixture.js';
@@ -250,6 +251,27 @@ describe('TLS between the tiers', () => {
         expect(rec.body.ok).toBe(true);
         await expect(fetch(`${bank.url}/v1/health`)).rejects.toThrow();
         tried('TLS: clients without the CA refused (central, bank)');
+
+        // The wallet CLI trusts the CA with --tls-ca: it opens an account over HTTPS, reads its
+        // balance, and follows its notifications over WSS. Without the CA it cannot reach the bank.
+        const wallet = new WalletUser('tls', dir, 'tls-passphrase-1');
+        await wallet.ok(['init', '--scrypt-cost', '10']);
+        const noCa = await wallet.run(['open-account', '--bank', bank.url, '--tier', '4', '--phone', '+8613500000042']);
+        expect(noCa.code, noCa.stderr).toBe(4); // bank unreachable: its certificate is not trusted
+        const badCa = await wallet.run(['--tls-ca', f('missing.pem'), 'balance']);
+        expect(badCa.code, badCa.stderr).toBe(2);
+        const withCa = ['--tls-ca', f('ca.pem')];
+        const [opened] = await wallet.ok([...withCa, 'open-account', '--bank', bank.url, '--tier', '4', '--phone', '+8613500000042']);
+        const accountId = (opened!.account as { id: string }).id;
+        const dep = await staff.post(`/v1/accounts/${accountId}/deposit`, { amount_fen: '12345' });
+        expect(dep.status, JSON.stringify(dep.body)).toBe(200);
+        const [bal] = await wallet.ok([...withCa, 'balance']);
+        expect((bal!.account as { deposit_fen: string }).deposit_fen).toBe('12345');
+        const watched = await wallet.ok([...withCa, 'watch', '--from', '0', '--count', '1']);
+        expect(watched.filter((j) => j.event === 'entry').length).toBe(1);
+        const noCaBalance = await wallet.run(['balance']);
+        expect(noCaBalance.code, noCaBalance.stderr).toBe(4);
+        tried('TLS: wallet CLI with --tls-ca (HTTPS and WSS), refused without it');
       } finally {
         await bank.close();
       }
