@@ -76,51 +76,39 @@ program.command('serve')
     process.once('SIGINT', stop);
   });
 
-program.command('reconcile')
-  .description("prove the bank's view of its customers' balances equals their unspent outputs at central")
-  .requiredOption('--url <url>', 'the bank node URL')
-  .option('--data-dir <dir>', 'the bank node data directory (for the staff key)')
-  .option('--network <id>', 'network id', 'cbdc-local')
-  .option('--json', 'print JSON')
-  .action(async (o) => {
-    const staff = readKeyFile(bankKeyFiles(o.dataDir).staff);
-    const client = new SignedClient(o.url, o.network, 'staff', staff.secretKey);
-    const r = await client.get<{ ok: boolean; customers_wallet_fen: string; holdings_fen: string; coins_checked: number; problems: string[] }>('/v1/bank/reconcile');
-    if (o.json) process.stdout.write(JSON.stringify(r.body) + '\n');
-    else {
-      const b = r.body;
-      process.stdout.write([
-        `coins checked at central   ${b.coins_checked}`,
-        `customers' wallets         ${formatYuan(BigInt(b.customers_wallet_fen))} yuan`,
-        `bank holdings              ${formatYuan(BigInt(b.holdings_fen))} yuan`,
-        b.ok ? 'reconcile: OK, every balance equals its unspent outputs at central' : `reconcile: FAILED\n  ${b.problems.join('\n  ')}`,
-      ].join('\n') + '\n');
-    }
-    process.exitCode = r.status === 200 && r.body.ok ? 0 : 1;
-  });
+/** A staff check of the bank's books: GET `route` with the staff key, print its figures, exit 0 only when it holds. */
+function staffCheck<T extends { ok: boolean; problems: string[] }>(name: string, description: string, route: string, lines: (b: T) => string[]): void {
+  program.command(name)
+    .description(description)
+    .requiredOption('--url <url>', 'the bank node URL')
+    .option('--data-dir <dir>', 'the bank node data directory (for the staff key)')
+    .option('--network <id>', 'network id', 'cbdc-local')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const staff = readKeyFile(bankKeyFiles(o.dataDir).staff);
+      const client = new SignedClient(o.url, o.network, 'staff', staff.secretKey);
+      const r = await client.get<T>(route);
+      if (o.json) process.stdout.write(JSON.stringify(r.body) + '\n');
+      else process.stdout.write(lines(r.body).join('\n') + '\n');
+      process.exitCode = r.status === 200 && r.body.ok ? 0 : 1;
+    });
+}
 
-program.command('offline-check')
-  .description("prove the offline reserve at central covers what every offline device holds, and each revoked device's loss is within its caps")
-  .requiredOption('--url <url>', 'the bank node URL')
-  .option('--data-dir <dir>', 'the bank node data directory (for the staff key)')
-  .option('--network <id>', 'network id', 'cbdc-local')
-  .option('--json', 'print JSON')
-  .action(async (o) => {
-    const staff = readKeyFile(bankKeyFiles(o.dataDir).staff);
-    const client = new SignedClient(o.url, o.network, 'staff', staff.secretKey);
-    const r = await client.get<{ ok: boolean; reserve_fen: string; liabilities_fen: string; devices: number; revoked: number; loss_fen: string; loss_covered_fen: string; problems: string[] }>('/v1/bank/offline/check');
-    if (o.json) process.stdout.write(JSON.stringify(r.body) + '\n');
-    else {
-      const b = r.body;
-      process.stdout.write([
-        `offline reserve at central   ${formatYuan(BigInt(b.reserve_fen))} yuan`,
-        `held by ${b.devices} devices     ${formatYuan(BigInt(b.liabilities_fen))} yuan`,
-        `revoked devices              ${b.revoked}, loss ${formatYuan(BigInt(b.loss_fen))} yuan (covered ${formatYuan(BigInt(b.loss_covered_fen))})`,
-        b.ok ? 'offline check: OK, the reserve covers every device' : `offline check: FAILED\n  ${b.problems.join('\n  ')}`,
-      ].join('\n') + '\n');
-    }
-    process.exitCode = r.status === 200 && r.body.ok ? 0 : 1;
-  });
+staffCheck<{ ok: boolean; customers_wallet_fen: string; holdings_fen: string; coins_checked: number; problems: string[] }>(
+  'reconcile', "prove the bank's view of its customers' balances equals their unspent outputs at central", '/v1/bank/reconcile', (b) => [
+    `coins checked at central   ${b.coins_checked}`,
+    `customers' wallets         ${formatYuan(BigInt(b.customers_wallet_fen))} yuan`,
+    `bank holdings              ${formatYuan(BigInt(b.holdings_fen))} yuan`,
+    b.ok ? 'reconcile: OK, every balance equals its unspent outputs at central' : `reconcile: FAILED\n  ${b.problems.join('\n  ')}`,
+  ]);
+
+staffCheck<{ ok: boolean; reserve_fen: string; liabilities_fen: string; devices: number; revoked: number; loss_fen: string; loss_covered_fen: string; problems: string[] }>(
+  'offline-check', "prove the offline reserve at central covers what every offline device holds, and each revoked device's loss is within its caps", '/v1/bank/offline/check', (b) => [
+    `offline reserve at central   ${formatYuan(BigInt(b.reserve_fen))} yuan`,
+    `held by ${b.devices} devices     ${formatYuan(BigInt(b.liabilities_fen))} yuan`,
+    `revoked devices              ${b.revoked}, loss ${formatYuan(BigInt(b.loss_fen))} yuan (covered ${formatYuan(BigInt(b.loss_covered_fen))})`,
+    b.ok ? 'offline check: OK, the reserve covers every device' : `offline check: FAILED\n  ${b.problems.join('\n  ')}`,
+  ]);
 
 for (const [name, route, filters] of [['schedules', '/v1/bank/schedules', ['status']], ['contracts', '/v1/bank/contracts', ['kind', 'status']]] as const) {
   const c = program.command(name)

@@ -146,16 +146,15 @@ export class OfflineStore {
   }
   /** Devices registered with one device key (at any account). */
   devicesWithKey(devicePubHex: string): DeviceRec[] {
-    const out: DeviceRec[] = [];
-    for (const { key } of this.db.getRange({ start: ['by-key', devicePubHex, ''], end: ['by-key', devicePubHex, '~'] })) {
-      const d = this.device(String(key[2]));
-      if (d !== undefined) out.push(d);
-    }
-    return out;
+    return this.indexed('by-key', devicePubHex);
   }
   devicesOf(account: string): DeviceRec[] {
+    return this.indexed('by-account', account);
+  }
+  /** The devices an index ([index, value, serial] keys) names for one value. */
+  private indexed(index: 'by-account' | 'by-key', value: string): DeviceRec[] {
     const out: DeviceRec[] = [];
-    for (const { key } of this.db.getRange({ start: ['by-account', account, ''], end: ['by-account', account, '~'] })) {
+    for (const { key } of this.db.getRange({ start: [index, value, ''], end: [index, value, '~'] })) {
       const d = this.device(String(key[2]));
       if (d !== undefined) out.push(d);
     }

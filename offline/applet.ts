@@ -21,10 +21,11 @@ import {
   readPublicKey,
   sameDevice,
 } from './codec.js';
-import { BankKeys, DeviceCertificate, decodeCertificate, deviceOf, encodeCertificate, verifyCertificate } from './certificate.js';
+import { DeviceCertificate, decodeCertificate, deviceOf, encodeCertificate, verifyCertificate } from './certificate.js';
 import { decodeChallenge, encodeChallenge, PaymentChallenge } from './challenge.js';
 import { Voucher, VoucherBody, VoucherStep, decodeVoucher, encodeVoucher, signVoucher, verifyVoucher, voucherHash } from './voucher.js';
 import { BankAuthorisation, authorisationHash, decodeAuthorisation, verifyAuthorisation } from './authorisation.js';
+import type { BankKeys } from './codec.js';
 import { decodeRevocationList, isRevoked, verifyRevocationList } from './revocation.js';
 import {
   CLA_ISO,

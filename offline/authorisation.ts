@@ -13,12 +13,10 @@
 //   body = version u8 || kind u8 (=4) || network str8 || bank str8 || serial u64
 //          || device_pub [33] || action u8 || counter u64 || amount_fen u64
 //   authorisation = body || bank_sig [64] over H_"CBDC/offline/authorisation"(body)
-import { CbdcError } from '../protocol/errors.js';
 import { ByteWriter } from '../protocol/bytes.js';
 import { taggedHash } from '../protocol/hash.js';
 import { SignatureVerifier, signHash } from '../protocol/sig.js';
 import {
-  ByteReader,
   DeviceRef,
   OFFLINE_FORMAT_VERSION,
   OFFLINE_TAGS,
@@ -30,13 +28,13 @@ import {
   formatError,
   readAmount,
   readDevice,
-  readNetwork,
   readPublicKey,
   readSignature,
-  readVersion,
   writeDevice,
+  openMessage,
+  verifyBankSigned,
+  type BankKeys,
 } from './codec.js';
-import { BankKeys } from './certificate.js';
 
 const KIND_AUTHORISATION = 4;
 export const AUTHORISATION_ACTIONS = ['load', 'unload', 'sync'] as const;
@@ -87,10 +85,7 @@ export function signAuthorisation(body: AuthorisationBody, bankSecretKey: Uint8A
 }
 
 export function decodeAuthorisation(bytes: Uint8Array): BankAuthorisation {
-  const r = new ByteReader(bytes, 'authorisation');
-  readVersion(r, 'authorisation');
-  if (r.u8('kind') !== KIND_AUTHORISATION) throw formatError('not a bank authorisation');
-  const network = readNetwork(r);
+  const { r, network } = openMessage(bytes, 'authorisation', KIND_AUTHORISATION);
   const device = readDevice(r, 'device');
   const devicePub = readPublicKey(r, 'device key');
   const actionByte = r.u8('action');
@@ -106,8 +101,5 @@ export function decodeAuthorisation(bytes: Uint8Array): BankAuthorisation {
 
 /** Checks network, trusted bank (the device's own) and signature. */
 export function verifyAuthorisation(a: BankAuthorisation, trust: BankKeys, verifier: SignatureVerifier = defaultVerifier()): void {
-  if (a.network !== trust.network) throw new CbdcError('CBDC_ERR_NETWORK_ID', `authorisation is for network ${a.network}`);
-  const bankPub = trust.keys.get(a.device.bank);
-  if (bankPub === undefined) throw new CbdcError('CBDC_ERR_OFFLINE_UNTRUSTED', `authorisation is from bank ${a.device.bank}, which is not trusted here`);
-  if (!verifier.verify(a.bankSig, authorisationHash(a), bankPub)) throw new CbdcError('CBDC_ERR_OFFLINE_SIGNATURE', 'authorisation signature does not verify');
+  verifyBankSigned('authorisation', { network: a.network, bank: a.device.bank, bankSig: a.bankSig }, () => authorisationHash(a), trust, verifier);
 }

@@ -11,7 +11,6 @@ import { ByteWriter } from '../protocol/bytes.js';
 import { taggedHash } from '../protocol/hash.js';
 import { SignatureVerifier, publicKeyOf, signHash } from '../protocol/sig.js';
 import {
-  ByteReader,
   DeviceRef,
   OFFLINE_FORMAT_VERSION,
   OFFLINE_TAGS,
@@ -23,10 +22,11 @@ import {
   formatError,
   readAmount,
   readBankId,
-  readNetwork,
   readPublicKey,
   readSignature,
-  readVersion,
+  openMessage,
+  verifyBankSigned,
+  type BankKeys,
 } from './codec.js';
 
 const KIND_CERTIFICATE = 1;
@@ -51,11 +51,6 @@ export interface DeviceCertificate extends CertificateBody {
   readonly bankSig: Buffer;
 }
 
-/** The keys a device or reader trusts: each bank's offline signing key, for one network. */
-export interface BankKeys {
-  readonly network: string;
-  readonly keys: ReadonlyMap<string, Buffer>;
-}
 
 export function deviceOf(c: { bank: string; serial: bigint }): DeviceRef {
   return { bank: c.bank, serial: c.serial };
@@ -109,10 +104,7 @@ export function signCertificate(body: CertificateBody, bankSecretKey: Uint8Array
 
 /** Parses the canonical bytes; refuses anything malformed with CBDC_ERR_OFFLINE_FORMAT. */
 export function decodeCertificate(bytes: Uint8Array): DeviceCertificate {
-  const r = new ByteReader(bytes, 'certificate');
-  readVersion(r, 'certificate');
-  if (r.u8('kind') !== KIND_CERTIFICATE) throw formatError('not a certificate');
-  const network = readNetwork(r);
+  const { r, network } = openMessage(bytes, 'certificate', KIND_CERTIFICATE);
   const bank = readBankId(r, 'bank');
   const serial = r.u64('serial');
   const devicePub = readPublicKey(r, 'device key');
@@ -136,10 +128,7 @@ export function decodeCertificate(bytes: Uint8Array): DeviceCertificate {
  * CBDC_ERR_OFFLINE_CERT_EXPIRED.
  */
 export function verifyCertificate(c: DeviceCertificate, trust: BankKeys, nowMs?: bigint, verifier: SignatureVerifier = defaultVerifier()): void {
-  if (c.network !== trust.network) throw new CbdcError('CBDC_ERR_NETWORK_ID', `certificate is for network ${c.network}`);
-  const bankPub = trust.keys.get(c.bank);
-  if (bankPub === undefined) throw new CbdcError('CBDC_ERR_OFFLINE_UNTRUSTED', `certificate is from bank ${c.bank}, which is not trusted here`);
-  if (!verifier.verify(c.bankSig, certificateHash(c), bankPub)) throw new CbdcError('CBDC_ERR_OFFLINE_SIGNATURE', 'certificate signature does not verify');
+  verifyBankSigned('certificate', c, () => certificateHash(c), trust, verifier);
   if (nowMs !== undefined && (nowMs < c.validFromMs || nowMs >= c.validUntilMs)) {
     throw new CbdcError('CBDC_ERR_OFFLINE_CERT_EXPIRED', `certificate ${c.bank}/${c.serial} is not valid at ${nowMs}`);
   }

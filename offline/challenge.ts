@@ -7,7 +7,6 @@
 //               || payee serial u64 || amount_fen u64 || nonce [16] || time_ms u64
 import { ByteWriter } from '../protocol/bytes.js';
 import {
-  ByteReader,
   DeviceRef,
   NONCE_BYTES,
   OFFLINE_FORMAT_VERSION,
@@ -15,12 +14,10 @@ import {
   checkBankId,
   checkNetwork,
   checkU64,
-  formatError,
   readAmount,
   readDevice,
-  readNetwork,
-  readVersion,
   writeDevice,
+  openMessage,
 } from './codec.js';
 
 const KIND_CHALLENGE = 2;
@@ -48,10 +45,7 @@ export function encodeChallenge(c: PaymentChallenge): Buffer {
 }
 
 export function decodeChallenge(bytes: Uint8Array): PaymentChallenge {
-  const r = new ByteReader(bytes, 'challenge');
-  readVersion(r, 'challenge');
-  if (r.u8('kind') !== KIND_CHALLENGE) throw formatError('not a payment challenge');
-  const network = readNetwork(r);
+  const { r, network } = openMessage(bytes, 'payment challenge', KIND_CHALLENGE);
   const payee = readDevice(r, 'payee');
   const amountFen = readAmount(r, 'amount', true);
   const nonce = r.bytes(NONCE_BYTES, 'nonce');

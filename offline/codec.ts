@@ -95,6 +95,35 @@ export class ByteReader {
   }
 }
 
+/** The keys a device or reader trusts: each bank's offline signing key, for one network. */
+export interface BankKeys {
+  readonly network: string;
+  readonly keys: ReadonlyMap<string, Buffer>;
+}
+
+/**
+ * Opens a message's canonical bytes: checks the version and that its kind byte is `kind`,
+ * and reads the network every offline message starts with. The caller reads the rest.
+ */
+export function openMessage(bytes: Uint8Array, what: string, kind: number): { r: ByteReader; network: string } {
+  const r = new ByteReader(bytes, what);
+  readVersion(r, what);
+  if (r.u8('kind') !== kind) throw formatError(`not a ${what}`);
+  return { r, network: readNetwork(r) };
+}
+
+/**
+ * Checks a bank-signed message: it is for the trusted network, its bank is trusted, and the
+ * bank's signature over `hash` verifies. Throws CBDC_ERR_NETWORK_ID, CBDC_ERR_OFFLINE_UNTRUSTED
+ * or CBDC_ERR_OFFLINE_SIGNATURE, naming `what`.
+ */
+export function verifyBankSigned(what: string, m: { network: string; bank: string; bankSig: Buffer }, hash: () => Buffer, trust: BankKeys, verifier: SignatureVerifier): void {
+  if (m.network !== trust.network) throw new CbdcError('CBDC_ERR_NETWORK_ID', `${what} is for network ${m.network}`);
+  const bankPub = trust.keys.get(m.bank);
+  if (bankPub === undefined) throw new CbdcError('CBDC_ERR_OFFLINE_UNTRUSTED', `${what} is from bank ${m.bank}, which is not trusted here`);
+  if (!verifier.verify(m.bankSig, hash(), bankPub)) throw new CbdcError('CBDC_ERR_OFFLINE_SIGNATURE', `${what} signature does not verify`);
+}
+
 // Field readers with their domain checks, shared by every format.
 
 export function readVersion(r: ByteReader, what: string): void {

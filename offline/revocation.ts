@@ -6,12 +6,10 @@
 //   body = version u8 || kind u8 (=5) || network str8 || bank str8 || sequence u64
 //          || issued_ms u64 || count u32 || serial u64 * count (strictly ascending)
 //   list = body || bank_sig [64] over H_"CBDC/offline/revocation"(body)
-import { CbdcError } from '../protocol/errors.js';
 import { ByteWriter } from '../protocol/bytes.js';
 import { taggedHash } from '../protocol/hash.js';
 import { SignatureVerifier, signHash } from '../protocol/sig.js';
 import {
-  ByteReader,
   OFFLINE_FORMAT_VERSION,
   OFFLINE_TAGS,
   checkBankId,
@@ -20,11 +18,11 @@ import {
   defaultVerifier,
   formatError,
   readBankId,
-  readNetwork,
   readSignature,
-  readVersion,
+  openMessage,
+  verifyBankSigned,
+  type BankKeys,
 } from './codec.js';
-import { BankKeys } from './certificate.js';
 
 const KIND_REVOCATION = 5;
 /** Serials one bank's list may hold (it fits one extended APDU). */
@@ -78,10 +76,7 @@ export function signRevocationList(body: RevocationListBody, bankSecretKey: Uint
 }
 
 export function decodeRevocationList(bytes: Uint8Array): RevocationList {
-  const r = new ByteReader(bytes, 'revocation list');
-  readVersion(r, 'revocation list');
-  if (r.u8('kind') !== KIND_REVOCATION) throw formatError('not a revocation list');
-  const network = readNetwork(r);
+  const { r, network } = openMessage(bytes, 'revocation list', KIND_REVOCATION);
   const bank = readBankId(r, 'bank');
   const sequence = r.u64('sequence');
   const issuedMs = r.u64('issued');
@@ -99,10 +94,7 @@ export function decodeRevocationList(bytes: Uint8Array): RevocationList {
 }
 
 export function verifyRevocationList(l: RevocationList, trust: BankKeys, verifier: SignatureVerifier = defaultVerifier()): void {
-  if (l.network !== trust.network) throw new CbdcError('CBDC_ERR_NETWORK_ID', `revocation list is for network ${l.network}`);
-  const bankPub = trust.keys.get(l.bank);
-  if (bankPub === undefined) throw new CbdcError('CBDC_ERR_OFFLINE_UNTRUSTED', `revocation list is from bank ${l.bank}, which is not trusted here`);
-  if (!verifier.verify(l.bankSig, revocationListHash(l), bankPub)) throw new CbdcError('CBDC_ERR_OFFLINE_SIGNATURE', 'revocation list signature does not verify');
+  verifyBankSigned('revocation list', l, () => revocationListHash(l), trust, verifier);
 }
 
 /** Whether a sorted list names a serial (binary search). */

@@ -13,7 +13,8 @@
 // card is lifted during PAY, the terminal waits for it to come back and repeats PAY with the
 // same challenge: the card answers the voucher it already signed, never a second one.
 import { CbdcError, isCbdcError } from '../protocol/errors.js';
-import { BankKeys, DeviceCertificate, verifyCertificate } from './certificate.js';
+import { DeviceCertificate, verifyCertificate } from './certificate.js';
+import type { BankKeys } from './codec.js';
 import { PaymentChallenge } from './challenge.js';
 import { PayVoucher, Voucher, verifyVoucher } from './voucher.js';
 import { CardChannel, CardClient } from './card_client.js';

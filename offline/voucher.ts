@@ -18,7 +18,6 @@ import { ByteWriter } from '../protocol/bytes.js';
 import { taggedHash } from '../protocol/hash.js';
 import { HASH_BYTES, SignatureVerifier, signHash } from '../protocol/sig.js';
 import {
-  ByteReader,
   DeviceRef,
   NONCE_BYTES,
   OFFLINE_FORMAT_VERSION,
@@ -32,12 +31,11 @@ import {
   readAmount,
   readDevice,
   readHash,
-  readNetwork,
   readPublicKey,
   readSignature,
-  readVersion,
   sameDevice,
   writeDevice,
+  openMessage,
 } from './codec.js';
 import { DeviceCertificate } from './certificate.js';
 
@@ -131,10 +129,7 @@ export function signVoucher<B extends VoucherBody>(body: B, deviceSecretKey: Uin
 }
 
 export function decodeVoucher(bytes: Uint8Array): Voucher {
-  const r = new ByteReader(bytes, 'voucher');
-  readVersion(r, 'voucher');
-  if (r.u8('kind') !== KIND_VOUCHER) throw formatError('not a voucher');
-  const network = readNetwork(r);
+  const { r, network } = openMessage(bytes, 'voucher', KIND_VOUCHER);
   const device = readDevice(r, 'device');
   const devicePub = readPublicKey(r, 'device key');
   const counter = r.u64('counter');

@@ -68,31 +68,34 @@ export function registerOfflineCommands(program: Command, ctx: OfflineCliContext
       ctx.emit({ device: d, dir: card.dir }, [`device ${d.serial} certified by ${ow.wallet.account.bank_id}`, ...deviceLines(d, 0n, 0n).slice(1), `state in ${card.dir}`]);
     });
 
-  offline.command('load')
-    .description('move money from your wallet onto the device (through the bank offline reserve)')
-    .argument('<amount>', 'in yuan, like 100.00')
-    .option('--idempotency-key <key>', 'reuse the key of an earlier attempt to retry it safely')
-    .action(async (amountText: string, o: { idempotencyKey?: string }, cmd: Command) => {
-      const amountFen = ctx.amountArg(amountText);
-      const key = o.idempotencyKey !== undefined ? ctx.checkKeyArg(o.idempotencyKey) : newIdempotencyKey();
-      const { ow } = await open(cmd);
-      const r = await ow.load(amountFen, key);
-      ctx.emit({ payment: r.payment, authorisation: r.authorisation, balance_fen: r.balanceFen.toString(), idempotency_key: key },
-        [`loaded ${formatYuan(amountFen)} onto the device: it holds ${formatYuan(r.balanceFen)}`, `payment ${r.payment.id} · txid ${r.payment.txid} · key ${key}`]);
-    });
-
-  offline.command('unload')
-    .description('move money from the device back to your wallet')
-    .argument('<amount>', 'in yuan, like 100.00')
-    .option('--idempotency-key <key>', 'reuse the key of an earlier attempt to retry it safely')
-    .action(async (amountText: string, o: { idempotencyKey?: string }, cmd: Command) => {
-      const amountFen = ctx.amountArg(amountText);
-      const key = o.idempotencyKey !== undefined ? ctx.checkKeyArg(o.idempotencyKey) : newIdempotencyKey();
-      const { ow } = await open(cmd);
-      const r = await ow.unload(amountFen, key);
-      ctx.emit({ authorisation: r.authorisation, balance_fen: r.balanceFen.toString(), device: r.sync.device, idempotency_key: key },
-        `unloaded ${formatYuan(amountFen)} from the device to your wallet: the device holds ${formatYuan(r.balanceFen)}`);
-    });
+  // load and unload: the same arguments, one moving money onto the device, the other off it.
+  const move = (name: 'load' | 'unload', description: string, run: (ow: OfflineWallet, amountFen: bigint, key: string) => Promise<{ obj: Record<string, unknown>; human: string | string[] }>): void => {
+    offline.command(name)
+      .description(description)
+      .argument('<amount>', 'in yuan, like 100.00')
+      .option('--idempotency-key <key>', 'reuse the key of an earlier attempt to retry it safely')
+      .action(async (amountText: string, o: { idempotencyKey?: string }, cmd: Command) => {
+        const amountFen = ctx.amountArg(amountText);
+        const key = o.idempotencyKey !== undefined ? ctx.checkKeyArg(o.idempotencyKey) : newIdempotencyKey();
+        const { ow } = await open(cmd);
+        const r = await run(ow, amountFen, key);
+        ctx.emit({ ...r.obj, idempotency_key: key }, r.human);
+      });
+  };
+  move('load', 'move money from your wallet onto the device (through the bank offline reserve)', async (ow, amountFen, key) => {
+    const r = await ow.load(amountFen, key);
+    return {
+      obj: { payment: r.payment, authorisation: r.authorisation, balance_fen: r.balanceFen.toString() },
+      human: [`loaded ${formatYuan(amountFen)} onto the device: it holds ${formatYuan(r.balanceFen)}`, `payment ${r.payment.id} · txid ${r.payment.txid} · key ${key}`],
+    };
+  });
+  move('unload', 'move money from the device back to your wallet', async (ow, amountFen, key) => {
+    const r = await ow.unload(amountFen, key);
+    return {
+      obj: { authorisation: r.authorisation, balance_fen: r.balanceFen.toString(), device: r.sync.device },
+      human: `unloaded ${formatYuan(amountFen)} from the device to your wallet: the device holds ${formatYuan(r.balanceFen)}`,
+    };
+  });
 
   offline.command('sync')
     .description('upload what the device paid and received, and fetch the revocation list')
