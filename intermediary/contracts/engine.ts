@@ -190,6 +190,8 @@ export class Engine {
     const now = this.clock();
     // Validate with a throwaway key first (nothing written on a refusal), then for real.
     service.plan(this, creator, body, this.bank.publicKey, now);
+    // The contract and its idempotency key in one transaction: a retry after a crash at any
+    // later step finds this contract and finishes it, never starts a second one.
     const made = await this.bank.atomic(() => {
       const again = this.store.idem.get([creator, idempotencyKey]);
       if (again !== undefined) return { again };
@@ -206,28 +208,43 @@ export class Engine {
       const amount = pots.reduce((s, p) => s + p.valueFen, 0n);
       const rec: ContractRec = {
         id, kind, account: creator, parties: [...new Set([creator, ...plan.parties])], idempotencyKey, requestDigest: digest, status: 'awaiting_funding',
-        amountFen: amount.toString(), fundingPaymentId: '', fundingTxid: '', createdAtMs: now,
+        amountFen: amount.toString(), fundingPaymentId: '', fundingTxid: '', fundingLimitsNow: plan.limitsNow, createdAtMs: now,
         terms: { ...plan.terms, bank_key: k.pk.toString('hex'), deadline_ms: plan.deadlineMs, pots: pots.map((p) => ({ owner: p.owner, lock: encodeLock(p.lock).toString('hex'), value_fen: p.valueFen.toString() })) },
         state: plan.state,
       };
       this.store.contracts.putSync(id, rec);
-      return { pots, limitsNow: plan.limitsNow, amount };
+      this.store.idem.putSync([creator, idempotencyKey], id);
+      return { rec };
     });
     if ('again' in made) return this.same(creator, made.again!, digest);
+    return this.fund(made.rec!, true);
+  }
+
+  /**
+   * Prepares the contract's funding payment (the bank's payment idempotency key `cf-<id>`
+   * returns the same payment to a retry) and links it. A contract created here whose payment
+   * is refused is removed with its idempotency key, as if it had never been asked for.
+   */
+  private async fund(rec: ContractRec, fresh: boolean): Promise<{ contract: ContractRec; payment: PaymentRec }> {
+    const id = rec.id;
+    const pots = (rec.terms.pots as { lock: string; value_fen: string }[]).map((p) => ({ value: BigInt(p.value_fen), lock: decodeLockTrusted(Buffer.from(p.lock, 'hex')) }));
     let payment: PaymentRec;
     try {
-      payment = await this.bank.preparePayment(creator, {
-        idempotencyKey: `cf-${id}`, amountFen: made.amount!,
-        payee: { contract: id, outputs: made.pots!.map((p) => ({ value: p.valueFen, lock: p.lock })), limitsNow: made.limitsNow! },
+      payment = await this.bank.preparePayment(rec.account, {
+        idempotencyKey: `cf-${id}`, amountFen: BigInt(rec.amountFen), payee: { contract: id, outputs: pots, limitsNow: rec.fundingLimitsNow ?? true },
       });
     } catch (e) {
-      await this.bank.atomic(() => this.store.contracts.removeSync(id));
+      if (fresh) {
+        await this.bank.atomic(() => {
+          this.store.contracts.removeSync(id);
+          this.store.idem.removeSync([rec.account, rec.idempotencyKey]);
+        });
+      }
       throw e;
     }
     const contract = await this.bank.atomic(() => {
       const c: ContractRec = { ...this.store.contracts.get(id)!, fundingPaymentId: payment.id, fundingTxid: payment.txid };
       this.store.contracts.putSync(id, c);
-      this.store.idem.putSync([creator, idempotencyKey], id);
       for (const p of c.parties) this.store.byAccount.putSync([p, id], '');
       this.store.byTxid.putSync(payment.txid, `fund:${id}`);
       return c;
@@ -236,10 +253,12 @@ export class Engine {
     return { contract, payment };
   }
 
-  private same(creator: string, id: string, digest: string): { contract: ContractRec; payment: PaymentRec } {
+  private async same(creator: string, id: string, digest: string): Promise<{ contract: ContractRec; payment: PaymentRec }> {
     const c = this.store.contracts.get(id);
     assert(c !== undefined, 'idempotency index points at a contract');
     if (c.requestDigest !== digest) throw new CbdcError('CBDC_ERR_IDEMPOTENCY_CONFLICT');
+    // Created, but the crash came before its funding payment was linked: finish it now.
+    if (c.fundingPaymentId === '') return this.fund(c, false);
     return { contract: c, payment: this.bank.payment(creator, c.fundingPaymentId) };
   }
 

@@ -70,6 +70,8 @@ export interface ContractRec {
   amountFen: string;
   fundingPaymentId: string;
   fundingTxid: string;
+  /** Whether the funding payment counts against the creator's limits now (absent: true). */
+  fundingLimitsNow?: boolean;
   createdAtMs: number;
   terms: Record<string, unknown>;
   state: Record<string, unknown>;
