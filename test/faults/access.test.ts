@@ -265,8 +265,9 @@ describe('TLS between the tiers', () => {
         const accountId = (opened!.account as { id: string }).id;
         const dep = await staff.post(`/v1/accounts/${accountId}/deposit`, { amount_fen: '12345' });
         expect(dep.status, JSON.stringify(dep.body)).toBe(200);
+        await wallet.ok([...withCa, 'exchange', 'to-wallet', '100.00']);
         const [bal] = await wallet.ok([...withCa, 'balance']);
-        expect((bal!.account as { deposit_fen: string }).deposit_fen).toBe('12345');
+        expect((bal!.account as { balance_fen: string; deposit_fen: string })).toMatchObject({ balance_fen: '10000', deposit_fen: '2345' });
         const watched = await wallet.ok([...withCa, 'watch', '--from', '0', '--count', '1']);
         expect(watched.filter((j) => j.event === 'entry').length).toBe(1);
         const noCaBalance = await wallet.run(['balance']);
