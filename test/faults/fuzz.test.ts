@@ -350,6 +350,24 @@ describe('hostile input', () => {
       'POST /v1/interbank/quote': { signer: bankClient('bank-b', net.bank('bank-b').self.sk), body: { account: w.id, amount_fen: '1' }, mode: 'strict' },
       'GET /v1/bank/totals': { signer: staff, mode: 'deep' },
       'GET /v1/compliance/aml': { signer: bankClient('compliance', a.compliance.sk), query: { from: '0' }, mode: 'deep' },
+      // Contracts and schedules: creating one changes state (strict: every body derived from the
+      // example is invalid by construction); acting on, signing or reading an unknown one is refused
+      // by the domain whatever the body (deep).
+      'POST /v1/accounts/:id/contracts/escrow': { signer: wallet, params: { id: w.id }, body: { idempotency_key: 'fuzz-key-0101', seller: w.id, arbiter: w.id, amount_fen: '100' }, mode: 'strict' },
+      'POST /v1/accounts/:id/contracts/hashlock': { signer: wallet, params: { id: w.id }, body: { idempotency_key: 'fuzz-key-0102', payee: w.id, amount_fen: '100', hash: 'ab'.repeat(32), timeout_ms: 4_102_444_800_000 }, mode: 'strict' },
+      'POST /v1/accounts/:id/contracts/prepaid': { signer: wallet, params: { id: w.id }, body: { idempotency_key: 'fuzz-key-0103', merchant: w.id, unit_fen: '10', units: 2, deadline_ms: 4_102_444_800_000 }, mode: 'strict' },
+      'POST /v1/accounts/:id/contracts/subsidy': { signer: wallet, params: { id: w.id }, body: { idempotency_key: 'fuzz-key-0104', recipients: [{ account: w.id, amount_fen: '10' }], mccs: ['4111'], expires_at_ms: 4_102_444_800_000 }, mode: 'strict' },
+      'POST /v1/accounts/:id/schedules': { signer: wallet, params: { id: w.id }, body: { idempotency_key: 'fuzz-key-0105', payee: { account: w.id }, amount_fen: '10', first_at_ms: 4_102_444_800_000, interval_ms: 0, count: 1 }, mode: 'strict' },
+      'GET /v1/accounts/:id/contracts': { signer: wallet, params: { id: w.id }, mode: 'deep' },
+      'GET /v1/accounts/:id/schedules': { signer: wallet, params: { id: w.id }, mode: 'deep' },
+      'GET /v1/accounts/:id/schedules/:sid': { signer: wallet, params: { id: w.id, sid: 'sch-0123456789abcdef' }, mode: 'deep' },
+      'POST /v1/accounts/:id/schedules/:sid/cancel': { signer: wallet, params: { id: w.id, sid: 'sch-0123456789abcdef' }, mode: 'deep' },
+      'GET /v1/contracts/:cid': { signer: wallet, params: { cid: 'ctr-0123456789abcdef' }, mode: 'deep' },
+      'POST /v1/contracts/:cid/:action': { signer: wallet, params: { cid: 'ctr-0123456789abcdef', action: 'resolve' }, body: { outcome: 'release' }, mode: 'deep' },
+      'GET /v1/contracts/:cid/spends/:spid': { signer: wallet, params: { cid: 'ctr-0123456789abcdef', spid: 'sp-0123456789abcdef' }, mode: 'deep' },
+      'POST /v1/contracts/:cid/spends/:spid/sign': { signer: wallet, params: { cid: 'ctr-0123456789abcdef', spid: 'sp-0123456789abcdef' }, body: { sig: 'ab'.repeat(64) }, mode: 'deep' },
+      'GET /v1/bank/contracts': { signer: staff, mode: 'deep' },
+      'GET /v1/bank/schedules': { signer: staff, mode: 'deep' },
     };
     const bankRoutes: RouteSpec[] = [];
     for (const [p, ops] of Object.entries(doc.paths)) {
@@ -366,6 +384,9 @@ describe('hostile input', () => {
       }
     }
     expect(bankRoutes.length).toBeGreaterThanOrEqual(Object.keys(known).length);
+    // Every example names a route the document lists (a renamed route would silently lose its example).
+    for (const k of Object.keys(known)) expect(bankRoutes.some((r) => `${r.method} ${r.path}` === k), k).toBe(true);
+    const contractRoutes = bankRoutes.filter((r) => /contracts|schedules/.test(r.path)).length;
 
     const centralDigest = central.store.digest();
     const bankDigestBefore = bankDigest(a.node.bank.store);
@@ -382,7 +403,7 @@ describe('hostile input', () => {
     expect((await a.node.app.inject({ method: 'GET', url: '/v1/health' })).statusCode).toBe(200);
     expect(tc.requests + tb.requests).toBe(TOTAL);
     process.stdout.write(`faults/fuzz ${JSON.stringify({
-      seed: SEED, requests: TOTAL, over_socket: tc.overSocket + tb.overSocket, central_routes: centralRoutes.length, bank_routes: bankRoutes.length,
+      seed: SEED, requests: TOTAL, over_socket: tc.overSocket + tb.overSocket, central_routes: centralRoutes.length, bank_routes: bankRoutes.length, contract_routes: contractRoutes,
       central: { byStatus: tc.byStatus, byCode: tc.byCode }, bank: { byStatus: tb.byStatus, byCode: tb.byCode },
     })}\n`);
   }, 900_000);
