@@ -12,7 +12,7 @@
 //   - a 503 answer (overloaded, central unreachable, shutting down) to a request the bank
 //     deduplicates durably (not an exchange to the wallet: see RequestOptions.retryOn503).
 import { CbdcError } from '../protocol/errors.js';
-import { SignedClient, httpsRequest } from '../platform/signed_client.js';
+import { SignedClient, httpRequest } from '../platform/signed_client.js';
 import type { LockJson } from '../protocol/lock.js';
 import type { TxJson } from '../protocol/tx.js';
 import type { Payee } from './payment_request.js';
@@ -171,7 +171,7 @@ export async function bankHealth(url: string, o: { timeoutMs?: number; retry?: P
     if (attempt > 1) await sleep(Math.min(policy.baseDelayMs * 2 ** (attempt - 2), policy.maxDelayMs));
     try {
       const res = o.ca !== undefined && base.startsWith('https:')
-        ? await httpsRequest(`${base}/v1/health`, { method: 'GET', headers: {}, body: null, ca: o.ca, timeoutMs: o.timeoutMs ?? 10_000 })
+        ? await httpRequest(`${base}/v1/health`, { method: 'GET', headers: {}, body: null, ca: o.ca, timeoutMs: o.timeoutMs ?? 10_000 })
         : await fetch(`${base}/v1/health`, { signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) }).then(async (r) => ({ status: r.status, text: await r.text() }));
       const text = res.text;
       let body: Partial<HealthJson>;
