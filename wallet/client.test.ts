@@ -139,6 +139,13 @@ describe('bank client retries', () => {
     expect(classifyTransportError(refused)).toEqual({ delivery: 'not-sent', reason: 'ECONNREFUSED' });
     expect(classifyTransportError(reset)?.delivery).toBe('maybe-sent');
     expect(classifyTransportError(timeout)?.delivery).toBe('maybe-sent');
+    // Node's own client: system and TLS errors with their codes.
+    expect(classifyTransportError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toEqual({ delivery: 'not-sent', reason: 'ECONNREFUSED' });
+    expect(classifyTransportError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))?.delivery).toBe('maybe-sent');
+    const untrusted = classifyTransportError(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }));
+    expect(untrusted?.delivery).toBe('not-sent');
+    expect(untrusted?.reason).toContain('--tls-ca');
+    expect(classifyTransportError(Object.assign(new Error('x'), { code: 'CBDC_ERR_SCHEMA' }))).toBeNull();
     expect(classifyTransportError(new SyntaxError('x'))).toBeNull();
     expect(classifyTransportError('nope')).toBeNull();
   });

@@ -122,13 +122,29 @@ export function classifyTransportError(e: unknown): { delivery: Delivery; reason
     const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause;
     const code = cause?.code ?? '';
     const reason = code || cause?.message || 'fetch failed';
-    if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT'].includes(code)) {
+    if (NOT_SENT_CODES.includes(code)) {
       return { delivery: 'not-sent', reason };
     }
     return { delivery: 'maybe-sent', reason };
   }
+  // Node's own client (platform/signed_client.ts): system and TLS errors carry a string code.
+  const code = (e as Error & { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (NOT_SENT_CODES.includes(code)) return { delivery: 'not-sent', reason: code };
+    // The handshake failed, so nothing was sent: the bank's certificate is not one this wallet trusts.
+    if (TLS_CERT_CODES.includes(code) || code.startsWith('ERR_TLS_')) return { delivery: 'not-sent', reason: `${e.message} (${code}); a bank with a private CA needs --tls-ca` };
+    if (/^E[A-Z]+$/.test(code) || code.startsWith('ERR_STREAM')) return { delivery: 'maybe-sent', reason: code };
+  }
   return null;
 }
+
+/** Connection errors that mean the request never left. */
+const NOT_SENT_CODES: readonly string[] = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT'];
+/** OpenSSL's certificate verification failures as node names them. */
+const TLS_CERT_CODES: readonly string[] = [
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE', 'HOSTNAME_MISMATCH',
+];
 
 export interface RequestOptions {
   /** Whether sending it twice is harmless (see the header). */

@@ -149,8 +149,14 @@ describe('access control', () => {
       expectError(await carol.client.post(`/v1/accounts/${alice.id}/payments/${p.body.id}/sign`, { sig: aliceSig }), 403, 'CBDC_ERR_FORBIDDEN');
       tried("wallet submits another's signature");
       // Let both prepared payments lapse: nothing settled, nothing moved.
-      for (const x of [p.body, other.body]) await net.bank('bank-a').node.bank.store.payments.put(x.id, { ...net.bank('bank-a').node.bank.store.payments.get(x.id)!, expiresAtMs: 0 });
-      await net.bank('bank-a').node.bank.expirePayments();
+      // (The bank keeps each awaiting payment's expiry in memory too; both are moved back.)
+      const bankA = net.bank('bank-a').node.bank;
+      const awaiting = (bankA as unknown as { awaitingSignature: Map<string, number> }).awaitingSignature;
+      for (const x of [p.body, other.body]) {
+        await bankA.store.payments.put(x.id, { ...bankA.store.payments.get(x.id)!, expiresAtMs: 0 });
+        if (awaiting.has(x.id)) awaiting.set(x.id, 0);
+      }
+      await bankA.expirePayments();
     });
     // Replay: the very same signed request twice. The payment settles once; the copy is refused.
     const before = BigInt((await account(alice)).balance_fen);
