@@ -18,6 +18,7 @@ import { newKeyPair } from '../../platform/key_file.js';
 import { SignedClient } from '../../platform/signed_client.js';
 import { type BankProcess, NetworkProcess, killAllNetworkProcesses } from '../helpers/network_process.js';
 import { waitForHoldings } from '../helpers/wallet_fixture.js';
+import { prng } from '../helpers/fault_proxy.js';
 
 const SEED = Number(process.env.FAULTS_SEED ?? 7_250_001);
 const KILLS = Number(process.env.FAULTS_CONTRACT_KILLS ?? 6);
@@ -43,18 +44,6 @@ afterAll(async () => {
   await killAllNetworkProcesses();
   if (root) await rm(root, { recursive: true, force: true });
 });
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let keys = 0;
 const idem = (what: string) => `${what}-${SEED % 10_000}-${keys++}`.slice(0, 40);
