@@ -34,7 +34,7 @@ function knobsCommand(name: string, description: string): Command {
     .option('--invalid <share>', 'share of invalid transactions, 0 to 1 (exact count, seeded positions)', num, d.invalid)
     .option('--invalid-kinds <list>', `kinds of invalid transactions, comma-separated (${INVALID_KINDS.join(', ')}; timelock and wrong_preimage are policy transfers, central only; default: double_spend,bad_signature, plus those two when --mix has policy)`, (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) as InvalidKind[], d.invalidKinds)
     .option('--cross-bank <share>', "e2e: share of payments to another bank's customer, 0 to 1", num, d.crossBank)
-    .option('--mix <list>', `shares of the kinds of items (${MIX_KINDS.join(', ')}). central: the lock policy of each transfer's inputs, key, multi (multi(2, [a, b])) or policy (lock policies: or(and(multi2, before), and(after, key)), or and(key, hash) with the preimage), e.g. key=0.6,multi=0.2,policy=0.2. e2e: key (wallet payments) and offline (vouchers made card to card in setup and uploaded to the banks during the run), e.g. key=0.9,offline=0.1`, 'key=1')
+    .option('--mix <list>', `shares of the kinds of items (${MIX_KINDS.join(', ')}). central: the lock policy of each transfer's inputs, key, multi (multi(2, [a, b])) or policy (lock policies: or(and(multi2, before), and(after, key)), or and(key, hash) with the preimage), e.g. key=0.6,multi=0.2,policy=0.2. e2e: key (wallet payments), contract (hash-locked payments through the banks' contract API: create, fund, claim with the preimage) and offline (vouchers made card to card in setup and uploaded to the banks during the run), e.g. key=0.8,contract=0.1,offline=0.1`, 'key=1')
     .option('--transactions <n>', 'transactions (e2e: payments) to pre-build; default: rate x duration, or a generous ceiling; a run that uses them up stops early', num)
     .option('--seed <text>', 'seed of keys, amounts, payees and invalid positions: the same seed gives the same workload', d.seed)
     .option('--no-progress', 'no progress bar')
@@ -66,7 +66,7 @@ Examples:
   npm run loadtest -- --target central --batch 1000 --verification attested
   npm run loadtest -- --target central --batch 1 --rate 2000 --invalid 0.05
   npm run loadtest -- --target central --batch 100 --mix key=0.5,multi=0.2,policy=0.3 --invalid 0.04
-  npm run loadtest -- --mix key=0.9,offline=0.1                          # e2e payments and offline vouchers
+  npm run loadtest -- --mix key=0.8,contract=0.1,offline=0.1             # e2e payments, contract payments and offline vouchers
 Exit status: 0 when the conservation check passes, 1 when it fails, 2 for a bad knob.`);
   cmd.parse(process.argv);
   const o = cmd.opts();

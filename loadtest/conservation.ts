@@ -4,8 +4,8 @@
 import { type Tx } from '../protocol/tx.js';
 import { below, makeRng } from '../central/bench/workload_gen.js';
 import { forEachLimited, signedCall } from './setup.js';
-import { KIND_BAD_SIGNATURE, KIND_CODES, KIND_DOUBLE_SPEND, KIND_NAMES, KIND_VALID, LOCK_NAMES, type PaymentPlan } from './workload.js';
-import { OUTCOME_REJECTED, OUTCOME_SETTLED, OUTCOME_UNKNOWN, type PaymentRecord } from './runner.js';
+import { type ContractPlan, KIND_BAD_SIGNATURE, KIND_CODES, KIND_DOUBLE_SPEND, KIND_NAMES, KIND_VALID, LOCK_NAMES, type PaymentPlan } from './workload.js';
+import { type ContractRecord, OUTCOME_REJECTED, OUTCOME_SETTLED, OUTCOME_UNKNOWN, type PaymentRecord } from './runner.js';
 
 /** Transactions (and payments) whose outputs are looked up at central one by one, at most. */
 export const SAMPLE_MAX = 200;
@@ -236,6 +236,8 @@ export interface PaymentCheckInput {
   inputs: number;
   coinValueFen: bigint;
   seed: string;
+  /** Hash-locked contract payments run beside the payments (--mix contract). */
+  contracts?: { plans: readonly ContractPlan[]; outcome: Uint8Array; records: readonly ContractRecord[]; accounts: readonly { accountId: string; bankUrl: string; sk: Buffer }[] };
 }
 
 /** The bank's view of one payment, read by staff. */
@@ -309,6 +311,65 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
       if (r.replaySame) counts.replays_answered_same++;
     }
   }
+  // Contract payments: funded ones moved the amount from the payer into the contract's lock
+  // (one coin spent), claimed ones on to the payee (the contract's output spent).
+  const cc = { contracts_stopped_unfunded: 0, contracts_stopped_funded: 0, contracts_sent: 0, contracts_funded: 0, contracts_claimed: 0, contracts_not_claimed: 0, contracts_unanswered_resolved: 0, contracts_checked_claimed: 0, contracts_checked: 0 };
+  let lockedInContracts = 0n;
+  if (x.contracts !== undefined) {
+    const k = x.contracts;
+    const view = async (i: number): Promise<string> => {
+      const a = k.accounts[k.plans[i]!.payer]!;
+      const r = await signedCall<{ contract?: { status?: string } }>(a.bankUrl, x.c.network, a.sk, a.accountId, 'GET', `/v1/contracts/${k.records[i]!.cid}`);
+      return r.status === 200 ? r.body.contract?.status ?? 'unknown' : `http_${r.status}`;
+    };
+    // Unanswered at the stop: the bank's view of the contract says what happened.
+    const open = [...k.outcome.keys()].filter((i) => k.outcome[i] === OUTCOME_UNKNOWN);
+    await forEachLimited(open.length, CHECK_CONCURRENCY, async (j) => {
+      const i = open[j]!;
+      const r = k.records[i]! as ContractRecord;
+      if (r.cid === null) return;
+      const st = await view(i);
+      if (st === 'claimed') {
+        r.funded = true;
+        r.claimed = true;
+        k.outcome[i] = OUTCOME_SETTLED;
+      } else if (st === 'active') r.funded = true;
+      cc.contracts_unanswered_resolved++;
+    });
+    for (let i = 0; i < k.plans.length; i++) {
+      if (k.outcome[i] === 0) continue;
+      // Stopped by the end of the run before the claim: not a refusal (the money, if funded, waits in its contract).
+      const stopped = k.outcome[i] === OUTCOME_UNKNOWN;
+      if (stopped && !k.records[i]!.funded) {
+        cc.contracts_stopped_unfunded++;
+        continue;
+      }
+      if (stopped) cc.contracts_stopped_funded++;
+      else cc.contracts_sent++;
+      const p = k.plans[i]!;
+      const r = k.records[i]!;
+      if (r.funded) {
+        cc.contracts_funded++;
+        settledInputs += 1n;
+        delta.set(p.payer, (delta.get(p.payer) ?? 0n) - p.amountFen);
+      }
+      if (r.claimed) {
+        cc.contracts_claimed++;
+        settledInputs += 1n;
+        delta.set(p.payee, (delta.get(p.payee) ?? 0n) + p.amountFen);
+      } else {
+        if (!stopped) cc.contracts_not_claimed++;
+        if (r.funded) lockedInContracts += p.amountFen;
+      }
+    }
+    // The bank's own view of sampled claimed contracts.
+    const claimed = sample([...k.outcome.keys()].filter((i) => k.records[i]!.claimed), SAMPLE_MAX, x.seed);
+    await forEachLimited(claimed.length, CHECK_CONCURRENCY, async (j) => {
+      cc.contracts_checked++;
+      if ((await view(claimed[j]!)) === 'claimed') cc.contracts_checked_claimed++;
+    });
+  }
+
   // Bad-signature payments must not have settled, whatever the wallet heard.
   const bad = sample([...x.outcome.keys()].filter((i) => x.plans[i]!.kind === KIND_BAD_SIGNATURE && x.records[i]!.pid !== null), SAMPLE_MAX, x.seed);
   let badNotSettled = 0;
@@ -354,9 +415,16 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
     `${counts.valid_settled} of ${counts.valid_sent} sent settled (${counts.unanswered_resolved} answered by their banks after the run); ${unsigned.size} more were not yet signed when the run stopped`);
   check(checks, 'wallet balances: every settled payment moved its amount exactly once', mismatched === 0,
     mismatched === 0 ? `${x.accounts.length} accounts match` : `${mismatched} accounts differ; first ${firstMismatch}`);
-  check(checks, 'wallet balances: the wallets together neither gained nor lost', sumBefore === sumAfter, `${sumBefore} -> ${sumAfter} fen`);
+  check(checks, 'wallet balances: the wallets together neither gained nor lost', sumBefore === sumAfter + lockedInContracts,
+    `${sumBefore} -> ${sumAfter} fen` + (x.contracts !== undefined ? ` + ${lockedInContracts} fen funded into contracts not yet claimed` : ''));
+  if (x.contracts !== undefined) {
+    check(checks, 'contract payments: every one funded and claimed by its payee', cc.contracts_not_claimed === 0,
+      `${cc.contracts_claimed} of ${cc.contracts_sent} claimed (${cc.contracts_funded} funded; ${cc.contracts_unanswered_resolved} answered by their bank after the run); ` +
+      `stopped by the end of the run: ${cc.contracts_stopped_funded} funded and not yet claimed, ${cc.contracts_stopped_unfunded} not funded`);
+    check(checks, 'contract payments: the bank shows every sampled claimed contract claimed', cc.contracts_checked_claimed === cc.contracts_checked, `${cc.contracts_checked_claimed} of ${cc.contracts_checked} sampled`);
+  }
   const spentDelta = BigInt(supplyAfter.spent) - BigInt(x.before.spent);
-  check(checks, 'settled exactly once (spent count at central)', spentDelta === settledInputs, `central spent ${spentDelta} outputs during the run; the settled payments spend ${settledInputs}`);
+  check(checks, 'settled exactly once (spent count at central)', spentDelta === settledInputs, `central spent ${spentDelta} outputs during the run; the settled payments${x.contracts !== undefined ? ' and contract fundings and claims' : ''} spend ${settledInputs}`);
 
   // Spot checks at central: a settled payment's outputs exist and add up to the coins it spent.
   const settled = sample([...x.outcome.keys()].filter((i) => x.outcome[i] === OUTCOME_SETTLED && x.records[i]!.outputs !== null), SAMPLE_MAX, x.seed);
@@ -372,5 +440,5 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
     if (sum === BigInt(x.inputs) * x.coinValueFen) outputsOk++;
   });
   check(checks, 'sampled settled payments: outputs at central add up to the coins spent', outputsOk === settled.length, `${outputsOk} of ${settled.length} sampled`);
-  return { ok: checks.every((c) => c.ok), checks, counts };
+  return { ok: checks.every((c) => c.ok), checks, counts: x.contracts !== undefined ? { ...counts, ...cc } : counts };
 }

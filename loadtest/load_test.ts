@@ -10,12 +10,12 @@ import { makeKeyPool } from '../central/bench/workload_gen.js';
 import { Network, ProcSampler, topSelfTime } from './processes.js';
 import { balances, customerLock, fund, openAccounts, settleAll, waitForCredit } from './setup.js';
 import {
-  COIN_VALUE_FEN, type Knobs, OFFLINE_LOAD_FEN, bankOf, burnTransfers, coinsPerWallet, countKinds, countLocks, offlineVoucherCount, planCentral, planOffline, planPayments,
+  COIN_VALUE_FEN, type Knobs, OFFLINE_LOAD_FEN, bankOf, burnTransfers, coinsPerWallet, contractCount, countKinds, countLocks, offlineVoucherCount, planCentral, planContracts, planOffline, planPayments,
   plannedCount, signCentral, validateKnobs,
 } from './workload.js';
 import { type OfflineRunResult, checkOffline, prepareOffline, runOfflineUploads } from './offline.js';
 import { type KindFigures } from './report_json.js';
-import { centralRequests, runCentral, runPayments, txIdOf, type RunResult } from './runner.js';
+import { type ContractRecord, Recorder, centralRequests, runCentral, runContracts, runPayments, txIdOf, type RunResult } from './runner.js';
 import { type ConservationReport, checkCentral, checkPayments, supply } from './conservation.js';
 import { type LoadReport, machineInfo, writeJsonReport } from './report_json.js';
 import { writeHtmlReport } from './report_html.js';
@@ -122,9 +122,13 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       }]));
     } else {
       const nOffline = offlineVoucherCount(k);
-      const plans = await timed('plan', async () => planPayments(k, n - nOffline));
+      const nContract = contractCount(k);
+      const plans = await timed('plan', async () => planPayments(k, n - nOffline - nContract));
       const offlinePlans = planOffline(k, nOffline);
+      const contractPlans = planContracts(k, nContract);
       const coins = coinsPerWallet(plans, k.wallets, k.inputs);
+      // Each contract payment is funded with one coin (its amount is below a coin, with change).
+      for (const c of contractPlans) coins[c.payer]! += 1;
       // Each offline payer device is loaded from its wallet: coins for that too.
       const loadCoins = Number((OFFLINE_LOAD_FEN + COIN_VALUE_FEN - 1n) / COIN_VALUE_FEN);
       for (const p of offlinePlans) coins[p.payer]! += loadCoins;
@@ -135,6 +139,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         return { bank, bankUrl: net.banks.get(bank)!.url, sk, pub: keys.pubs[w]!, staffSk: staffSk.get(bank)! };
       });
       o.log(`workload: ${plans.length} payments over ${k.wallets} wallets at ${k.banks} banks, ${JSON.stringify(countKinds(Uint8Array.from(plans.map((p) => p.kind))))}` +
+        (nContract > 0 ? `; ${nContract} hash-locked contract payments` : '') +
         (nOffline > 0 ? `; ${nOffline} offline vouchers from ${offlinePlans.length} pairs of devices` : ''));
       const accounts = await timed('open_accounts', () => openAccounts(NETWORK, wallets, k.seed));
       const outputs: { value: bigint; lock: ReturnType<typeof customerLock> }[] = [];
@@ -161,8 +166,9 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       // All banks share one autocannon run: the request's path names the account; the URL is
       // per bank, so with several banks the payments go to each through its own instance.
       // The offline uploads run side by side with the payments, from the start of the window.
-      const [pr, off] = await Promise.all([
+      const [pr, con, off] = await Promise.all([
         runPaymentsAcrossBanks(k, runOpts, plans, accounts, startedAt.getTime().toString(36)),
+        nContract === 0 ? Promise.resolve(null) : runContractsAcrossBanks(k, runOpts, contractPlans, accounts, startedAt.getTime().toString(36)),
         nOffline === 0 ? Promise.resolve(null as OfflineRunResult | null) : runOfflineUploads(NETWORK, offlinePairs),
       ]);
       run = pr;
@@ -171,11 +177,18 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       conservation = await timed('conservation', () => checkPayments({
         c: central, plans, outcome: pr.outcome, records: pr.records, accounts, staffSk, balancesBefore, before, inputs: k.inputs, coinValueFen: COIN_VALUE_FEN, seed: k.seed,
         balancesAfter: () => balances(NETWORK, accounts, staffSk),
+        ...(con !== null ? { contracts: { plans: contractPlans, outcome: con.outcome, records: con.records, accounts } } : {}),
       }));
       const seconds = Math.round(run.seconds * 100) / 100;
       const cc = conservation.counts;
       byKind = { key: { sent: cc.sent!, settled: cc.valid_settled!, refused: cc.sent! - cc.valid_settled!, settled_per_s: Math.round(cc.valid_settled! / run.seconds), seconds } };
       conservation.by_kind = { key: { sent: cc.sent!, settled: cc.valid_settled!, valid_sent: cc.valid_sent!, bad_signature_refused: cc.bad_signature_refused! } };
+      if (con !== null) {
+        const c = conservation.counts;
+        const sentC = c.contracts_sent! + c.contracts_stopped_funded!;
+        conservation.by_kind.contract = { sent: sentC, funded: c.contracts_funded!, claimed: c.contracts_claimed!, not_claimed: c.contracts_not_claimed! };
+        byKind.contract = { sent: sentC, settled: c.contracts_claimed!, refused: c.contracts_not_claimed!, settled_per_s: Math.round(c.contracts_claimed! / con.seconds), seconds: Math.round(con.seconds * 100) / 100 };
+      }
       if (off !== null) {
         const staff = new Map(banks.map((b) => [b, { url: net.banks.get(b)!.url, sk: staffSk.get(b)! }]));
         const oc = await timed('conservation_offline', () => checkOffline(NETWORK, offlinePairs, off, staff));
@@ -300,4 +313,38 @@ function mergeRuns(n: number, parts: { r: Awaited<ReturnType<typeof runPayments>
     sent: parts.reduce((s, p) => s + p.r.sent, 0),
     exhaustedAtS: exhausted.length === parts.length ? Math.max(...exhausted) : null,
   };
+}
+
+/** Contract payments go to the payer's bank; one autocannon run per bank beside the payments', merged after. */
+async function runContractsAcrossBanks(
+  k: Knobs, runOpts: Parameters<typeof runContracts>[0], plans: ReturnType<typeof planContracts>,
+  accounts: Awaited<ReturnType<typeof openAccounts>>, idemPrefix: string,
+): Promise<{ outcome: Uint8Array; records: ContractRecord[]; seconds: number; recorder: Recorder }> {
+  const byBank = new Map<string, number[]>();
+  plans.forEach((p, i) => {
+    const b = accounts[p.payer]!.bankUrl;
+    const list = byBank.get(b);
+    if (list === undefined) byBank.set(b, [i]);
+    else list.push(i);
+  });
+  const urls = [...byBank.keys()];
+  const conns = Math.max(1, Math.round((k.connections * k.mix.contract) / urls.length));
+  const parts = await Promise.all(urls.map((url, b) => {
+    const idx = byBank.get(url)!;
+    return runContracts({
+      ...runOpts, url, connections: conns, progress: false,
+      requestRate: k.rate === null ? null : (4 * k.rate * k.mix.contract) / urls.length,
+    }, idx.map((i) => plans[i]!), accounts, `${idemPrefix}-${b}`).then((r) => ({ r, idx }));
+  }));
+  const outcome = new Uint8Array(plans.length);
+  const records: ContractRecord[] = new Array(plans.length);
+  const recorder = new Recorder();
+  for (const { r, idx } of parts) {
+    idx.forEach((g, i) => {
+      outcome[g] = r.outcome[i]!;
+      records[g] = r.records[i]!;
+    });
+    recorder.merge(r.recorder);
+  }
+  return { outcome, records, seconds: Math.max(...parts.map((p) => p.r.seconds)), recorder };
 }

@@ -77,9 +77,9 @@ function commonChecks(r: Report, html: string, target: string): void {
 }
 
 describe('npm run loadtest, a few seconds of each path', () => {
-  it('e2e payments and offline vouchers, central batches of key, multi and policy locks: reports written, conservation passed, every invalid refused', async () => {
+  it('e2e payments, contract payments and offline vouchers, central batches of key, multi and policy locks: reports written, conservation passed, every invalid refused', async () => {
     const [e2e, central] = await Promise.all([
-      runCli(['--target', 'e2e', '--duration', '3', '--wallets', '12', '--banks', '2', '--transactions', '400', '--connections', '4', '--invalid', '0.05', '--rate', '60', '--mix', 'key=0.8,offline=0.2']),
+      runCli(['--target', 'e2e', '--duration', '3', '--wallets', '12', '--banks', '2', '--transactions', '400', '--connections', '4', '--invalid', '0.05', '--rate', '60', '--mix', 'key=0.7,contract=0.1,offline=0.2']),
       runCli(['--target', 'central', '--duration', '3', '--wallets', '20', '--transactions', '3000', '--batch', '50', '--connections', '2', '--invalid', '0.04', '--mix', 'key=0.4,multi=0.3,policy=0.3', '--rate', '600']),
     ]);
     expect(e2e.code, e2e.stderr).toBe(0);
@@ -102,9 +102,16 @@ describe('npm run loadtest, a few seconds of each path', () => {
     expect(c.offline_settled_once).toBe(80);
     expect(c.offline_settled_more).toBe(0);
     expect(a.json.results.by_kind.key!.settled).toBeGreaterThan(0);
+    // Hash-locked contract payments: created, funded, claimed with the preimage, each one.
+    const con = a.json.results.by_kind.contract!;
+    expect(con.settled).toBeGreaterThan(0);
+    expect(con.refused).toBe(0);
+    expect(c.contracts_claimed).toBe(con.settled);
+    expect(c.contracts_checked_claimed).toBe(c.contracts_checked);
     const names = a.json.conservation.checks.map((x) => x.name);
     expect(names).toEqual(expect.arrayContaining([
       'offline vouchers: every voucher settled exactly once (uploaded by payer and payee)',
+      'contract payments: every one funded and claimed by its payee',
       'offline devices at the bank: paid, received and held match the payments',
       'offline reserve covers every device (bank-a: GET /v1/bank/offline/check)',
       'offline reserve covers every device (bank-b: GET /v1/bank/offline/check)',
@@ -133,9 +140,9 @@ describe('npm run loadtest, a few seconds of each path', () => {
     const r = await runCli(['--target', 'e2e', '--pipelining', '4']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--pipelining must be 1 for --target e2e/);
-    const m = await runCli(['--target', 'central', '--mix', 'contract=1']);
+    const m = await runCli(['--target', 'central', '--mix', 'key=0.5,contract=0.5']);
     expect(m.code).toBe(2);
-    expect(m.stderr).toMatch(/"contract" payments are not driven by the load test yet/);
+    expect(m.stderr).toMatch(/--mix contract applies to --target e2e/);
     const o = await runCli(['--target', 'central', '--mix', 'key=0.5,offline=0.5']);
     expect(o.code).toBe(2);
     expect(o.stderr).toMatch(/--mix offline applies to --target e2e/);

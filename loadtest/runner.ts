@@ -1,6 +1,7 @@
 // The timed phase: autocannon against the real HTTP APIs with pre-built request bodies
 // (`requests` with `setupRequest`, each request signed as it leaves), a progress bar, and a
 // recorder of what happened to every transaction or payment, second by second.
+import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
 import { SingleBar } from 'cli-progress';
 import { type Tx, txId, txToJson } from '../protocol/tx.js';
@@ -8,7 +9,7 @@ import { BODY_BYTES_MAX } from '../protocol/limits.js';
 import { signHashNative } from '../protocol/sig.js';
 import { batchMessage } from '../central/ledger.js';
 import { signedHeaders } from './setup.js';
-import { KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, type PaymentPlan, wrongHash } from './workload.js';
+import { type ContractPlan, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, type PaymentPlan, wrongHash } from './workload.js';
 
 /** Per-request timeout: a request unanswered this long counts as an error. */
 const REQUEST_TIMEOUT_S = 30;
@@ -592,5 +593,132 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
     },
   } as autocannon.Request;
   const { result } = await runAutocannon(o, [prepare, signStep, replay], rec, flow);
+  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
+}
+
+// -------------------------------------------------------------------------------------------
+// e2e: hash-locked contract payments
+
+export interface ContractRecord {
+  cid: string | null;
+  /** The funding payment settled: the amount sits under the contract's lock. */
+  funded: boolean;
+  /** The claim settled: the payee has the amount. */
+  claimed: boolean;
+  code: string | null;
+}
+
+/**
+ * Each contract payment is four requests on one connection: the payer creates a hash-locked
+ * payment to the payee (POST /v1/accounts/:id/contracts/hashlock), signs its funding payment
+ * (.../payments/:pid/sign), the payee claims it with the preimage (POST /v1/contracts/:cid/claim)
+ * and signs the claim the bank proposes (.../spends/:spid/sign); the bank co-signs and settles
+ * it. A step refused ends the contract payment there (the next request starts another).
+ */
+export async function runContracts(o: RunOptions & { network: string }, plans: readonly ContractPlan[], accounts: readonly PaymentAccount[], idemPrefix: string): Promise<RunResult & { records: ContractRecord[] }> {
+  const rec = new Recorder();
+  const n = plans.length;
+  const outcome = new Uint8Array(n);
+  const records: ContractRecord[] = Array.from({ length: n }, () => ({ cid: null, funded: false, claimed: false, code: null }));
+  const timeoutMs = Date.now() + 86_400_000;
+  const bodies: Buffer[] = plans.map((p, i) => Buffer.from(JSON.stringify({
+    idempotency_key: `${idemPrefix}-c${i}`, payee: accounts[p.payee]!.accountId, amount_fen: p.amountFen.toString(),
+    hash: createHash('sha256').update(p.preimage).digest('hex'), timeout_ms: timeoutMs,
+  })));
+  let next = 0;
+  let sent = 0;
+  let requestsSent = 0;
+  let exhaustedAtS: number | null = null;
+  const flow = newFlow();
+  type Ctx = { i?: number; t0?: number; cid?: string; pid?: string; txid?: string; spid?: string; spTxid?: string };
+  const signed = (who: PaymentAccount, path: string, body: Buffer): Record<string, string> =>
+    ({ ...signedHeaders(who.sk, o.network, 'POST', path, body, who.accountId), 'content-type': 'application/json' });
+  const fail = (c: Ctx, status: number, body: string): void => {
+    let code = `http_${status}`;
+    try {
+      code = (JSON.parse(body) as { code?: string }).code ?? code;
+    } catch { /* not JSON */ }
+    records[c.i!]!.code = code;
+    rec.code(code);
+    if (status >= 400 && status < 500) {
+      outcome[c.i!] = OUTCOME_REJECTED;
+      rec.record(0, 1, performance.now() - c.t0!);
+    } else rec.error();
+    c.cid = undefined;
+    flow.inflight--;
+  };
+  const step = (make: (c: Ctx, plan: ContractPlan) => { path: string; who: PaymentAccount; body: Buffer }, onOk: (c: Ctx, j: Record<string, unknown>) => boolean, first = false): autocannon.Request => ({
+    method: 'POST',
+    setupRequest: (req, ctx) => {
+      const c = ctx as Ctx;
+      if (first) {
+        if (next >= n || flow.draining) {
+          if (next >= n && exhaustedAtS === null) exhaustedAtS = rec.elapsedS();
+          flow.draining = true;
+          c.i = -1;
+          return filler();
+        }
+        const i = next++;
+        sent++;
+        flow.inflight++;
+        c.i = i;
+        c.t0 = performance.now();
+        c.cid = 'pending';
+        outcome[i] = OUTCOME_UNKNOWN;
+      } else if (c.i === undefined || c.i < 0 || c.cid === undefined) return undefined as unknown as autocannon.Request;
+      const r = make(c, plans[c.i]!);
+      requestsSent++;
+      return { ...req, method: 'POST', path: r.path, headers: signed(r.who, r.path, r.body), body: r.body } as autocannon.Request;
+    },
+    onResponse: (status, body, ctx) => {
+      const c = ctx as Ctx;
+      if (c.i === undefined || c.i < 0 || c.cid === undefined) return;
+      if (status !== 200) return fail(c, status, body);
+      let j: Record<string, unknown>;
+      try {
+        j = JSON.parse(body) as Record<string, unknown>;
+      } catch {
+        return fail(c, 502, body);
+      }
+      if (!onOk(c, j)) return fail(c, 502, body);
+    },
+  } as autocannon.Request);
+  const create = step((c, p) => ({ path: `/v1/accounts/${accounts[p.payer]!.accountId}/contracts/hashlock`, who: accounts[p.payer]!, body: bodies[c.i!]! }), (c, j) => {
+    const x = j as { contract?: { id?: string }; payment?: { id?: string; txid?: string } };
+    if (!x.contract?.id || !x.payment?.id || !x.payment.txid) return false;
+    c.cid = x.contract.id;
+    c.pid = x.payment.id;
+    c.txid = x.payment.txid;
+    records[c.i!]!.cid = c.cid;
+    return true;
+  }, true);
+  const fund = step((c, p) => {
+    const a = accounts[p.payer]!;
+    return { path: `/v1/accounts/${a.accountId}/payments/${c.pid}/sign`, who: a, body: Buffer.from(JSON.stringify({ sig: signHashNative(a.sk, Buffer.from(c.txid!, 'hex')).toString('hex') })) };
+  }, (c, j) => {
+    if (j.status !== 'settled') return false;
+    records[c.i!]!.funded = true;
+    return true;
+  });
+  const claim = step((c, p) => ({ path: `/v1/contracts/${c.cid}/claim`, who: accounts[p.payee]!, body: Buffer.from(JSON.stringify({ preimage: p.preimage.toString('hex') })) }), (c, j) => {
+    const s = (j as { spend?: { id?: string; txid?: string } }).spend;
+    if (!s?.id || !s.txid) return false;
+    c.spid = s.id;
+    c.spTxid = s.txid;
+    return true;
+  });
+  const claimSign = step((c, p) => {
+    const b = accounts[p.payee]!;
+    return { path: `/v1/contracts/${c.cid}/spends/${c.spid}/sign`, who: b, body: Buffer.from(JSON.stringify({ sig: signHashNative(b.sk, Buffer.from(c.spTxid!, 'hex')).toString('hex') })) };
+  }, (c, j) => {
+    if ((j as { spend?: { status?: string } }).spend?.status !== 'settled') return false;
+    records[c.i!]!.claimed = true;
+    outcome[c.i!] = OUTCOME_SETTLED;
+    rec.record(1, 0, performance.now() - c.t0!);
+    c.cid = undefined;
+    flow.inflight--;
+    return true;
+  });
+  const { result } = await runAutocannon(o, [create, fund, claim, claimSign], rec, flow);
   return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
 }

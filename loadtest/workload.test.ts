@@ -10,7 +10,7 @@ import { evaluateLock } from '../protocol/lock_eval.js';
 import {
   COIN_VALUE_FEN, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KIND_TIMELOCK, KIND_VALID, KIND_WRONG_PREIMAGE, KnobError, type Knobs, LOCK_POLICY,
   OFFLINE_LOAD_FEN, OFFLINE_PAYMENTS_PER_PAIR, bankOf, burnTransfers, coinsPerWallet, countKinds, countLocks,
-  defaultKnobs, offlineVoucherCount, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
+  contractCount, defaultKnobs, offlineVoucherCount, planContracts, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
 } from './workload.js';
 
 const knobs = (over: Partial<Knobs> = {}): Knobs => ({ ...defaultKnobs(), ...over });
@@ -25,7 +25,7 @@ function fingerprint(plan: ReturnType<typeof planCentral>): string {
 
 describe('seeded workloads', () => {
   it('the same seed gives the same central workload; another seed another', () => {
-    const k = knobs({ target: 'central', wallets: 50, mix: { key: 0.7, multi: 0.3, policy: 0, offline: 0 }, invalid: 0.1 });
+    const k = knobs({ target: 'central', wallets: 50, mix: { key: 0.7, multi: 0.3, policy: 0, contract: 0, offline: 0 }, invalid: 0.1 });
     const a = fingerprint(planCentral(k, 300));
     expect(fingerprint(planCentral(k, 300))).toBe(a);
     expect(fingerprint(planCentral({ ...k, seed: 'another seed' }, 300))).not.toBe(a);
@@ -73,7 +73,7 @@ describe('seeded workloads', () => {
   });
 
   it('central transfers: balanced, shaped by --inputs/--outputs, signatures verify except the bad ones', async () => {
-    const k = knobs({ target: 'central', wallets: 20, inputs: 3, outputs: 4, invalid: 0.2, mix: { key: 0.5, multi: 0.5, policy: 0, offline: 0 } });
+    const k = knobs({ target: 'central', wallets: 20, inputs: 3, outputs: 4, invalid: 0.2, mix: { key: 0.5, multi: 0.5, policy: 0, contract: 0, offline: 0 } });
     const n = 60;
     const plan = planCentral(k, n);
     // Stand-in positions and ids for the funding outputs (no ledger needed to sign).
@@ -112,7 +112,7 @@ describe('seeded workloads', () => {
 
   it('policy transfers: their locks hold for the signatures and preimage they carry, except timelock and wrong_preimage ones', async () => {
     const k = knobs({
-      target: 'central', wallets: 30, inputs: 2, outputs: 2, invalid: 0.2, mix: { key: 0.2, multi: 0.2, policy: 0.6, offline: 0 },
+      target: 'central', wallets: 30, inputs: 2, outputs: 2, invalid: 0.2, mix: { key: 0.2, multi: 0.2, policy: 0.6, contract: 0, offline: 0 },
       invalidKinds: ['double_spend', 'bad_signature', 'timelock', 'wrong_preimage'],
     });
     const n = 200;
@@ -149,7 +149,7 @@ describe('seeded workloads', () => {
   });
 
   it('offline pairs: payer and payee at one bank, at most OFFLINE_PAYMENTS_PER_PAIR payments within the load', () => {
-    const k = knobs({ wallets: 20, banks: 2, mix: { key: 0.8, multi: 0, policy: 0, offline: 0.2 }, transactions: 1000 });
+    const k = knobs({ wallets: 20, banks: 2, mix: { key: 0.8, multi: 0, policy: 0, contract: 0, offline: 0.2 }, transactions: 1000 });
     expect(validateKnobs(k)).toBeTruthy();
     const v = offlineVoucherCount(k);
     expect(v).toBe(200);
@@ -164,7 +164,24 @@ describe('seeded workloads', () => {
       for (const a of p.amountsFen) expect(a).toBeGreaterThan(0n);
     }
     expect(JSON.stringify(planOffline(k, v), (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))).toBe(JSON.stringify(pairs, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)));
-    expect(offlineVoucherCount({ ...k, mix: { key: 1, multi: 0, policy: 0, offline: 0 } })).toBe(0);
+    expect(offlineVoucherCount({ ...k, mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 } })).toBe(0);
+  });
+
+  it('contract payments: payer and payee at one bank, one funding coin each, preimages from the seed', () => {
+    const k = knobs({ wallets: 20, banks: 2, mix: { key: 0.9, multi: 0, policy: 0, contract: 0.1, offline: 0 }, transactions: 1000 });
+    expect(validateKnobs(k)).toBeTruthy();
+    const n = contractCount(k);
+    expect(n).toBe(100);
+    const cs = planContracts(k, n);
+    expect(new Set(cs.map((c) => c.preimage.toString('hex'))).size).toBe(n);
+    for (const c of cs) {
+      expect(c.payee).not.toBe(c.payer);
+      expect(bankOf(c.payee, 2)).toBe(bankOf(c.payer, 2));
+      expect(c.amountFen).toBeGreaterThan(0n);
+      expect(c.amountFen).toBeLessThan(COIN_VALUE_FEN);
+    }
+    const show = (x: typeof cs) => x.map((c) => `${c.payer}/${c.payee}/${c.amountFen}/${c.preimage.toString('hex')}`);
+    expect(show(planContracts(k, n))).toEqual(show(cs));
   });
 });
 
@@ -202,25 +219,25 @@ describe('knobs', () => {
     bad({ outputs: 3 }, /--outputs must be 1 or 2 for --target e2e/);
     bad({ banks: 1, crossBank: 0.5 }, /--cross-bank > 0 needs --banks 2/);
     bad({ wallets: 3, banks: 2, crossBank: 0 }, /at least 2 wallets/);
-    bad({ mix: { key: 0.5, multi: 0.5, policy: 0, offline: 0 } }, /--mix multi and policy apply to --target central/);
-    bad({ mix: { key: 0.5, multi: 0, policy: 0.5, offline: 0 } }, /--mix multi and policy apply to --target central/);
-    bad({ mix: { key: 0, multi: 0, policy: 0, offline: 1 } }, /e2e needs a share of key/);
+    bad({ mix: { key: 0.5, multi: 0.5, policy: 0, contract: 0, offline: 0 } }, /--mix multi and policy apply to --target central/);
+    bad({ mix: { key: 0.5, multi: 0, policy: 0.5, contract: 0, offline: 0 } }, /--mix multi and policy apply to --target central/);
+    bad({ mix: { key: 0, multi: 0, policy: 0, contract: 0, offline: 1 } }, /e2e needs a share of key/);
     bad({ invalidKinds: ['timelock'] }, /apply to --target central/);
-    bad({ mix: { key: 0.5, multi: 0, policy: 0, offline: 0.5 }, transactions: 1_000_000, wallets: 10 }, /--mix offline: 500000 vouchers, above 50000/);
-    bad({ mix: { key: 0.5, multi: 0, policy: 0, offline: 0.5 }, transactions: 20_000, wallets: 10 }, /need more --wallets/);
+    bad({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0, offline: 0.5 }, transactions: 1_000_000, wallets: 10 }, /--mix offline: 500000 vouchers, above 50000/);
+    bad({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0, offline: 0.5 }, transactions: 20_000, wallets: 10 }, /need more --wallets/);
   });
 
   it('refuses combinations the central path cannot do', () => {
-    bad({ target: 'central', mix: { key: 0.5, multi: 0, policy: 0, offline: 0.5 } }, /--mix offline applies to --target e2e/);
+    bad({ target: 'central', mix: { key: 0.5, multi: 0, policy: 0, contract: 0.5, offline: 0 } }, /--mix contract applies to --target e2e/);
+    bad({ target: 'central', mix: { key: 0.5, multi: 0, policy: 0, contract: 0, offline: 0.5 } }, /--mix offline applies to --target e2e/);
     bad({ target: 'central', invalidKinds: ['timelock'] }, /need policy transfers: add policy to --mix/);
-    expect(validateKnobs(knobs({ target: 'central', invalidKinds: ['timelock', 'wrong_preimage'], mix: { key: 0.5, multi: 0, policy: 0.5, offline: 0 } }))).toBeTruthy();
+    expect(validateKnobs(knobs({ target: 'central', invalidKinds: ['timelock', 'wrong_preimage'], mix: { key: 0.5, multi: 0, policy: 0.5, contract: 0, offline: 0 } }))).toBeTruthy();
   });
 
-  it('--mix: shares normalised; contract payments are not driven yet', () => {
-    expect(parseMix('key=3,multi=1')).toEqual({ key: 0.75, multi: 0.25, policy: 0, offline: 0 });
-    expect(parseMix('key=2,multi=1,policy=1')).toEqual({ key: 0.5, multi: 0.25, policy: 0.25, offline: 0 });
-    expect(parseMix('key=0.9,offline=0.1')).toEqual({ key: 0.9, multi: 0, policy: 0, offline: 0.1 });
-    expect(() => parseMix('contract=0.5,key=0.5')).toThrow(/"contract" payments are not driven by the load test yet/);
+  it('--mix: shares normalised', () => {
+    expect(parseMix('key=3,multi=1')).toEqual({ key: 0.75, multi: 0.25, policy: 0, contract: 0, offline: 0 });
+    expect(parseMix('key=2,multi=1,policy=1')).toEqual({ key: 0.5, multi: 0.25, policy: 0.25, contract: 0, offline: 0 });
+    expect(parseMix('key=0.8,contract=0.1,offline=0.1')).toEqual({ key: 0.8, multi: 0, policy: 0, contract: 0.1, offline: 0.1 });
     expect(() => parseMix('key=-1')).toThrow(/needs a share >= 0/);
     expect(() => parseMix('lightning=1')).toThrow(/unknown kind "lightning"/);
     expect(() => parseMix('key=0')).toThrow(/add up to 0/);

@@ -14,7 +14,9 @@
 //            signature (.../sign); the bank co-signs and settles it at central in a batch.
 //            Wallets hold coins of one value (COIN_VALUE_FEN) and each amount is chosen so
 //            the bank's coin selection takes exactly --inputs coins (with change when
-//            --outputs is 2). --mix offline=x makes a share of the items offline vouchers:
+//            --outputs is 2). --mix contract=x makes a share of the items hash-locked
+//            payments through the banks' contract API (create, fund, claim with the preimage);
+//            --mix offline=x makes a share of them offline vouchers:
 //            card-to-card payments made in setup on emulated devices the banks provisioned
 //            and loaded, uploaded to the banks' voucher route during the run.
 //
@@ -46,14 +48,11 @@ export type InvalidKind = (typeof INVALID_KINDS)[number];
 export const POLICY_INVALID_KINDS: readonly InvalidKind[] = ['timelock', 'wrong_preimage'];
 /**
  * The mix: central transfers by the lock policy of their inputs (key, multi, policy); e2e
- * items are wallet payments (key) or offline vouchers (offline).
+ * items are wallet payments (key), hash-locked contract payments (contract) or offline
+ * vouchers (offline).
  */
-export const MIX_KINDS = ['key', 'multi', 'policy', 'offline'] as const;
+export const MIX_KINDS = ['key', 'multi', 'policy', 'contract', 'offline'] as const;
 export type MixKind = (typeof MIX_KINDS)[number];
-export const MIX_KINDS_CENTRAL: readonly MixKind[] = ['key', 'multi', 'policy'];
-export const MIX_KINDS_E2E: readonly MixKind[] = ['key', 'offline'];
-/** Payment kinds that belong in the mix once the load generator drives them. */
-export const MIX_KINDS_NOT_YET = ['contract'] as const;
 export const VERIFICATIONS = ['full', 'attested'] as const;
 export type Verification = (typeof VERIFICATIONS)[number];
 
@@ -127,26 +126,23 @@ export function defaultKnobs(): Knobs {
   return {
     target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
     rate: null, durationS: 30, connections: 64, pipelining: 1, batch: 1, verification: 'full', crossBank: 0.5,
-    mix: { key: 1, multi: 0, policy: 0, offline: 0 }, transactions: null, seed: 'cbdc-loadtest',
+    mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 }, transactions: null, seed: 'cbdc-loadtest',
   };
 }
 
 /** "key=0.9,multi=0.1" -> shares that add up to 1. */
 export function parseMix(text: string): Record<MixKind, number> {
-  const mix: Record<MixKind, number> = { key: 0, multi: 0, policy: 0, offline: 0 };
+  const mix: Record<MixKind, number> = { key: 0, multi: 0, policy: 0, contract: 0, offline: 0 };
   for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
     const [name, value] = part.split('=');
-    if ((MIX_KINDS_NOT_YET as readonly string[]).includes(name ?? '')) {
-      throw new KnobError(`--mix: "${name}" payments are not driven by the load test yet; available: ${MIX_KINDS.join(', ')}`);
-    }
     if (!(MIX_KINDS as readonly string[]).includes(name ?? '')) throw new KnobError(`--mix: unknown kind "${name}" (kinds: ${MIX_KINDS.join(', ')})`);
     const v = Number(value);
     if (value === undefined || !Number.isFinite(v) || v < 0) throw new KnobError(`--mix: "${part}" needs a share >= 0, e.g. ${name}=0.5`);
     mix[name as MixKind] = v;
   }
-  const total = mix.key + mix.multi + mix.policy + mix.offline;
+  const total = mix.key + mix.multi + mix.policy + mix.contract + mix.offline;
   if (!(total > 0)) throw new KnobError('--mix: the shares add up to 0');
-  return { key: mix.key / total, multi: mix.multi / total, policy: mix.policy / total, offline: mix.offline / total };
+  return { key: mix.key / total, multi: mix.multi / total, policy: mix.policy / total, contract: mix.contract / total, offline: mix.offline / total };
 }
 
 function intIn(name: string, v: number, min: number, max: number): void {
@@ -187,7 +183,7 @@ export function validateKnobs(k: Knobs): Knobs {
     if (k.pipelining !== 1) throw new KnobError('--pipelining must be 1 for --target e2e: a payment\'s second request needs the answer to its first');
     if (k.batch !== 1) throw new KnobError('--batch must be 1 for --target e2e: wallets pay one payment at a time; the bank batches to central');
     if (k.outputs > 2) throw new KnobError('--outputs must be 1 or 2 for --target e2e: a payment pays the payee and, with --outputs 2, change');
-    if (k.mix.multi > 0 || k.mix.policy > 0) throw new KnobError('--mix multi and policy apply to --target central (every e2e payment already spends multi(2, [wallet, bank]) locks); e2e mixes key (payments) and offline (vouchers)');
+    if (k.mix.multi > 0 || k.mix.policy > 0) throw new KnobError('--mix multi and policy apply to --target central (every e2e payment already spends multi(2, [wallet, bank]) locks); e2e mixes key (payments), contract (hash-locked payments) and offline (vouchers)');
     if (!(k.mix.key > 0)) throw new KnobError('--mix: e2e needs a share of key (wallet payments) above 0');
     if (k.invalidKinds.some((x) => POLICY_INVALID_KINDS.includes(x)) && k.invalid > 0) throw new KnobError(`--invalid-kinds ${POLICY_INVALID_KINDS.join(', ')} apply to --target central`);
     if (k.mix.offline > 0) {
@@ -202,6 +198,7 @@ export function validateKnobs(k: Knobs): Knobs {
   } else {
     if (k.mix.key > 0 && k.wallets < k.inputs) throw new KnobError('--wallets must be at least --inputs: each input of a key-locked transfer has its own key');
     if (k.mix.offline > 0) throw new KnobError('--mix offline applies to --target e2e: vouchers settle at the banks');
+    if (k.mix.contract > 0) throw new KnobError('--mix contract applies to --target e2e: contract payments go through the banks\' contract API (central transfers under lock policies: --mix policy)');
     if (k.invalid > 0 && k.mix.policy === 0 && k.invalidKinds.some((x) => POLICY_INVALID_KINDS.includes(x))) {
       throw new KnobError(`--invalid-kinds ${POLICY_INVALID_KINDS.join(', ')} need policy transfers: add policy to --mix`);
     }
@@ -591,4 +588,42 @@ export function planOffline(k: Knobs, vouchers: number): OfflinePairPlan[] {
     left -= m;
   }
   return pairs;
+}
+
+// -------------------------------------------------------------------------------------------
+// e2e: hash-locked contract payments (--mix contract=x)
+
+/** A hash-locked payment from payer to payee at the payer's bank, claimed with `preimage` during the run. */
+export interface ContractPlan {
+  payer: number;
+  payee: number;
+  amountFen: bigint;
+  preimage: Buffer;
+}
+
+/** Contract payments of the run: the contract share of the planned items (0 without one). */
+export function contractCount(k: Knobs): number {
+  return k.mix.contract > 0 ? Math.max(1, Math.round(k.mix.contract * plannedCount(k))) : 0;
+}
+
+/**
+ * Seeded hash-locked payments: a uniform payer, a payee at its bank (a contract's parties are
+ * accounts of one bank), 0.01 to 99.99 yuan (one funding coin, with change), a preimage from
+ * the seed.
+ */
+export function planContracts(k: Knobs, n: number): ContractPlan[] {
+  const rng = makeRng(k.seed, 'contracts');
+  const perBank: number[][] = Array.from({ length: k.banks }, () => []);
+  for (let w = 0; w < k.wallets; w++) perBank[bankOf(w, k.banks)]!.push(w);
+  const out: ContractPlan[] = new Array(n);
+  for (let t = 0; t < n; t++) {
+    const payer = below(rng, k.wallets);
+    const list = perBank[bankOf(payer, k.banks)]!;
+    let payee: number;
+    do payee = list[below(rng, list.length)]!; while (payee === payer);
+    const amountFen = 1n + BigInt(below(rng, Number(COIN_VALUE_FEN) - 1));
+    const preimage = createHash('sha256').update('cbdc-loadtest/contract').update(k.seed).update('\0').update(String(t)).digest();
+    out[t] = { payer, payee, amountFen, preimage };
+  }
+  return out;
 }
