@@ -116,9 +116,10 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       sampler.stop();
       await waitQuiet(central);
       conservation = await timed('conservation', () => checkCentral(central, txs, plan.kinds, plan.locks, run.outcome, run.codes ?? new Map(), before, k.seed));
-      const seconds = Math.round(run.seconds * 100) / 100;
+      // Per kind, every settled transfer counts, also those answered while the run drained: over the time to the last answer.
+      const span = answeredSpanS(run);
       byKind = Object.fromEntries(Object.entries(conservation.by_kind ?? {}).map(([kind, b]) => [kind, {
-        sent: b.sent!, settled: b.settled!, refused: b.refused!, settled_per_s: Math.round(b.settled! / run.seconds), seconds,
+        sent: b.sent!, settled: b.settled!, refused: b.refused!, settled_per_s: Math.round(b.settled! / span), seconds: Math.round(span * 100) / 100,
       }]));
     } else {
       const nOffline = offlineVoucherCount(k);
@@ -179,15 +180,16 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         balancesAfter: () => balances(NETWORK, accounts, staffSk),
         ...(con !== null ? { contracts: { plans: contractPlans, outcome: con.outcome, records: con.records, accounts } } : {}),
       }));
-      const seconds = Math.round(run.seconds * 100) / 100;
+      const span = answeredSpanS(run);
       const cc = conservation.counts;
-      byKind = { key: { sent: cc.sent!, settled: cc.valid_settled!, refused: cc.sent! - cc.valid_settled!, settled_per_s: Math.round(cc.valid_settled! / run.seconds), seconds } };
+      byKind = { key: { sent: cc.sent!, settled: cc.valid_settled!, refused: cc.sent! - cc.valid_settled!, settled_per_s: Math.round(cc.valid_settled! / span), seconds: Math.round(span * 100) / 100 } };
       conservation.by_kind = { key: { sent: cc.sent!, settled: cc.valid_settled!, valid_sent: cc.valid_sent!, bad_signature_refused: cc.bad_signature_refused! } };
       if (con !== null) {
         const c = conservation.counts;
         const sentC = c.contracts_sent! + c.contracts_stopped_funded!;
         conservation.by_kind.contract = { sent: sentC, funded: c.contracts_funded!, claimed: c.contracts_claimed!, not_claimed: c.contracts_not_claimed! };
-        byKind.contract = { sent: sentC, settled: c.contracts_claimed!, refused: c.contracts_not_claimed!, settled_per_s: Math.round(c.contracts_claimed! / con.seconds), seconds: Math.round(con.seconds * 100) / 100 };
+        const spanC = Math.max(con.seconds, con.recorder.perSecond().length);
+        byKind.contract = { sent: sentC, settled: c.contracts_claimed!, refused: c.contracts_not_claimed!, settled_per_s: Math.round(c.contracts_claimed! / spanC), seconds: Math.round(spanC * 100) / 100 };
       }
       if (off !== null) {
         const staff = new Map(banks.map((b) => [b, { url: net.banks.get(b)!.url, sk: staffSk.get(b)! }]));
@@ -347,4 +349,9 @@ async function runContractsAcrossBanks(
     recorder.merge(r.recorder);
   }
   return { outcome, records, seconds: Math.max(...parts.map((p) => p.r.seconds)), recorder };
+}
+
+/** Seconds from the start of the run to its last answer (the window, or more when requests in flight finished after it). */
+function answeredSpanS(run: RunResult): number {
+  return Math.max(run.seconds, run.recorder.perSecond().length);
 }
