@@ -1101,7 +1101,10 @@ export class Bank extends EventEmitter<BankEvents> {
     // Another bank's business: it spends none of our coins and pays none of our locks. Every
     // transaction this bank submits spends a coin of ours (an issuance to us pays our
     // holdings lock), so nothing of ours is skipped, and nothing is written per foreign tx.
-    if (!spent.some((pos) => this.store.coins.get(posKey(pos)) !== undefined) && !outputs.some((o) => this.store.locks.get(o.lockHex) !== undefined)) return;
+    // Each coin and lock is read once, here, and applied from what was read.
+    const ownSpent = spent.map((pos) => posKey(pos)).map((pk) => ({ pk, c: this.store.coins.get(pk) }));
+    const owners = outputs.map((o) => this.store.locks.get(o.lockHex));
+    if (!ownSpent.some((x) => x.c !== undefined) && !owners.some((owner) => owner !== undefined)) return;
     this.store.applied.putSync(txid, 1);
     this.store.meta.removeSync(`pending-tx/${txid}`);
     const label = this.store.meta.get(`tx-label/${txid}`) as string | undefined;
@@ -1111,9 +1114,7 @@ export class Bank extends EventEmitter<BankEvents> {
     const delta = new Map<string, bigint>();
     const touch = (owner: string, d: bigint) => delta.set(owner, (delta.get(owner) ?? 0n) + d);
 
-    for (const pos of spent) {
-      const pk = posKey(pos);
-      const c = this.store.coins.get(pk);
+    for (const { pk, c } of ownSpent) {
       if (c === undefined) continue;
       this.store.coins.removeSync(pk);
       this.store.coinsByOwner.removeSync([c.owner, pk]);
@@ -1122,8 +1123,8 @@ export class Bank extends EventEmitter<BankEvents> {
     }
     const sweptTo = new Map<string, bigint>();
     const fromBank = new Map<string, string>();
-    for (const o of outputs) {
-      let owner = this.store.locks.get(o.lockHex);
+    for (const [i, o] of outputs.entries()) {
+      let owner = owners[i];
       if (owner === undefined) continue;
       if (owner.startsWith(SWEEP_PREFIX)) {
         // Over-cap money: the bank can spend it alone; it backs the customer's deposit.

@@ -259,11 +259,8 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
   }
 }
 
-/** Payments go to the payer's bank; one autocannon run per bank, side by side, merged after. */
-async function runPaymentsAcrossBanks(
-  k: Knobs, runOpts: Parameters<typeof runPayments>[0], plans: ReturnType<typeof planPayments>,
-  accounts: Awaited<ReturnType<typeof openAccounts>>, idemPrefix: string,
-): Promise<Awaited<ReturnType<typeof runPayments>>> {
+/** Plan positions grouped by the URL of the payer's bank, in plan order. */
+function indexesByPayerBank(plans: readonly { payer: number }[], accounts: readonly { bankUrl: string }[]): Map<string, number[]> {
   const byBank = new Map<string, number[]>();
   plans.forEach((p, i) => {
     const b = accounts[p.payer]!.bankUrl;
@@ -271,6 +268,15 @@ async function runPaymentsAcrossBanks(
     if (list === undefined) byBank.set(b, [i]);
     else list.push(i);
   });
+  return byBank;
+}
+
+/** Payments go to the payer's bank; one autocannon run per bank, side by side, merged after. */
+async function runPaymentsAcrossBanks(
+  k: Knobs, runOpts: Parameters<typeof runPayments>[0], plans: ReturnType<typeof planPayments>,
+  accounts: Awaited<ReturnType<typeof openAccounts>>, idemPrefix: string,
+): Promise<Awaited<ReturnType<typeof runPayments>>> {
+  const byBank = indexesByPayerBank(plans, accounts);
   const urls = [...byBank.keys()];
   const conns = Math.max(1, Math.floor(k.connections / urls.length));
   const parts = await Promise.all(urls.map((url, b) => {
@@ -322,13 +328,7 @@ async function runContractsAcrossBanks(
   k: Knobs, runOpts: Parameters<typeof runContracts>[0], plans: ReturnType<typeof planContracts>,
   accounts: Awaited<ReturnType<typeof openAccounts>>, idemPrefix: string,
 ): Promise<{ outcome: Uint8Array; records: ContractRecord[]; seconds: number; recorder: Recorder }> {
-  const byBank = new Map<string, number[]>();
-  plans.forEach((p, i) => {
-    const b = accounts[p.payer]!.bankUrl;
-    const list = byBank.get(b);
-    if (list === undefined) byBank.set(b, [i]);
-    else list.push(i);
-  });
+  const byBank = indexesByPayerBank(plans, accounts);
   const urls = [...byBank.keys()];
   const conns = Math.max(1, Math.round((k.connections * k.mix.contract) / urls.length));
   const parts = await Promise.all(urls.map((url, b) => {

@@ -13,6 +13,8 @@ import path from 'node:path';
 import { txId, type Tx } from '../protocol/tx.js';
 import { CentralProcess, auditDataDir, killAllCentralProcesses } from './helpers/central_process.js';
 import { Client, type Coin, type KeyPair, type SettledJson, issueTx, json, keyPair, transferTx } from './helpers/http_fixture.js';
+// A seeded PRNG, so a failing schedule can be named by its seed.
+import { prng } from './helpers/fault_proxy.js';
 
 const NETWORK = 'cbdc-crash';
 const KILLS = 10;
@@ -24,18 +26,6 @@ afterAll(async () => {
   await killAllCentralProcesses();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-/** mulberry32: a small seeded PRNG, so a failing schedule can be named by its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
