@@ -93,6 +93,9 @@ export interface AmlRec {
   detail: string;
 }
 
+/** Where each database keeps its shared record structures (a symbol: no range over the data visits it). */
+const STRUCTURES_KEY = Symbol.for('structures');
+
 export class BankStore {
   readonly root: RootDatabase;
   readonly accounts: Database<AccountRec, string>;
@@ -116,7 +119,13 @@ export class BankStore {
     // overlappingSync: commits return before the flush; the bank awaits `flushed` where it
     // acknowledges something to a wallet (see Bank.durable).
     this.root = open({ path, maxDbs: 40, overlappingSync: true, cache: false });
-    const db = <V, K extends string | number | (string | number)[]>(name: string) => this.root.openDB<V, K>({ name });
+    // Shared record structures: msgpackr stores each record shape (its field names) once per
+    // database, under STRUCTURES_KEY, and values refer to it by number. Without it every value
+    // carries its own field names and every read parses them and builds a reader for them.
+    // Values written before (field names inline) still read the same; the structures are
+    // written in the same LMDB transaction as the first value that uses them.
+    const db = <V, K extends string | number | (string | number)[]>(name: string) =>
+      this.root.openDB<V, K>({ name, sharedStructuresKey: STRUCTURES_KEY });
     this.accounts = db('accounts');
     this.walletKeys = db('wallet-keys');
     this.aliases = db('aliases');
