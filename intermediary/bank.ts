@@ -116,7 +116,8 @@ interface PendingTx {
   kind: 'payment' | 'exchange' | 'contract';
   account: string;
   amountFen: string;
-  tx: TxJson;
+  /** The signed transaction; absent for a payment (its record holds it). */
+  tx?: TxJson;
   coins: string[];
   paymentId?: string;
 }
@@ -476,7 +477,9 @@ export class Bank extends EventEmitter<BankEvents> {
     }
     for (const [txid, p] of pending) {
       if (this.store.applied.get(txid) !== undefined) continue;
-      const tx = parseTx(p.tx, this.network);
+      const txJson = p.tx ?? this.store.payments.get(p.paymentId!)?.tx;
+      assert(txJson !== undefined, 'a pending transaction is stored with it or with its payment');
+      const tx = parseTx(txJson, this.network);
       const r = await this.submitPending(txid, tx);
       if (r.status === 'settled') {
         await this.applySettled(tx, r, p.kind === 'exchange' ? { exchangeFor: p.account } : {});
@@ -753,7 +756,9 @@ export class Bank extends EventEmitter<BankEvents> {
       const a = this.account(accountId);
       if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
       const now = this.clock();
-      const usage = this.usageOf(accountId);
+      const day = dayKey(now);
+      const year = yearKey(now);
+      const usage = this.usageAt(accountId, day, year);
       if (limitsNow) checkPayerLimits(this.limits[a.tier], req.amountFen, usage);
       const { coins, sumFen } = this.selectCoins(req.source?.owner ?? accountId, req.amountFen);
       const changeFen = sumFen - req.amountFen;
@@ -768,12 +773,12 @@ export class Bank extends EventEmitter<BankEvents> {
         amountFen: req.amountFen.toString(), walletFen: quote.walletFen.toString(), excessFen: quote.excessFen.toString(),
         inputs: coins.map((c) => c.pos), inputSumFen: sumFen.toString(), changeFen: changeFen.toString(),
         tx: txToJson(tx), txid, status: 'awaiting_signature', createdAtMs: now, expiresAtMs: now + this.cfg.paymentTtlMs,
-        dayKey: dayKey(now), yearKey: yearKey(now), result: null,
+        dayKey: day, yearKey: year, result: null,
         ...(limitsNow ? {} : { usageLater: true }),
         ...(req.source !== undefined ? { source: req.source.owner } : {}),
       };
       for (const c of coins) this.store.reserved.putSync(posKey(c.pos), id);
-      if (limitsNow) this.addUsage(accountId, rec.dayKey, rec.yearKey, req.amountFen);
+      if (limitsNow) this.writeUsage(accountId, day, year, usage.dayFen + req.amountFen, usage.yearFen + req.amountFen);
       this.store.payments.putSync(id, rec);
       this.store.idem.putSync([accountId, req.idempotencyKey], id);
       this.store.byTxid.putSync(txid, id);
@@ -811,7 +816,7 @@ export class Bank extends EventEmitter<BankEvents> {
     const sig = Buffer.from(sigHex, 'hex');
     const walletKey = Buffer.from(a.walletKey, 'hex');
     if (!nativeVerifier.verify(sig, Buffer.from(p.txid, 'hex'), walletKey)) fail('CBDC_ERR_BAD_SIGNATURE', "the signature is not the wallet's over this payment's txid");
-    return this.submitPayment(accountId, paymentId, [{ key: walletKey, sig }]);
+    return this.submitPayment(accountId, p, [{ key: walletKey, sig }]);
   }
 
   /**
@@ -825,11 +830,12 @@ export class Bank extends EventEmitter<BankEvents> {
     if (p.status === 'settled' || p.status === 'rejected') return p;
     if (p.status === 'expired') fail('CBDC_ERR_PAYMENT_EXPIRED');
     if (p.status === 'submitted') return this.waitForPayment(paymentId);
-    return this.submitPayment(accountId, paymentId, []);
+    return this.submitPayment(accountId, p, []);
   }
 
-  private async submitPayment(accountId: string, paymentId: string, walletSigs: { key: Buffer; sig: Buffer }[]): Promise<PaymentRec> {
-    const p = this.payment(accountId, paymentId);
+  /** `p`: the payment as read before its signatures were checked (the transaction re-reads it before acting). */
+  private async submitPayment(accountId: string, p: PaymentRec, walletSigs: { key: Buffer; sig: Buffer }[]): Promise<PaymentRec> {
+    const paymentId = p.id;
     const unsigned = parseTx({ ...p.tx, witness: {} }, this.network, { witnessLater: true });
     const signed = this.signByBank({ ...unsigned, sigs: walletSigs });
     const signedFirst = await this.atomic(() => {
@@ -846,7 +852,8 @@ export class Bank extends EventEmitter<BankEvents> {
       const acc = this.account(accountId);
       if (acc.status !== 'active') fail(acc.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
       this.store.payments.putSync(paymentId, { ...cur, status: 'submitted', tx: txToJson(signed) });
-      this.store.meta.putSync(`pending-tx/${cur.txid}`, { kind: 'payment', account: accountId, amountFen: cur.amountFen, tx: txToJson(signed), coins: cur.inputs, paymentId } satisfies PendingTx);
+      // The signed transaction is in the payment record just written: the pending entry names it.
+      this.store.meta.putSync(`pending-tx/${cur.txid}`, { kind: 'payment', account: accountId, amountFen: cur.amountFen, coins: cur.inputs, paymentId } satisfies PendingTx);
       return true;
     });
     if (signedFirst === 'expired') {
@@ -858,12 +865,13 @@ export class Bank extends EventEmitter<BankEvents> {
     this.awaitingSignature.delete(paymentId);
     const r = await this.submitPending(p.txid, signed);
     await this.finishPayment(paymentId, signed, r);
-    if (this.store.payments.get(paymentId)?.status === 'submitted') {
+    let done = this.store.payments.get(paymentId)!;
+    if (done.status === 'submitted') {
       void this.resubmitPending();
-      await this.waitForPayment(paymentId, 10_000);
+      done = await this.waitForPayment(paymentId, 10_000);
     }
+    // Whatever was read above is on disk before it is answered.
     await this.durable();
-    const done = this.store.payments.get(paymentId)!;
     this.emit('payment', done.status === 'settled' || done.status === 'rejected' || done.status === 'expired' ? done.status : 'pending');
     return done;
   }
@@ -1054,10 +1062,21 @@ export class Bank extends EventEmitter<BankEvents> {
 
   usageOf(accountId: string): { dayFen: bigint; yearFen: bigint } {
     const now = this.clock();
+    return this.usageAt(accountId, dayKey(now), yearKey(now));
+  }
+
+  private usageAt(accountId: string, day: string, year: string): { dayFen: bigint; yearFen: bigint } {
     return {
-      dayFen: fen(this.store.usage.get([accountId, `d:${dayKey(now)}`]) ?? '0'),
-      yearFen: fen(this.store.usage.get([accountId, `y:${yearKey(now)}`]) ?? '0'),
+      dayFen: fen(this.store.usage.get([accountId, `d:${day}`]) ?? '0'),
+      yearFen: fen(this.store.usage.get([accountId, `y:${year}`]) ?? '0'),
     };
+  }
+
+  /** Inside a transaction: the usage of `day` and `year` as just read plus a payment. */
+  private writeUsage(accountId: string, day: string, year: string, dayFen: bigint, yearFen: bigint): void {
+    assert(dayFen >= 0n && yearFen >= 0n, 'usage never goes negative');
+    this.store.usage.putSync([accountId, `d:${day}`], dayFen.toString());
+    this.store.usage.putSync([accountId, `y:${year}`], yearFen.toString());
   }
 
   private addUsage(accountId: string, day: string, year: string, deltaFen: bigint): void {
@@ -1107,12 +1126,26 @@ export class Bank extends EventEmitter<BankEvents> {
     if (!ownSpent.some((x) => x.c !== undefined) && !owners.some((owner) => owner !== undefined)) return;
     this.store.applied.putSync(txid, 1);
     this.store.meta.removeSync(`pending-tx/${txid}`);
-    const label = this.store.meta.get(`tx-label/${txid}`) as string | undefined;
-    exchangeFor ??= (this.store.meta.get(`exchange-tx/${txid}`) as string | undefined) ?? null;
     const paymentId = this.store.byTxid.get(txid) ?? null;
     const payment = paymentId === null ? undefined : this.store.payments.get(paymentId);
+    // A contract's label and an exchange's account belong to transactions this bank submitted
+    // from its own coins, never to a payment: nothing to look up for the others.
+    const spendsOurs = ownSpent.some((x) => x.c !== undefined);
+    const label = payment === undefined && spendsOurs ? (this.store.meta.get(`tx-label/${txid}`) as string | undefined) : undefined;
+    if (payment === undefined && spendsOurs) exchangeFor ??= (this.store.meta.get(`exchange-tx/${txid}`) as string | undefined) ?? null;
     const delta = new Map<string, bigint>();
     const touch = (owner: string, d: bigint) => delta.set(owner, (delta.get(owner) ?? 0n) + d);
+    // Each account is read once and written once, after its balance, deposit and history moved.
+    const accounts = new Map<string, AccountRec | undefined>();
+    const accountOf = (id: string): AccountRec | undefined => {
+      if (!accounts.has(id)) accounts.set(id, this.store.accounts.get(id));
+      return accounts.get(id);
+    };
+    const edited = new Set<string>();
+    const edit = (a: AccountRec): void => {
+      accounts.set(a.id, a);
+      edited.add(a.id);
+    };
 
     for (const { pk, c } of ownSpent) {
       if (c === undefined) continue;
@@ -1147,22 +1180,26 @@ export class Bank extends EventEmitter<BankEvents> {
         this.store.meta.putSync('holdings', (this.holdingsFen() + d).toString());
         continue;
       }
-      const a = this.store.accounts.get(owner);
+      const a = accountOf(owner);
       if (a === undefined) continue;
       const bal = fen(a.balanceFen) + d;
       assert(bal >= 0n, 'an account balance never goes negative');
-      this.store.accounts.putSync(owner, { ...a, balanceFen: bal.toString() });
+      edit({ ...a, balanceFen: bal.toString() });
     }
     for (const [acc, v] of sweptTo) {
-      const a = this.store.accounts.get(acc);
-      if (a !== undefined) this.store.accounts.putSync(acc, { ...a, depositFen: (fen(a.depositFen) + v).toString() });
+      const a = accountOf(acc);
+      if (a !== undefined) edit({ ...a, depositFen: (fen(a.depositFen) + v).toString() });
     }
     if (payment?.payee.kind === 'deposit') {
-      const a = this.store.accounts.get(payment.account)!;
-      this.store.accounts.putSync(a.id, { ...a, depositFen: (fen(a.depositFen) + fen(payment.amountFen)).toString() });
+      const a = accountOf(payment.account)!;
+      edit({ ...a, depositFen: (fen(a.depositFen) + fen(payment.amountFen)).toString() });
     }
 
     // History, one entry per account touched.
+    const addHistory = (accountId: string, e: Omit<HistoryRec, 'seq' | 'balanceAfterFen' | 'depositAfterFen'>): void => {
+      const a = accountOf(accountId);
+      if (a !== undefined) edit(this.addHistory(a, e));
+    };
     if (payment !== undefined) {
       this.store.payments.putSync(payment.id, {
         ...payment, status: 'settled',
@@ -1172,34 +1209,34 @@ export class Bank extends EventEmitter<BankEvents> {
         : payment.payee.kind === 'offline' ? `offline device ${payment.payee.account ?? ''}`
           : payment.payee.kind === 'contract' ? `contract ${payment.payee.account ?? ''}`
             : `${payment.payee.alias ?? payment.payee.account ?? ''}@${payment.payee.bank}`;
-      this.addHistory(payment.account, { atMs, direction: 'out', kind: payment.payee.kind === 'deposit' ? 'exchange' : 'payment', amountFen: payment.amountFen, counterparty, txid, paymentId: payment.id });
-      this.checkAml(payment, atMs);
+      addHistory(payment.account, { atMs, direction: 'out', kind: payment.payee.kind === 'deposit' ? 'exchange' : 'payment', amountFen: payment.amountFen, counterparty, txid, paymentId: payment.id });
     }
     for (const [owner, d] of delta) {
       if (owner === BANK_OWNER || owner === payment?.account) continue;
       if (d <= 0n) continue;
       const payer = payment !== undefined
-        ? `${this.store.accounts.get(payment.account)?.aliases[0] ?? payment.account}@${this.id}`
+        ? `${accountOf(payment.account)?.aliases[0] ?? payment.account}@${this.id}`
         : label !== undefined ? label
           : fromBank.has(owner) ? (fromBank.get(owner)!.startsWith('offline ') ? fromBank.get(owner)! : `a customer of ${fromBank.get(owner)}`) : 'another bank';
-      this.addHistory(owner, { atMs, direction: 'in', kind: exchangeFor === owner ? 'exchange' : 'payment', amountFen: d.toString(), counterparty: exchangeFor === owner ? 'own deposit' : payer, txid, paymentId: null });
+      addHistory(owner, { atMs, direction: 'in', kind: exchangeFor === owner ? 'exchange' : 'payment', amountFen: d.toString(), counterparty: exchangeFor === owner ? 'own deposit' : payer, txid, paymentId: null });
     }
     for (const [acc, v] of sweptTo) {
-      this.addHistory(acc, { atMs, direction: 'in', kind: 'sweep', amountFen: v.toString(), counterparty: 'over the balance cap: to the linked deposit', txid, paymentId: null });
+      addHistory(acc, { atMs, direction: 'in', kind: 'sweep', amountFen: v.toString(), counterparty: 'over the balance cap: to the linked deposit', txid, paymentId: null });
     }
+    for (const id of edited) this.store.accounts.putSync(id, accounts.get(id)!);
+    if (payment !== undefined) this.checkAml(payment, atMs);
     this.onApplied?.(txid, payment);
     this.contractHooks?.applied(txid, outputs, atMs);
   }
 
-  private addHistory(accountId: string, e: Omit<HistoryRec, 'seq' | 'balanceAfterFen' | 'depositAfterFen'>): void {
-    const a = this.store.accounts.get(accountId);
-    if (a === undefined) return;
+  /** Writes a history entry of account `a` (inside a transaction); returns the account with its next sequence number, for the caller to write. */
+  private addHistory(a: AccountRec, e: Omit<HistoryRec, 'seq' | 'balanceAfterFen' | 'depositAfterFen'>): AccountRec {
     const rec: HistoryRec = { ...e, seq: a.historyNext, balanceAfterFen: a.balanceFen, depositAfterFen: a.depositFen };
-    this.store.history.putSync([accountId, rec.seq], rec);
-    this.store.accounts.putSync(accountId, { ...a, historyNext: a.historyNext + 1 });
+    this.store.history.putSync([a.id, rec.seq], rec);
     // Wallets hear of it once it is committed (atomic() emits after the commit).
     assert(this.notes !== null, 'history is written inside atomic()');
-    this.notes.push([accountId, rec]);
+    this.notes.push([a.id, rec]);
+    return { ...a, historyNext: a.historyNext + 1 };
   }
 
   // ---------------------------------------------------------------- compliance

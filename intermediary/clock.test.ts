@@ -17,6 +17,14 @@ describe('bank clock (Asia/Shanghai)', () => {
     expect(dayKey(ms('2026-01-01T00:00:00.000Z'))).toBe('2026-01-01');
   });
 
+  it('answers the same for every instant of a day asked in turn, and the next day at its first millisecond', () => {
+    const start = ms('2026-03-09T16:00:00.000Z');
+    for (const t of [start, start + 1, start + 43_200_000, start + 86_399_999]) expect(dayKey(t)).toBe('2026-03-10');
+    expect(dayKey(start + 86_400_000)).toBe('2026-03-11');
+    expect(dayKey(start - 1)).toBe('2026-03-09');
+    expect(dayKey(start + 86_399_999)).toBe('2026-03-10');
+  });
+
   it('the year turns at 2026-12-31T16:00Z', () => {
     expect(yearKey(ms('2026-12-31T15:59:59.999Z'))).toBe('2026');
     expect(yearKey(ms('2026-12-31T16:00:00.000Z'))).toBe('2027');

@@ -6,9 +6,18 @@ const OFFSET_MS = 8 * 3600 * 1000;
 export type Clock = () => number;
 export const systemClock: Clock = () => Date.now();
 
+const DAY_MS = 86_400_000;
+
+/** The day last formatted: instants within it answer without formatting a date again. */
+let lastDay = { startMs: 0, endMs: 0, key: '' };
+
 /** "YYYY-MM-DD" of an instant in the bank's time zone. */
 export function dayKey(ms: number): string {
-  return new Date(ms + OFFSET_MS).toISOString().slice(0, 10);
+  if (ms >= lastDay.startMs && ms < lastDay.endMs) return lastDay.key;
+  const key = new Date(ms + OFFSET_MS).toISOString().slice(0, 10);
+  const startMs = Math.floor((ms + OFFSET_MS) / DAY_MS) * DAY_MS - OFFSET_MS;
+  lastDay = { startMs, endMs: startMs + DAY_MS, key };
+  return key;
 }
 
 /** "YYYY" of an instant in the bank's time zone. */
