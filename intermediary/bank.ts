@@ -184,7 +184,7 @@ export class Bank extends EventEmitter<BankEvents> {
       if (this.store.locks.get(this.holdingsLockHex) === undefined) this.store.locks.putSync(this.holdingsLockHex, BANK_OWNER);
     });
     for (const { key, value } of this.store.payments.getRange({})) {
-      if (value.status === 'awaiting_signature') this.awaitingSignature.set(key, value.expiresAtMs);
+      if (value.status === 'awaiting_signature') this.awaitingSignature.set(key, { expiresAtMs: value.expiresAtMs, tx: null });
     }
     this.link.follow(
       () => BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0'),
@@ -210,28 +210,37 @@ export class Bank extends EventEmitter<BankEvents> {
   /** Runs check-then-write atomically; errors thrown by `fn` before it writes come back as rejections. */
   async atomic<T>(fn: () => T): Promise<T> {
     let notes: [string, HistoryRec][] = [];
+    let ended: string[] = [];
     const r = await this.store.root.transaction(() => {
       this.notes = [];
+      this.ended = [];
       try {
         const value = fn();
         notes = this.notes;
+        ended = this.ended;
         return { ok: true as const, value };
       } catch (e) {
         if (isCbdcError(e)) return { ok: false as const, error: e };
         throw e;
       } finally {
         this.notes = null;
+        this.ended = null;
       }
     });
     // Wallets hear of new history entries only now that the transaction has committed: a
     // subscriber reading the history any earlier would not see them yet.
     for (const [account, rec] of notes) this.emit('history', account, rec);
+    // Requests waiting on a payment this transaction settled or released answer now, however
+    // it got here (central's answer, its event stream, a resubmission, the expiry sweep).
+    for (const paymentId of ended) this.wake(paymentId);
     if (!r.ok) throw r.error;
     return r.value;
   }
 
   /** History entries written by the transaction now running, announced once it commits. */
   private notes: [string, HistoryRec][] | null = null;
+  /** Payments the transaction now running settled or released; their waiters wake once it commits. */
+  private ended: string[] | null = null;
 
   // ---------------------------------------------------------------- accounts
 
@@ -750,9 +759,9 @@ export class Bank extends EventEmitter<BankEvents> {
       payeeRec = { bank: quote.bank, account: quote.account, alias: payee.alias ?? null, kind: 'customer' };
     }
 
-    const prepared = await this.atomic(() => {
+    const { rec: prepared, tx: preparedTx } = await this.atomic((): { rec: PaymentRec; tx: Tx | null } => {
       const again = this.store.idem.get([accountId, req.idempotencyKey]);
-      if (again !== undefined) return this.samePayment(again, digest);
+      if (again !== undefined) return { rec: this.samePayment(again, digest), tx: null };
       const a = this.account(accountId);
       if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
       const now = this.clock();
@@ -782,9 +791,11 @@ export class Bank extends EventEmitter<BankEvents> {
       this.store.payments.putSync(id, rec);
       this.store.idem.putSync([accountId, req.idempotencyKey], id);
       this.store.byTxid.putSync(txid, id);
-      return rec;
+      return { rec, tx };
     });
-    if (prepared.status === 'awaiting_signature') this.awaitingSignature.set(prepared.id, prepared.expiresAtMs);
+    if (prepared.status === 'awaiting_signature' && (preparedTx !== null || !this.awaitingSignature.has(prepared.id))) {
+      this.awaitingSignature.set(prepared.id, { expiresAtMs: prepared.expiresAtMs, tx: preparedTx });
+    }
     return prepared;
   }
 
@@ -836,7 +847,8 @@ export class Bank extends EventEmitter<BankEvents> {
   /** `p`: the payment as read before its signatures were checked (the transaction re-reads it before acting). */
   private async submitPayment(accountId: string, p: PaymentRec, walletSigs: { key: Buffer; sig: Buffer }[]): Promise<PaymentRec> {
     const paymentId = p.id;
-    const unsigned = parseTx({ ...p.tx, witness: {} }, this.network, { witnessLater: true });
+    // The transaction as prepared (p.tx is its JSON); parsed from the record after a restart.
+    const unsigned = this.awaitingSignature.get(paymentId)?.tx ?? parseTx({ ...p.tx, witness: {} }, this.network, { witnessLater: true });
     const signed = this.signByBank({ ...unsigned, sigs: walletSigs });
     const signedFirst = await this.atomic(() => {
       const cur = this.store.payments.get(paymentId)!;
@@ -926,19 +938,22 @@ export class Bank extends EventEmitter<BankEvents> {
     for (const pos of p.inputs) if (this.store.reserved.get(posKey(pos)) === paymentId) this.store.reserved.removeSync(posKey(pos));
     if (p.usageLater !== true) this.addUsage(p.account, p.dayKey, p.yearKey, -fen(p.amountFen));
     this.store.payments.putSync(paymentId, { ...p, status, result });
+    this.ended?.push(paymentId);
   }
 
   /**
    * Payments that may still await their signature, with their expiry: the sweep reads these,
-   * not every payment ever made. Filled from the store at start, added to at prepare; an
-   * entry leaves at the first sweep after its payment moved on.
+   * not every payment ever made. Filled from the store at start, added to at prepare (with
+   * the unsigned transaction it built, which the signing step would otherwise parse again
+   * from the record); an entry leaves when its payment is submitted or at the first sweep
+   * after its payment moved on.
    */
-  private readonly awaitingSignature = new Map<string, number>();
+  private readonly awaitingSignature = new Map<string, { expiresAtMs: number; tx: Tx | null }>();
 
   async expirePayments(): Promise<void> {
     const now = this.clock();
     const due: string[] = [];
-    for (const [id, expiresAtMs] of this.awaitingSignature) {
+    for (const [id, { expiresAtMs }] of this.awaitingSignature) {
       if (expiresAtMs >= now) continue;
       if (this.store.payments.get(id)?.status === 'awaiting_signature') due.push(id);
       else this.awaitingSignature.delete(id);
@@ -1201,6 +1216,7 @@ export class Bank extends EventEmitter<BankEvents> {
       if (a !== undefined) edit(this.addHistory(a, e));
     };
     if (payment !== undefined) {
+      this.ended?.push(payment.id);
       this.store.payments.putSync(payment.id, {
         ...payment, status: 'settled',
         result: { status: 'settled', txid, outputs: outputs.map((o) => ({ pos: o.pos, id: o.id })) },
