@@ -1,0 +1,128 @@
+// CPU per payment of one bank alone: the Bank with its LMDB store on disk, payments between
+// its own customers by alias (quote with a fresh lock, prepare, the wallet's signature over
+// the txid, sign, settle), `--concurrency` at a time. Central is answered in this process the
+// moment a transaction is submitted (settled, with new output positions; no ledger, no HTTP,
+// no event stream), so the figure is the bank's own work per payment plus the wallet's one
+// signature, without the batching and machine noise of the end-to-end load test.
+// Usage: npm run bench:bank [-- --payments N --rounds N --concurrency N --json]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Command } from 'commander';
+import { publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
+import { type Tx, txId } from '../../protocol/tx.js';
+import { Bank } from '../bank.js';
+import type { CentralLink, CentralResult } from '../central_link.js';
+import { BankStore } from '../store.js';
+
+const WALLETS = 100;
+const WARMUP_PAYMENTS = 500;
+
+const program = new Command()
+  .option('--payments <n>', 'payments per timed round', '3000')
+  .option('--rounds <n>', 'timed rounds', '3')
+  .option('--concurrency <n>', 'payments in flight', '16')
+  .option('--json', 'print one JSON object');
+program.parse();
+const o = program.opts<{ payments: string; rounds: string; concurrency: string; json?: boolean }>();
+const payments = Number(o.payments);
+const rounds = Number(o.rounds);
+const concurrency = Number(o.concurrency);
+if (![payments, rounds, concurrency].every((n) => Number.isInteger(n) && n > 0)) {
+  process.stderr.write('--payments, --rounds and --concurrency take positive integers\n');
+  process.exit(2);
+}
+
+const key = (label: string): { sk: Buffer; pk: Buffer } => {
+  const sk = createHash('sha256').update(`cbdc-bank-bench/${label}`).digest();
+  return { sk, pk: publicKeyOfNative(sk) };
+};
+
+/** Central as the bank sees it through its link, answering at once: every transaction settles. */
+function centralAnsweringAtOnce(): CentralLink {
+  let nextPos = 1n;
+  const outputs = (n: number) => Array.from({ length: n }, () => ({ pos: String(nextPos++), id: randomBytes(32).toString('hex') }));
+  const link = {
+    ca: undefined,
+    // Answered on a later turn of the event loop, as a batch answer would be.
+    submit: (tx: Tx): Promise<CentralResult> => new Promise((resolve) => setImmediate(() => resolve(
+      { status: 'settled', txid: txId(tx).toString('hex'), outputs: outputs(tx.outputs.length) } as CentralResult))),
+    follow: () => undefined,
+    stop: () => undefined,
+    call: async (_method: string, route: string) => {
+      if (route === '/v1/issuance') return { txid: randomBytes(32).toString('hex'), outputs: outputs(1) };
+      throw new Error(`the bench's central does not answer ${route}`);
+    },
+  };
+  return link as unknown as CentralLink;
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'cbdc-bank-bench-'));
+const store = new BankStore(path.join(dir, 'bank.mdb'));
+const bankKey = key('bank');
+const bank = new Bank(store, centralAnsweringAtOnce(), {
+  id: 'bank-a', network: 'cbdc-bench', secretKey: bankKey.sk, publicKey: bankKey.pk,
+  holdingsLowFen: 1n, holdingsTargetFen: 10n ** 12n, holdingsHighFen: 10n ** 15n,
+});
+await bank.start();
+await bank.requestIssuance(10n ** 12n);
+
+const wallets: { id: string; sk: Buffer; phone: string }[] = [];
+for (let i = 0; i < WALLETS; i++) {
+  const k = key(`wallet-${i}`);
+  const phone = `+8613${String(i + 1).padStart(9, '0')}`;
+  const a = await bank.openAccount({ walletKey: k.pk, kind: 'personal', tier: 3, evidence: { phone, name: `Customer ${i}`, id_number: `ID${phone.slice(1)}` }, staff: null });
+  await bank.creditDeposit(a.id, 1_000_000n);
+  // Four coins each, so payments in flight from one wallet find unreserved ones.
+  for (let c = 0; c < 4; c++) await bank.exchangeToWallet(a.id, 100_000n, `fund-${c}`);
+  wallets.push({ id: a.id, sk: k.sk, phone });
+}
+
+let seq = 0;
+let notSettled = 0;
+async function pay(i: number): Promise<void> {
+  const from = wallets[i % WALLETS]!;
+  const to = wallets[(i * 7 + 1) % WALLETS]!;
+  if (to === from) return;
+  const p = await bank.preparePayment(from.id, { idempotencyKey: `bench-${i}`, payee: { alias: to.phone }, amountFen: BigInt(100 + (i % 50)) });
+  const sig = signHashNative(from.sk, Buffer.from(p.txid, 'hex')).toString('hex');
+  const done = await bank.signPayment(from.id, p.id, sig);
+  if (done.status !== 'settled') notSettled++;
+}
+async function run(count: number): Promise<void> {
+  let next = seq;
+  const end = seq + count;
+  seq = end;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < end) await pay(next++);
+  }));
+}
+
+await run(WARMUP_PAYMENTS);
+const results: { cpu_ms_per_payment: number; user_ms: number; system_ms: number; payments_per_s: number }[] = [];
+for (let r = 0; r < rounds; r++) {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await run(payments);
+  const cpu = process.cpuUsage(cpu0);
+  const seconds = (performance.now() - t0) / 1000;
+  const per = (us: number) => Math.round(us / payments) / 1000;
+  results.push({ cpu_ms_per_payment: per(cpu.user + cpu.system), user_ms: per(cpu.user), system_ms: per(cpu.system), payments_per_s: Math.round(payments / seconds) });
+}
+await bank.stop();
+await store.close();
+rmSync(dir, { recursive: true, force: true });
+
+const sorted = results.map((r) => r.cpu_ms_per_payment).sort((a, b) => a - b);
+const summary = { payments_per_round: payments, rounds: results, median_cpu_ms_per_payment: sorted[Math.floor(sorted.length / 2)]!, not_settled: notSettled, load_avg_1m: loadavg()[0] ?? 0 };
+if (o.json) {
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+} else {
+  for (const [i, r] of results.entries()) {
+    process.stdout.write(`round ${i + 1}: ${r.cpu_ms_per_payment.toFixed(3)} ms CPU per payment (user ${r.user_ms.toFixed(3)}, system ${r.system_ms.toFixed(3)}), ${r.payments_per_s} payments/s\n`);
+  }
+  process.stdout.write(`median ${summary.median_cpu_ms_per_payment.toFixed(3)} ms CPU per payment over ${rounds} rounds of ${payments}; ${notSettled} not settled; load average ${summary.load_avg_1m.toFixed(2)}\n`);
+}
+if (notSettled > 0) process.exit(1);
