@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
 import { BATCH_TX_MAX, LEDGER_QUEUE_TX_MAX } from '../protocol/limits.js';
 import { TAGS, taggedHash } from '../protocol/hash.js';
-import { decodeLockTrusted, isSimpleLock, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
+import { LOCK_TAGS, decodeLockTrusted, isSimpleLock, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
 import { checkSpend } from '../protocol/spend.js';
 import { type KeySignature, type Tx, operatorMessage, outputId, txId } from '../protocol/tx.js';
 import { bytesEqual } from '../protocol/bytes.js';
@@ -115,6 +115,22 @@ function lockSatisfiedBySigs(lock: Lock, sigs: readonly KeySignature[]): boolean
   return lockSatisfiedByKeys(lock, sigs.map((s) => s.key));
 }
 
+/** Encoded key(pk) locks: the tag and a 33-byte compressed key (protocol/lock.ts, encodeNode). */
+const KEY_LOCK_TAG = LOCK_TAGS.key;
+const KEY_LOCK_BYTES = 1 + 33;
+
+/** Whether `lockBytes` encodes key(pk) (the common lock: one signature, nothing to decode). */
+function isKeyLockBytes(lockBytes: Uint8Array): boolean {
+  return lockBytes.length === KEY_LOCK_BYTES && lockBytes[0] === KEY_LOCK_TAG;
+}
+
+/** Whether the encoded key(pk) lock `lockBytes` names `key`. */
+function keyLockBytesName(lockBytes: Uint8Array, key: Uint8Array): boolean {
+  if (key.length !== KEY_LOCK_BYTES - 1) return false;
+  for (let i = 0; i < key.length; i++) if (lockBytes[i + 1] !== key[i]) return false;
+  return true;
+}
+
 function someLockNamesKey(locks: readonly Lock[], key: Buffer): boolean {
   for (const l of locks) {
     if (l.type === 'key' ? bytesEqual(l.key, key) : lockNamesKey(l, key)) return true;
@@ -126,6 +142,13 @@ function answer(item: Pending, r: TxResult): void {
   const s = item.submission;
   s.results[item.index] = r;
   if (--s.remaining === 0) s.resolve(s.results);
+}
+
+/** One committed batch's settled transactions: txids (hex) and each one's first output position. */
+interface RecentBatch {
+  readonly seq: bigint;
+  readonly txids: string[];
+  readonly firstPos: bigint[];
 }
 
 interface Prepared {
@@ -209,40 +232,54 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     this.loadRecent();
   }
 
-  /** Settled txids of the newest batches, oldest first, up to RECENT_TXIDS_MAX. */
-  private readonly recent = new Map<string, number>();
-  /** The ring behind `recent`: slot -> txid, batch, first position (no object per transaction). */
-  private readonly recentTxids: string[] = [];
-  private readonly recentBatch: bigint[] = [];
-  private readonly recentFirstPos: bigint[] = [];
-  private recentNext = 0;
+  /**
+   * Settled transactions of the newest batches, oldest first, about RECENT_TXIDS_MAX in all
+   * (whole batches). Kept per batch, so that committing costs nothing per transaction; indexed
+   * by txid only when a refusal asks (settledBefore), each batch at most once.
+   */
+  private readonly recentBatches: RecentBatch[] = [];
+  private recentTxCount = 0;
+  /** recentBatches[0, recentIndexed) are in recentIndex. */
+  private recentIndexed = 0;
+  private readonly recentIndex = new Map<string, { batch: bigint; firstPos: bigint }>();
 
   private loadRecent(): void {
-    const newestFirst: [string, { batch: bigint; firstPos: bigint }][] = [];
+    const newestFirst: RecentBatch[] = [];
+    let count = 0;
     let seq = this.durableBatchCount;
-    while (seq > 0n && newestFirst.length < RECENT_TXIDS_MAX) {
+    while (seq > 0n && count < RECENT_TXIDS_MAX) {
       const from = seq > 64n ? seq - 64n : 0n;
       const batches = this.store.readBatches(from, Number(seq - from));
-      for (let b = batches.length - 1; b >= 0 && newestFirst.length < RECENT_TXIDS_MAX; b--) {
+      for (let b = batches.length - 1; b >= 0 && count < RECENT_TXIDS_MAX; b--) {
         const rec = batches[b]!;
-        for (let t = rec.txs.length - 1; t >= 0 && newestFirst.length < RECENT_TXIDS_MAX; t--) {
-          newestFirst.push([rec.txs[t]!.txid.toString('hex'), { batch: rec.seq, firstPos: rec.txs[t]!.firstPos }]);
-        }
+        newestFirst.push({ seq: rec.seq, txids: rec.txs.map((t) => t.txid.toString('hex')), firstPos: rec.txs.map((t) => t.firstPos) });
+        count += rec.txs.length;
       }
       seq = from;
     }
-    for (let i = newestFirst.length - 1; i >= 0; i--) this.remember(newestFirst[i]![0], newestFirst[i]![1].batch, newestFirst[i]![1].firstPos);
+    for (let i = newestFirst.length - 1; i >= 0; i--) this.rememberBatch(newestFirst[i]!);
   }
 
-  private remember(txid: string, batch: bigint, firstPos: bigint): void {
-    const slot = this.recentNext;
-    this.recentNext = (slot + 1) % RECENT_TXIDS_MAX;
-    const old = this.recentTxids[slot];
-    if (old !== undefined && this.recent.get(old) === slot) this.recent.delete(old);
-    this.recentTxids[slot] = txid;
-    this.recentBatch[slot] = batch;
-    this.recentFirstPos[slot] = firstPos;
-    this.recent.set(txid, slot);
+  private rememberBatch(b: RecentBatch): void {
+    if (b.txids.length === 0) return;
+    this.recentBatches.push(b);
+    this.recentTxCount += b.txids.length;
+    while (this.recentTxCount > RECENT_TXIDS_MAX && this.recentBatches.length > 1) {
+      const old = this.recentBatches.shift()!;
+      this.recentTxCount -= old.txids.length;
+      if (this.recentIndexed > 0) {
+        this.recentIndexed--;
+        for (const t of old.txids) this.recentIndex.delete(t);
+      }
+    }
+  }
+
+  private recentSettlement(txid: string): { batch: bigint; firstPos: bigint } | undefined {
+    for (; this.recentIndexed < this.recentBatches.length; this.recentIndexed++) {
+      const b = this.recentBatches[this.recentIndexed]!;
+      for (let i = 0; i < b.txids.length; i++) this.recentIndex.set(b.txids[i]!, { batch: b.seq, firstPos: b.firstPos[i]! });
+    }
+    return this.recentIndex.get(txid);
   }
 
   /**
@@ -251,11 +288,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    */
   settledBefore(tx: Tx, r: TxResult): TxResult {
     if (r.ok || r.txid === null || (r.code !== 'CBDC_ERR_DOUBLE_SPEND' && r.code !== 'CBDC_ERR_ISSUE_SERIAL')) return r;
-    const slot = this.recent.get(r.txid);
-    if (slot === undefined) return r;
+    const settled = this.recentSettlement(r.txid);
+    if (settled === undefined) return r;
     const txid = Buffer.from(r.txid, 'hex');
     const outputIds = tx.outputs.map((o, index) => outputId(txid, index, o.value, o.lockBytes));
-    return { ok: true, txid: r.txid, batch: this.recentBatch[slot]!, firstPos: this.recentFirstPos[slot]!, outputIds, durable: this.store.durability !== 'nosync' };
+    return { ok: true, txid: r.txid, batch: settled.batch, firstPos: settled.firstPos, outputIds, durable: this.store.durability !== 'nosync' };
   }
 
   get queuedTxCount(): number {
@@ -403,8 +440,9 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       const { tx, txid } = item;
       assert(tx.network === this.network, 'parseTx checked the network');
       let inputSumFen = 0n;
-      const locks: Lock[] = [];
       const lockBytes: Buffer[] = [];
+      // Every input locked to key(pk): checked on the encoded locks, none decoded.
+      let allKeyLocks = true;
       let simple = (tx.preimages === undefined || tx.preimages.length === 0) && (tx.certs === undefined || tx.certs.length === 0);
       // parseTx refuses this too; the ledger must not rely on it (a repeated input would be counted twice).
       if (repeatsPosition(tx.inputs)) {
@@ -435,9 +473,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         // Kept in attested mode too: it fixes which error a doubly-bad transaction gets.
         if (this.store.isSpent(input.pos)) throw new CbdcError('CBDC_ERR_DOUBLE_SPEND', `output at position ${input.pos} is already spent`);
         inputSumFen += valueFen;
-        const lock = decodeLockTrusted(inputLock);
-        if (!isSimpleLock(lock)) simple = false;
-        locks.push(lock);
+        if (!isKeyLockBytes(inputLock)) allKeyLocks = false;
         lockBytes.push(inputLock);
       }
       let outputSumFen = 0n;
@@ -454,7 +490,28 @@ export class Ledger extends EventEmitter<LedgerEvents> {
 
       // Locks against the keys that claim to have signed; signatures are checked after.
       let certChecks: ReturnType<typeof checkSpend> = [];
-      if (simple) {
+      // Stored locks were checked when their outputs were created: decoded without checks.
+      const locks = simple && allKeyLocks ? null : lockBytes.map(decodeLockTrusted);
+      if (locks !== null && simple && !locks.every(isSimpleLock)) simple = false;
+      if (locks === null) {
+        // Fastest path: key(pk) locks only and a witness of signatures (the verdicts of the path
+        // below). `matched` marks the signatures an input's lock named, so the second check
+        // scans only the others (none, when every key in the witness signs for an input; the mask
+        // covers the first 31 signatures, the rest are always scanned).
+        let matched = 0;
+        for (let i = 0; i < lockBytes.length; i++) {
+          let j = 0;
+          while (j < tx.sigs.length && !keyLockBytesName(lockBytes[i]!, tx.sigs[j]!.key)) j++;
+          if (j === tx.sigs.length) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
+          if (j < 31) matched |= 1 << j;
+        }
+        for (let j = 0; j < tx.sigs.length; j++) {
+          if (j < 31 && (matched & (1 << j)) !== 0) continue;
+          let named = false;
+          for (let i = 0; i < lockBytes.length && !named; i++) named = keyLockBytesName(lockBytes[i]!, tx.sigs[j]!.key);
+          if (!named) throw new CbdcError('CBDC_ERR_WITNESS', 'a signature is from a key no input lock names');
+        }
+      } else if (simple) {
         // Fast path: plain key/multi locks and a witness of signatures only (checkSpend gives the same verdicts).
         for (let i = 0; i < locks.length; i++) {
           if (!lockSatisfiedBySigs(locks[i]!, tx.sigs)) throw new CbdcError('CBDC_ERR_LOCK_UNSATISFIED', `input ${i}: the witness does not satisfy its lock`);
@@ -516,7 +573,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     };
     const nowMs = performance.now();
     let settled = 0;
-    const remembering = applied !== null && applied.seq >= 0n;
+    const recent: RecentBatch | null = applied !== null && applied.seq >= 0n ? { seq: applied.seq, txids: [], firstPos: [] } : null;
     for (const p of prepared) {
       const txid = p.item.txid.toString('hex');
       let code: CbdcError['code'] | null = null;
@@ -527,7 +584,10 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         assert(applied !== null, 'applied batch present');
         const res = applied.results[r++]!;
         if (res.ok) {
-          if (remembering) this.remember(txid, applied.seq, res.firstPos);
+          if (recent !== null) {
+            recent.txids.push(txid);
+            recent.firstPos.push(res.firstPos);
+          }
           const outputIds = p.item.admitted?.outputIds ?? p.effect!.outputs.map((o) => o.id);
           answer(p.item, { ok: true, txid, batch: applied.seq, firstPos: res.firstPos, outputIds, durable: applied.durable });
           if (stats !== null) {
@@ -551,6 +611,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       if (stats.latencyMs !== null && settled < stats.latencyMs.length) stats.latencyMs = settled === 0 ? null : stats.latencyMs.subarray(0, settled);
       this.emit('decided', stats);
     }
+    if (recent !== null) this.rememberBatch(recent);
     if (applied !== null && applied.seq >= 0n) {
       // Flushes complete in commit order, so this batch being durable means all before it are.
       if (applied.seq + 1n > this.durableBatchCount) this.durableBatchCount = applied.seq + 1n;

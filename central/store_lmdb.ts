@@ -89,13 +89,15 @@ function decodeState(b: Buffer | undefined): State {
 // Output record: value u64 | id 32 | txid 32 | index u16 | batch u64 | lock bytes
 const OUT_FIXED_BYTES = 8 + 32 + 32 + 2 + 8;
 
-function encodeOutput(value: bigint, id: Buffer, txid: Buffer, index: number, batch: bigint, lockBytes: Buffer): Buffer {
+/** An output record; `batch8` is the batch number's u64 big-endian bytes (the same for a whole batch). */
+function encodeOutput(value: bigint, id: Buffer, txid: Buffer, index: number, batch8: Buffer, lockBytes: Buffer): Buffer {
   const b = Buffer.allocUnsafe(OUT_FIXED_BYTES + lockBytes.length);
   writeU64(b, value, 0);
   b.set(id, 8);
   b.set(txid, 40);
-  b.writeUInt16BE(index, 72);
-  writeU64(b, batch, 74);
+  b[72] = index >>> 8;
+  b[73] = index & 0xff;
+  b.set(batch8, 74);
   b.set(lockBytes, OUT_FIXED_BYTES);
   return b;
 }
@@ -122,7 +124,9 @@ function decodeOutput(pos: bigint, b: Buffer): StoredOutput {
 }
 
 function encodeBatch(timeMs: number, firstPos: bigint, outputCount: number, txs: BatchRecordTx[]): Buffer {
-  const w = new ByteWriter(64 + txs.length * 64);
+  let size = 24;
+  for (const t of txs) size += 32 + 1 + 1 + t.intermediary.length + 8 + 2 + 2 + 8 * t.inputs.length;
+  const w = new ByteWriter(size);
   w.u64(BigInt(timeMs)).u64(firstPos).u32(outputCount).u32(txs.length);
   for (const t of txs) {
     w.bytes(t.txid).u8(KIND_CODE[t.kind]).str8(t.intermediary).u64(t.firstPos).u16(t.outputCount).u16(t.inputs.length);
@@ -328,6 +332,7 @@ export class LmdbStore implements LedgerStore {
 
     assert(nextPos <= POS_SAFE_MAX, 'positions stay below 2^53');
     const keyScratch = Buffer.allocUnsafe(8);
+    const seq8 = key64(seq);
     /** The batch's working copy of the spent bitmap chunk holding position p. */
     const chunkOf = (p: number): Buffer => {
       const c = Math.floor(p / SPENT_CHUNK_POSITIONS);
@@ -407,7 +412,7 @@ export class LmdbStore implements LedgerStore {
       const firstPos = nextPos;
       for (let index = 0; index < e.outputs.length; index++) {
         const o = e.outputs[index]!;
-        outputWrites.push(encodeOutput(o.value, o.id, e.txid, index, seq, o.lockBytes));
+        outputWrites.push(encodeOutput(o.value, o.id, e.txid, index, seq8, o.lockBytes));
       }
       nextPos += BigInt(e.outputs.length);
       recordTxs.push({ txid: e.txid, kind: e.kind, inputs: e.inputs, firstPos, outputCount: e.outputs.length, intermediary: e.intermediary });

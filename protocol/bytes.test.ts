@@ -80,6 +80,17 @@ describe('writeU64 and bytesEqual', () => {
     }
     expect(() => writeU64(Buffer.alloc(8), -1n, 0)).toThrow(RangeError);
     expect(() => writeU64(Buffer.alloc(8), 1n << 64n, 0)).toThrow(RangeError);
+    // Past the end: refused, as writeBigUInt64BE refuses it, never written in part.
+    const short = Buffer.alloc(10, 0xaa);
+    expect(() => writeU64(short, 5n, 3)).toThrow(RangeError);
+    expect(() => writeU64(short, 5n, -1)).toThrow(RangeError);
+    expect(short.equals(Buffer.alloc(10, 0xaa))).toBe(true);
+  });
+  it('str8 writes the length and the latin1 bytes, as Buffer.from(s, "latin1") gives them', () => {
+    for (const s of ['', 'cbdc-net', 'caf\u00e9', '\u0101x', 'x'.repeat(255)]) {
+      const b = new ByteWriter(1).u8(9).str8(s).u8(7).finish();
+      expect(b.toString('hex')).toBe(Buffer.concat([Buffer.of(9, s.length), Buffer.from(s, 'latin1'), Buffer.of(7)]).toString('hex'));
+    }
   });
   it('bytesEqual agrees with Buffer.equals, for short and long strings and views', () => {
     const big = Buffer.from(Array.from({ length: 200 }, (_, i) => i % 251));

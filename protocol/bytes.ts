@@ -38,9 +38,19 @@ const U64_SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
  */
 export function writeU64(b: Buffer, v: bigint, at: number): void {
   if (v >= 0n && v <= U64_SAFE_MAX) {
+    if (!(at >= 0 && at + 8 <= b.length)) throw new RangeError(`u64 at ${at} does not fit in ${b.length} bytes`);
     const n = Number(v);
-    b.writeUInt32BE(Math.floor(n / TWO_POW_32), at);
-    b.writeUInt32BE(n >>> 0, at + 4);
+    const hi = Math.floor(n / TWO_POW_32);
+    const lo = n >>> 0;
+    // Byte stores truncate to the low 8 bits: the big-endian bytes of hi, then of lo.
+    b[at] = hi >>> 24;
+    b[at + 1] = hi >>> 16;
+    b[at + 2] = hi >>> 8;
+    b[at + 3] = hi;
+    b[at + 4] = lo >>> 24;
+    b[at + 5] = lo >>> 16;
+    b[at + 6] = lo >>> 8;
+    b[at + 7] = lo;
   } else {
     b.writeBigUInt64BE(v, at);
   }
@@ -96,9 +106,13 @@ export class ByteWriter {
   }
   /** A string of at most 255 ASCII bytes, length-prefixed. */
   str8(s: string): this {
-    const b = Buffer.from(s, 'latin1');
-    if (b.length > 255) throw new RangeError('str8 too long');
-    return this.u8(b.length).bytes(b);
+    // latin1 encodes one byte per UTF-16 unit, so the length is known without encoding first.
+    const n = s.length;
+    if (n > 255) throw new RangeError('str8 too long');
+    this.room(1 + n);
+    this.buf[this.len++] = n;
+    this.len += this.buf.write(s, this.len, n, 'latin1');
+    return this;
   }
   /** Bytes with a 16-bit length prefix. */
   var16(b: Uint8Array): this {
