@@ -19,7 +19,7 @@ import { BATCH_TX_MAX, LEDGER_QUEUE_TX_MAX } from '../protocol/limits.js';
 import { TAGS, taggedHash } from '../protocol/hash.js';
 import { LOCK_TAGS, decodeLockTrusted, isSimpleLock, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
 import { checkSpend } from '../protocol/spend.js';
-import { type KeySignature, type Tx, operatorMessage, outputId, txId } from '../protocol/tx.js';
+import { type KeySignature, type Tx, batchAttestationMessage, operatorMessage, outputId, txId } from '../protocol/tx.js';
 import { bytesEqual } from '../protocol/bytes.js';
 import { type Admitted, packIntake, unpackIntake } from './intake.js';
 import { nativeVerifier, type SignatureVerifier } from '../protocol/sig.js';
@@ -169,10 +169,8 @@ interface Prepared {
  */
 export const RECENT_TXIDS_MAX = 200_000;
 
-/** A batch attestation: the submitting intermediary signs H_batch(network || txids). */
-export function batchMessage(network: string, txids: readonly Buffer[]): Buffer {
-  return taggedHash(TAGS.batch, Buffer.from(network, 'latin1'), ...txids);
-}
+/** A batch attestation: the submitting intermediary signs H_batch(network || txids) (protocol/tx.ts). */
+export const batchMessage = batchAttestationMessage;
 
 /**
  * What the ledger decided in one step, for metrics and the dashboard: one object per commit
@@ -305,6 +303,24 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * every witness: central checks that one signature instead of each transaction's.
    */
   submit(txs: readonly Tx[], attestation?: { key: Buffer; sig: Buffer }): Promise<TxResult[]> {
+    return this.enqueue(txs, attestation, null);
+  }
+
+  /**
+   * submit() for transactions whose intake step is done already (`admitted[i]` for txs[i], as
+   * unpackIntake gives it): a batch parsed on a worker thread (batch_parse.ts).
+   */
+  submitAdmitted(txs: readonly Tx[], admitted: Admitted[], attestation?: { key: Buffer; sig: Buffer }): Promise<TxResult[]> {
+    assert(admitted.length === txs.length, 'one intake result per transaction');
+    return this.enqueue(txs, attestation, admitted);
+  }
+
+  /** The pool this ledger hands work to (null: none), for callers that prepare submissions off the event loop. */
+  get workerPool(): VerifyPool | null {
+    return this.pool;
+  }
+
+  private enqueue(txs: readonly Tx[], attestation: { key: Buffer; sig: Buffer } | undefined, given: Admitted[] | null): Promise<TxResult[]> {
     if (this.closed) return Promise.reject(new Error('ledger is closed'));
     if (this.queue.length + this.intakeTxCount + txs.length > this.queueTxMax) {
       const e = new CbdcError('CBDC_ERR_OVERLOADED');
@@ -313,12 +329,12 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     }
     // Encoding happens here, before anything is queued, so a transaction that cannot be encoded
     // throws to the caller and leaves the ledger as it was.
-    const per = this.intakePartTxs(txs.length);
+    const per = given !== null ? 0 : this.intakePartTxs(txs.length);
     const jobs = per === 0 ? null : this.intakeJobs(txs, per);
-    const txids = jobs === null ? txs.map(txId) : null;
+    const txids = jobs === null && given === null ? txs.map(txId) : null;
     return new Promise<TxResult[]>((resolve) => {
       const submission: Submission = { results: new Array<TxResult>(txs.length), remaining: txs.length, resolve, submittedAtMs: performance.now() };
-      const entry: IntakeEntry = { txs, attestation, submission, done: false, txids, admitted: null };
+      const entry: IntakeEntry = { txs, attestation, submission, done: false, txids, admitted: given };
       this.intake.push(entry);
       this.intakeTxCount += txs.length;
       if (jobs === null) {

@@ -9,6 +9,7 @@ import { verifierByName } from '../protocol/sig.js';
 import { TRIPLE_BYTES, TriplePacker } from './verify_pack.js';
 import verifyTriples, { type VerifyTask } from './verify_worker.js';
 import { type IntakeTask, runIntake } from './intake.js';
+import { type BatchParseTask, runBatchParse } from './batch_parse.js';
 
 export type VerifierBackend = 'noble' | 'native';
 
@@ -25,6 +26,7 @@ function workerFile(name: string): string {
 }
 
 const INTAKE_FILE = workerFile('intake.js');
+const BATCH_PARSE_FILE = workerFile('batch_parse.js');
 
 export class VerifyPool {
   readonly backend: VerifierBackend;
@@ -70,6 +72,12 @@ export class VerifyPool {
     return this.pool.run(task, {
       filename: INTAKE_FILE, name: 'runIntakeTask', transferList: [task.bodies.buffer as ArrayBuffer, task.ends.buffer as ArrayBuffer],
     }) as Promise<Uint8Array>;
+  }
+
+  /** Parses a submitted batch on a worker thread (batch_parse.ts), or here when the pool has no threads. */
+  parseBatch(task: BatchParseTask): Promise<Uint8Array> {
+    if (this.pool === null) return Promise.resolve().then(() => runBatchParse(task));
+    return this.pool.run(task, { filename: BATCH_PARSE_FILE, name: 'runBatchParseTask', transferList: [task.body.buffer as ArrayBuffer] }) as Promise<Uint8Array>;
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchMessage } from '../central/ledger.js';
 import { txId } from '../protocol/tx.js';
-import { CentralLink, attestationMessage } from './central_link.js';
+import { CentralLink } from './central_link.js';
+import { batchAttestationMessage } from '../protocol/tx.js';
+import { TAGS, taggedHash } from '../protocol/hash.js';
 import { type Coin, type InProcessCentral, coinsFrom, issueTx, json, keyPair, registerBank, startInProcess, transferTx } from '../test/helpers/http_fixture.js';
 
 describe('CentralLink attestation', () => {
@@ -26,7 +28,13 @@ describe('CentralLink attestation', () => {
 
   it('signs the message central checks', () => {
     const ids = [txId(transferTx('n', [coins[0]!], [{ value: 1_000n, owner: bob }]))];
-    expect(attestationMessage('cbdc-attest', ids).equals(batchMessage('cbdc-attest', ids))).toBe(true);
+    // The one-buffer hash is the tagged hash of its parts (protocol/hash.ts), for 0, 1 and many txids.
+    for (const list of [[], ids, [...ids, ...ids.map((t) => Buffer.from(t).fill(9, 0, 4)), Buffer.alloc(32)]]) {
+      const reference = taggedHash(TAGS.batch, Buffer.from('cbdc-attest', 'latin1'), ...list);
+      expect(batchAttestationMessage('cbdc-attest', list).equals(reference)).toBe(true);
+      expect(batchMessage('cbdc-attest', list).equals(reference)).toBe(true);
+    }
+    expect(() => batchAttestationMessage('cbdc-attest', [Buffer.alloc(31)])).toThrow(RangeError);
   });
 
   it('an attested batch is trusted; the same witness unattested is checked and refused', async () => {

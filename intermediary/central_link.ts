@@ -3,8 +3,7 @@
 // stream, resumed from the bank's persisted cursor after any disconnect or restart.
 import WebSocket from 'ws';
 import { CbdcError, type ErrorCode } from '../protocol/errors.js';
-import { type Tx, txId, txToJson } from '../protocol/tx.js';
-import { TAGS, taggedHash } from '../protocol/hash.js';
+import { type Tx, batchAttestationMessage, txId, txToJson } from '../protocol/tx.js';
 import { signHashNative } from '../protocol/sig.js';
 import { SignedClient } from '../platform/signed_client.js';
 
@@ -118,7 +117,7 @@ export class CentralLink {
   /** Sends one batch, retrying transport failures a few times (a retry re-signs). */
   private async sendBatch(txs: Tx[]): Promise<CentralResult[]> {
     const body: { transactions: ReturnType<typeof txToJson>[]; attestation?: string } = { transactions: txs.map(txToJson) };
-    if (this.attest) body.attestation = signHashNative(this.secretKey, attestationMessage(this.network, txs.map(txId))).toString('hex');
+    if (this.attest) body.attestation = signHashNative(this.secretKey, batchAttestationMessage(this.network, txs.map(txId))).toString('hex');
     let lastError = '';
     for (let attempt = 0; attempt < 4; attempt++) {
       try {
@@ -194,7 +193,4 @@ export class CentralLink {
   }
 }
 
-/** What a batch attestation signs: H_"CBDC/batch"(network || txid...), as central checks it. */
-export function attestationMessage(network: string, txids: readonly Buffer[]): Buffer {
-  return taggedHash(TAGS.batch, Buffer.from(network, 'latin1'), ...txids);
-}
+

@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
+import AjvCompiler from '@fastify/ajv-compiler';
 import { CbdcError, ERRORS, type ErrorCode, isCbdcError } from '../protocol/errors.js';
 
 declare module 'fastify' {
@@ -37,16 +38,54 @@ interface AjvErrorLike {
 }
 
 /** Maps a schema failure to the code its schema node declares (or CBDC_ERR_SCHEMA). */
-function validationToCbdc(err: FastifyError): CbdcError {
+function schemaFailureToCbdc(errors: readonly AjvErrorLike[], context: string): CbdcError {
   // Ajv stops at the first failure, except that a failing anyOf (e.g. the tx kind union)
   // first lists each branch's failure and then its own: prefer the last error that
   // declares a code, so the union's code is not hidden behind a branch's plain `const`.
-  const errors = (err.validation ?? []) as AjvErrorLike[];
   const first = [...errors].reverse().find((e) => typeof e.parentSchema?.[CODE_KEYWORD] === 'string') ?? errors[0] ?? {};
   const declared = first.parentSchema?.[CODE_KEYWORD];
   const code: ErrorCode = typeof declared === 'string' && declared in ERRORS ? (declared as ErrorCode) : 'CBDC_ERR_SCHEMA';
-  const where = `${err.validationContext ?? 'body'}${first.instancePath ?? ''}`;
-  return new CbdcError(code, `${where} ${first.message ?? 'is invalid'}`);
+  return new CbdcError(code, `${context}${first.instancePath ?? ''} ${first.message ?? 'is invalid'}`);
+}
+
+function validationToCbdc(err: FastifyError): CbdcError {
+  return schemaFailureToCbdc((err.validation ?? []) as AjvErrorLike[], err.validationContext ?? 'body');
+}
+
+/** A JSON body as every route reads it (secure-json-parse); refused with CBDC_ERR_SCHEMA. An empty body is undefined. */
+export function parseJsonBody(raw: Buffer): unknown {
+  if (raw.length === 0) return undefined;
+  try {
+    return sjson.parse(raw.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch {
+    throw new CbdcError('CBDC_ERR_SCHEMA', 'the body is not valid JSON');
+  }
+}
+
+/**
+ * A body schema's check outside a route (a worker thread reading a body the route handed over
+ * as bytes): the validator fastify would compile for the route, with the same Ajv options, and
+ * the same refusal, thrown as a CbdcError.
+ */
+export function compileBodyValidator(schema: object): (value: unknown) => void {
+  const compile = AjvCompiler()({}, { customOptions: AJV_OPTIONS!.customOptions! });
+  const validate = compile({ schema, method: 'POST', url: '', httpPart: 'body' }) as ((v: unknown) => boolean) & { errors?: AjvErrorLike[] | null };
+  return (value) => {
+    if (!validate(value)) throw schemaFailureToCbdc(validate.errors ?? [], 'body');
+  };
+}
+
+/**
+ * In this plugin context, JSON bodies reach the route as their bytes (also in rawBody), for a
+ * route that parses them elsewhere (compileBodyValidator); the route keeps its schema for the
+ * docs and turns off fastify's validation of it.
+ */
+export function bodiesAsBytes(app: FastifyInstance, bodyLimitBytes: number): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: bodyLimitBytes }, (req, body, done) => {
+    (req as FastifyRequest).rawBody = body as Buffer;
+    done(null, body);
+  });
 }
 
 /**
@@ -65,12 +104,13 @@ export const httpErrors = fp(async (app: FastifyInstance, opts: { bodyLimitBytes
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimitBytes }, (req, body, done) => {
     const raw = body as Buffer;
     (req as FastifyRequest).rawBody = raw;
-    if (raw.length === 0) return done(null, undefined);
+    let value: unknown;
     try {
-      done(null, sjson.parse(raw.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' }));
-    } catch {
-      done(new CbdcError('CBDC_ERR_SCHEMA', 'the body is not valid JSON') as unknown as FastifyError, undefined);
+      value = parseJsonBody(raw);
+    } catch (e) {
+      return done(e as FastifyError, undefined);
     }
+    done(null, value);
   });
 
   app.setErrorHandler((err: FastifyError | CbdcError, req, reply) => {

@@ -290,6 +290,24 @@ export function outputIdOfEncoded(txid: Uint8Array, index: number, encodedOutput
 /** The tag prefix of txids: a txid is sha256Once(TX_HASH_PREFIX || encodeTxBody(tx)). */
 export const TX_HASH_PREFIX: Buffer = TX_PREFIX;
 
+const BATCH_PREFIX = taggedHashPrefix(TAGS.batch);
+
+/**
+ * What a bank signs to attest a batch (central's `attested` mode): H_"CBDC/batch"(network ||
+ * txid...), the network's latin1 bytes then each 32-byte txid, hashed as one buffer.
+ */
+export function batchAttestationMessage(network: string, txids: readonly Uint8Array[]): Buffer {
+  const b = Buffer.allocUnsafe(BATCH_PREFIX.length + network.length + 32 * txids.length);
+  BATCH_PREFIX.copy(b, 0);
+  let at = BATCH_PREFIX.length + b.write(network, BATCH_PREFIX.length, 'latin1');
+  for (const t of txids) {
+    if (t.length !== 32) throw new RangeError('a txid is 32 bytes');
+    b.set(t, at);
+    at += 32;
+  }
+  return sha256Once(b.subarray(0, at));
+}
+
 /** What the central-bank operator signs to authorize an issuance or redemption. */
 export function operatorMessage(txid: Uint8Array): Buffer {
   return taggedHash(TAGS.operator, txid);

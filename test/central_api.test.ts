@@ -8,7 +8,8 @@ import { ERRORS, type ErrorCode } from '../protocol/errors.js';
 import { CURVE_N, signHashNative } from '../protocol/sig.js';
 import { txId, txToJson, type Tx } from '../protocol/tx.js';
 import { keyLock, makeTx, operatorSignTx } from '../protocol/tx_builder.js';
-import { batchMessage } from '../central/ledger.js';
+import { type TxResult, batchMessage } from '../central/ledger.js';
+import { BATCH_PARSE_WORKER_BYTES_MIN, batchReplyJson, txResultJson } from '../central/api.js';
 import {
   Client, type Coin, type InProcessCentral, type KeyPair, type SettledJson, checkErrorShape, coinsFrom, expectError, issueTx, json,
   keyPair, rawRequest, registerBank, seenErrors, signedHeaders, startInProcess, transferTx,
@@ -381,6 +382,57 @@ describe('batches', () => {
       expectError(await bank.post('/v1/batches', { transactions: good, extra: 1 }), 400, 'CBDC_ERR_SCHEMA');
     });
     for (const coin of coins) expect((await outputStatus(bank, coin)).spent).toBe(false);
+  });
+
+  it('a large batch, parsed on a worker thread, answers and refuses exactly as a small one parsed here', async () => {
+    expect(c.node.ledger.workerPool?.threads ?? 0).toBeGreaterThan(0);
+    const coins: Coin[] = [];
+    for (let k = 0; k < 3; k++) coins.push(...await issue(c, Array.from({ length: 60 }, (_, i) => BigInt(1_000 + 60 * k + i)), alice));
+    const txs = coins.map((coin) => json(transferTx(c.network, [coin], [{ value: coin.value, owner: bob }])));
+    const body = { transactions: txs };
+    expect(Buffer.byteLength(JSON.stringify(body))).toBeGreaterThan(BATCH_PARSE_WORKER_BYTES_MIN);
+    expect(Buffer.byteLength(JSON.stringify({ transactions: txs.slice(0, 41) }))).toBeLessThan(BATCH_PARSE_WORKER_BYTES_MIN);
+    await unchanged(async () => {
+      // The same bad transaction at index 40: the same status, code and message either way.
+      const bads = [
+        { ...txs[40]!, network: 'other-net' }, { ...txs[40]!, outputs: [{ ...txs[40]!.outputs[0]!, value: 30 }] },
+        { ...txs[40]!, extra: 1 }, { ...txs[40]!, inputs: [txs[40]!.inputs[0], txs[40]!.inputs[0]] },
+      ];
+      for (const bad of bads) {
+        const small = await bank.post('/v1/batches', { transactions: [...txs.slice(0, 40), bad] });
+        const large = await bank.post('/v1/batches', { transactions: [...txs.slice(0, 40), bad, ...txs.slice(41)] });
+        expect(small.status).toBe(400);
+        expect(large.status).toBe(small.status);
+        expect(large.body).toEqual(small.body);
+      }
+      const text = JSON.stringify(body);
+      expectError(await bank.request('POST', '/v1/batches', text.slice(0, -1), { raw: true }), 400, 'CBDC_ERR_SCHEMA');
+      expectError(await bank.request('POST', '/v1/batches', `{"__proto__": {"x": 1}, ${text.slice(1)}`, { raw: true }), 400, 'CBDC_ERR_SCHEMA');
+    });
+    const r = await bank.post('/v1/batches', body);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ accepted: coins.length, rejected: 0 });
+    coins.forEach((coin, i) => expect(r.body.results[i]).toMatchObject({ status: 'settled', txid: txId(transferTx(c.network, [coin], [{ value: coin.value, owner: bob }])).toString('hex') }));
+    const res = r.body.results[123] as SettledJson;
+    expect((await bank.get(`/v1/outputs/${res.outputs[0]!.pos}?id=${res.outputs[0]!.id}`)).body).toMatchObject({ value: String(coins[123]!.value), spent: false });
+    for (const coin of [coins[0]!, coins[179]!]) expect((await outputStatus(bank, coin)).spent).toBe(true);
+    // Sent again whole (a lost answer): each transaction is answered with its settlement, nothing settles twice.
+    const again = await unchanged(() => bank.post('/v1/batches', body));
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(r.body);
+  });
+
+  it('the batch answer is written as JSON.stringify would write it', () => {
+    const results: TxResult[] = [];
+    for (let i = 0; i < 50; i++) {
+      results.push(i % 7 === 3
+        ? { ok: false, txid: i % 2 === 0 ? null : randomBytes(32).toString('hex'), code: 'CBDC_ERR_DOUBLE_SPEND', message: `output "${i}" \\ spent\n` }
+        : { ok: true, txid: randomBytes(32).toString('hex'), batch: BigInt(i) * 1_000_003n, firstPos: (1n << 40n) + BigInt(i), outputIds: Array.from({ length: i % 4 }, () => randomBytes(32)), durable: i % 5 !== 0 });
+    }
+    for (const list of [[], results.slice(0, 1), results]) {
+      const accepted = list.filter((r) => r.ok).length;
+      expect(batchReplyJson(list)).toBe(JSON.stringify({ accepted, rejected: list.length - accepted, results: list.map(txResultJson) }));
+    }
   });
 
   it('in full mode an attestation does not bypass witness checks', async () => {
