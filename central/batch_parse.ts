@@ -37,7 +37,8 @@ export interface ParsedBatch {
   attestationHex: string | undefined;
 }
 
-let validateBatch: ReturnType<typeof compileBodyValidator> | null = null;
+/** Compiled once, when the module loads (a node's start, a worker's start), as fastify compiles a route's schema before it listens. */
+const validateBatch = compileBodyValidator(BatchSchema);
 
 /**
  * The body of POST /v1/batches as the route reads it: JSON (secure-json-parse), the route's
@@ -45,7 +46,6 @@ let validateBatch: ReturnType<typeof compileBodyValidator> | null = null;
  */
 export function parseBatchJson(body: Buffer, network: string): ParsedBatch {
   const value = parseJsonBody(body);
-  validateBatch ??= compileBodyValidator(BatchSchema);
   validateBatch(value);
   const b = value as { transactions: unknown[]; attestation?: string };
   const txs = b.transactions.map((t, i) => {

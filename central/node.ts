@@ -80,3 +80,11 @@ export async function startCentral(c: CentralConfig): Promise<CentralNode> {
     },
   };
 }
+
+/**
+ * V8 flags a central node runs with (npm start, the load tests; the ledger benchmark's npm
+ * script names them too): semi-spaces of 64 MiB, so that a batch's short-lived objects (one
+ * per transaction, input and output) die before a scavenge instead of being copied. Measured
+ * in BENCHMARKS.md.
+ */
+export const CENTRAL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { readOrCreateKeyFile, type KeyPair } from '../platform/key_file.js';
 import { SignedClient } from '../platform/signed_client.js';
 import { bankKeyFiles } from '../intermediary/node.js';
+import { CENTRAL_NODE_FLAGS } from '../central/node.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? '..' : '.');
 const CENTRAL_CLI = path.join(REPO_ROOT, 'dist', 'central', 'cli.js');
@@ -131,7 +132,7 @@ export class Network {
     this.central = new NodeProcess('central', [
       CENTRAL_CLI, 'serve', '--port', '0', '--data-dir', dir, '--network', c.network, '--verification', c.verification,
       ...(c.centralBatch ? ['--batch', String(c.centralBatch)] : []),
-    ], profileArgs(c.profileDir, 'central'));
+    ], [...CENTRAL_NODE_FLAGS, ...profileArgs(c.profileDir, 'central')]);
   }
 
   operator(): SignedClient {

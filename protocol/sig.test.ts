@@ -135,6 +135,15 @@ describe('isHighS', () => {
     expect(isHighS(withS(sig, CURVE_N - 1n))).toBe(true);
     expect(isHighS(withS(sig, (1n << 256n) - 1n))).toBe(true);
   });
+  it('agrees with s > n/2 computed on integers, for random s and s next to n/2 in every byte', () => {
+    const values: bigint[] = [];
+    for (let i = 0; i < 500; i++) values.push(BigInt('0x' + randomBytes(32).toString('hex')));
+    for (let byte = 0; byte < 32; byte++) {
+      const step = 1n << BigInt(8 * (31 - byte));
+      values.push(HALF_N - step, HALF_N + step, HALF_N - 1n, HALF_N + 1n);
+    }
+    for (const v of values.filter((x) => x >= 0n && x < 1n << 256n)) expect(isHighS(withS(sig, v)), v.toString(16)).toBe(v > HALF_N);
+  });
   it('is true of the twin n - s of every low-S signature', () => {
     for (let i = 0; i < 10; i++) {
       const s2 = signHash(sk, hashOf(50 + i));

@@ -19,6 +19,7 @@ export const HASH_BYTES = 32;
 /** Group order n of secp256k1 (SEC2 §2.4.1). */
 export const CURVE_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const HALF_N = CURVE_N >> 1n;
+const HALF_N_BYTES = Buffer.from(HALF_N.toString(16).padStart(64, '0'), 'hex');
 
 export function generateSecretKey(): Buffer {
   for (;;) {
@@ -59,8 +60,13 @@ export function signHashNoble(sk: Uint8Array, hash32: Uint8Array): Buffer {
 
 /** True when s is in the upper half of the group order (the malleable twin of a low-S signature). */
 export function isHighS(sig64: Uint8Array): boolean {
-  const s = BigInt('0x' + Buffer.from(sig64.subarray(32, 64)).toString('hex'));
-  return s > HALF_N;
+  // s (bytes 32..63, big-endian) against n/2, byte by byte: the first differing byte decides.
+  for (let i = 0; i < 32; i++) {
+    const a = sig64[32 + i]!;
+    const b = HALF_N_BYTES[i]!;
+    if (a !== b) return a > b;
+  }
+  return false;
 }
 
 /** Parses a compressed public key from hex and checks it is on the curve. */
