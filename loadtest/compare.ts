@@ -15,6 +15,7 @@ import { NodeProcess, REPO_ROOT, ProcSampler } from './processes.js';
 import { runLoadTest } from './load_test.js';
 import { type Knobs, defaultKnobs, validateKnobs } from './workload.js';
 import type { LoadReport } from './report_json.js';
+import { CENTRAL_NODE_FLAGS } from '../central/node.js';
 
 /** Targets of the issue, and OpenCBDC's figures on this kind of machine, for scale. */
 export const TARGETS = { e2e_payments_per_s_min: 4_500, e2e_p99_ms_max: 100, central_http_attested_tx_per_s_min: 20_000 };
@@ -53,7 +54,7 @@ const ratio = (a: number | null, b: number | null): number | null => (a === null
 /** The in-process ledger benchmark, as its own process (it measures its own phases). */
 function ledgerBench(o: Options): Promise<Record<string, unknown>> {
   const args = [
-    path.join(REPO_ROOT, 'dist', 'central', 'bench', 'ledger_bench.js'), '--json', '--phases', 'full,attested',
+    ...CENTRAL_NODE_FLAGS, path.join(REPO_ROOT, 'dist', 'central', 'bench', 'ledger_bench.js'), '--json', '--phases', 'full,attested',
     // Each phase spends two initial outputs per transfer.
     '--outputs', String(Math.max(o.ledgerOutputs, 4 * o.ledgerTransfers + 1000)), '--transfers', String(o.ledgerTransfers), '--attested-transfers', String(o.ledgerTransfers),
     '--seed', o.seed,

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readKeyFile, readOrCreateKeyFile } from '../platform/key_file.js';
 import { SignedClient } from '../platform/signed_client.js';
 import { bankKeyFiles } from '../intermediary/node.js';
+import { CENTRAL_NODE_FLAGS } from '../central/node.js';
 
 const NETWORK = 'cbdc-local';
 
@@ -50,7 +51,7 @@ process.once('SIGTERM', () => stop(0));
 const centralPort = Number(process.env.CBDC_CENTRAL_PORT ?? '7100');
 const centralDir = path.join(dataRoot, 'central');
 const central = await startNode('central', [
-  path.join(root, 'dist', 'central', 'cli.js'), 'serve', '--port', String(centralPort), '--data-dir', centralDir,
+  ...CENTRAL_NODE_FLAGS, path.join(root, 'dist', 'central', 'cli.js'), 'serve', '--port', String(centralPort), '--data-dir', centralDir,
 ]);
 
 // The two local banks: keys on first start, registration at central by the operator.
