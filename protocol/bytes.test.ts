@@ -26,6 +26,8 @@ describe('hexToBytes', () => {
     ['non-hex', 'zz', 1],
     ['0x prefix', '0xab', undefined],
     ['whitespace', 'ab ', undefined],
+    ['a trailing newline', 'abc\n', undefined],
+    ['a trailing newline, given length', 'abc\n', 2],
     ['a number', 12, undefined],
     ['a buffer', Buffer.of(1), 1],
     ['null', null, undefined],
