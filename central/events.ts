@@ -20,6 +20,43 @@ export const EVENT_SUBSCRIBERS_MAX = 10_000;
 export const EVENT_BUFFER_BYTES_MAX = 4 * 1024 * 1024;
 /** Batches read from the store per step. */
 const READ_BATCHES_MAX = 64;
+/** Serialized events of the newest batches kept for every subscriber to send: at most this many... */
+export const EVENT_CACHE_BATCHES_MAX = 256;
+/** ...and at most this many characters of JSON text (ASCII: a byte each; a large batch's event is megabytes). */
+export const EVENT_CACHE_BYTES_MAX = 32 * 1024 * 1024;
+
+/**
+ * The JSON text of recent batch events by sequence, oldest out first: subscribers at the live
+ * head (every bank, the dashboard) send the same text, read and serialized once, not once each.
+ * A batch's event never changes once durable, so a cached text is final.
+ */
+export class EventTextCache {
+  private readonly texts = new Map<bigint, string>();
+  private bytes = 0;
+  constructor(readonly batchesMax = EVENT_CACHE_BATCHES_MAX, readonly bytesMax = EVENT_CACHE_BYTES_MAX) {}
+
+  get(seq: bigint): string | undefined {
+    return this.texts.get(seq);
+  }
+
+  /** Keeps `text` for `seq` (unless it alone is over the size bound) and returns it. */
+  put(seq: bigint, text: string): string {
+    if (text.length > this.bytesMax || this.texts.has(seq)) return text;
+    this.texts.set(seq, text);
+    this.bytes += text.length;
+    // A Map iterates in insertion order: the first is the oldest.
+    while (this.texts.size > this.batchesMax || this.bytes > this.bytesMax) {
+      const [oldSeq, oldText] = this.texts.entries().next().value as [bigint, string];
+      this.texts.delete(oldSeq);
+      this.bytes -= oldText.length;
+    }
+    return text;
+  }
+
+  get size(): number {
+    return this.texts.size;
+  }
+}
 
 export function batchEventJson(store: LedgerStore, b: BatchRecord): Record<string, unknown> {
   const outputs = (store as LmdbStore).readOutputs(b.firstPos, b.outputCount);
@@ -51,6 +88,7 @@ export function registerEventStream(
   o: { ledger: Ledger; store: LedgerStore; preValidation: preValidationAsyncHookHandler },
 ): void {
   let subscribers = 0;
+  const cache = new EventTextCache();
   // One 'batch' listener per subscriber, bounded by EVENT_SUBSCRIBERS_MAX: not a leak.
   o.ledger.setMaxListeners(o.ledger.getMaxListeners() + EVENT_SUBSCRIBERS_MAX);
   app.route({
@@ -83,10 +121,16 @@ export function registerEventStream(
                 timer ??= setTimeout(() => { timer = null; pump(); }, 25);
                 return;
               }
+              const cached = cache.get(next);
+              if (cached !== undefined) {
+                socket.send(cached);
+                next += 1n;
+                continue;
+              }
               const batches = o.store.readBatches(next, READ_BATCHES_MAX).filter((b) => b.seq < o.ledger.durableBatchCount);
               if (batches.length === 0) break;
               for (const b of batches) {
-                socket.send(JSON.stringify(batchEventJson(o.store, b)));
+                socket.send(cache.get(b.seq) ?? cache.put(b.seq, JSON.stringify(batchEventJson(o.store, b))));
                 next = b.seq + 1n;
               }
             }
