@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readOrCreateKeyFile, type KeyPair } from '../platform/key_file.js';
 import { SignedClient } from '../platform/signed_client.js';
+import { readCpuProfile, topSelfTimeUs } from '../platform/cpu_profile.js';
 import { bankKeyFiles } from '../intermediary/node.js';
 import { CENTRAL_NODE_FLAGS } from '../central/node.js';
 
@@ -304,27 +305,9 @@ export class ProcSampler {
 // -------------------------------------------------------------------------------------------
 // Where the time went: self time per function in a node's CPU profile
 
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
 /** The functions with the most self time (ms and share) in a .cpuprofile, and the total sampled. */
 export function topSelfTime(file: string, top = 15): { total_ms: number; top: { fn: string; ms: number; share: number }[] } {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  let total = 0;
-  for (let i = 0; i < profile.samples.length; i++) {
-    const cf = byId.get(profile.samples[i]!)!.callFrame;
-    const where = cf.url ? ` ${cf.url.replace(/^.*\/(node_modules|dist)\//, '')}:${cf.lineNumber + 1}` : '';
-    const key = `${cf.functionName || '(anonymous)'}${where}`;
-    const d = profile.timeDeltas[i] ?? 0;
-    self.set(key, (self.get(key) ?? 0) + d);
-    total += d;
-  }
-  const list = [...self].sort((a, b) => b[1] - a[1]).slice(0, top);
+  const { totalUs: total, top: list } = topSelfTimeUs(readCpuProfile(file), top);
   return {
     total_ms: Math.round(total / 1000),
     top: list.map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), share: Math.round((1000 * us) / Math.max(1, total)) / 1000 })),

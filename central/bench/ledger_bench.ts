@@ -58,6 +58,7 @@ import { DURABILITIES, type Durability, type TxEffect } from '../store.js';
 import { TriplePacker } from '../verify_pack.js';
 import { VerifyPool } from '../verify_pool.js';
 import { type KeyPool, below, benchPolicy, makeKeyPool, makeRng, signInWorkers } from './workload_gen.js';
+import { type CpuProfile, topSelfTimeUs } from '../../platform/cpu_profile.js';
 
 const NETWORK = 'bench';
 const BANK_ID = 'bench-bank';
@@ -479,12 +480,6 @@ function runWorker(job: WorkerJob): void {
 // ---------------------------------------------------------------------------------------------
 // Optional profiling of one timed phase (main thread), through the inspector
 
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
 async function startProfile(): Promise<Session> {
   const session = new Session();
   session.connect();
@@ -500,20 +495,9 @@ async function stopProfile(session: Session, dir: string, name: string): Promise
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `ledger_bench.${name}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
-  // Self time per function: each sample's time delta goes to the function on top of the stack.
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  let total = 0;
-  for (let i = 0; i < profile.samples.length; i++) {
-    const cf = byId.get(profile.samples[i]!)!.callFrame;
-    const where = cf.url ? ` ${cf.url.replace(/^.*\/(node_modules|dist)\//, '')}:${cf.lineNumber + 1}` : '';
-    const key = `${cf.functionName || '(anonymous)'}${where}`;
-    const d = profile.timeDeltas[i + 1] ?? 0;
-    self.set(key, (self.get(key) ?? 0) + d);
-    total += d;
-  }
+  const { totalUs: total, top } = topSelfTimeUs(profile, 25);
   log(`${name}: profile written to ${file}; top self time of ${round(total / 1000)} ms on the main thread:`);
-  for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+  for (const [k, us] of top) {
     log(`  ${String(round(us / 1000)).padStart(6)} ms ${round((100 * us) / total, 1).toFixed(1).padStart(5)}%  ${k}`);
   }
 }
