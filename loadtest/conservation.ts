@@ -3,7 +3,7 @@
 // audit, outputs) and, for payments, the banks' balances; a load test that loses money fails.
 import { type Tx } from '../protocol/tx.js';
 import { below, makeRng } from '../central/bench/workload_gen.js';
-import { forEachLimited, signedCall } from './setup.js';
+import { forEachLimited, getWithRetry, signedCall } from './setup.js';
 import { type ContractPlan, KIND_BAD_SIGNATURE, KIND_CODES, KIND_DOUBLE_SPEND, KIND_NAMES, KIND_VALID, LOCK_NAMES, type PaymentPlan } from './workload.js';
 import { type ContractRecord, OUTCOME_REJECTED, OUTCOME_SETTLED, OUTCOME_UNKNOWN, type PaymentRecord } from './runner.js';
 
@@ -50,7 +50,7 @@ export interface Central {
 }
 
 export async function supply(c: Central): Promise<SupplyJson> {
-  const r = await fetch(`${c.url}/v1/supply`);
+  const r = await getWithRetry(`${c.url}/v1/supply`);
   if (r.status !== 200) throw new Error(`GET /v1/supply: ${r.status}`);
   return (await r.json()) as SupplyJson;
 }

@@ -8,7 +8,7 @@
 // does), so every pay voucher reaches the bank twice and must settle once.
 import { Applet, ApduOfflineCard, CardClient, MemoryAppletStore, collectPayment, localChannel, voucherHash } from '../offline/index.js';
 import { signHashNative } from '../protocol/sig.js';
-import { forEachLimited, signedCall } from './setup.js';
+import { forEachLimited, getWithRetry, signedCall } from './setup.js';
 import { OFFLINE_LOAD_FEN, type OfflinePairPlan } from './workload.js';
 import { Recorder } from './runner.js';
 import { type Check } from './conservation.js';
@@ -120,7 +120,7 @@ export async function prepareOffline(network: string, plans: readonly OfflinePai
   for (const p of plans) {
     const a = accountOf(p.payer);
     if (trusts.has(a.bankUrl)) continue;
-    const r = await fetch(`${a.bankUrl}/v1/offline/trust`);
+    const r = await getWithRetry(`${a.bankUrl}/v1/offline/trust`);
     const t = (await r.json()) as { network: string; banks: { id: string; public_key: string }[] };
     trusts.set(a.bankUrl, { network: t.network, banks: new Map(t.banks.map((b) => [b.id, Buffer.from(b.public_key, 'hex')])) });
   }

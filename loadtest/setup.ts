@@ -29,12 +29,37 @@ export function signedHeaders(sk: Uint8Array, network: string, method: string, p
   };
 }
 
-/** One signed JSON request; resolves with status and parsed body. */
+/**
+ * Whether a fetch failed because the server closed a kept-alive connection as it was reused:
+ * after the long idle spells of setup (signing a large workload takes longer than the servers'
+ * keep-alive), the first request can meet a socket the server is closing. Nothing reached the
+ * server, and a GET may be sent again.
+ */
+function closedWhileReused(e: unknown): boolean {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return e instanceof TypeError && (cause?.code === 'UND_ERR_SOCKET' || cause?.code === 'ECONNRESET' || cause?.message === 'other side closed');
+}
+
+/** GET over fetch, sent once more when the connection it reused had been closed by the server. */
+export async function getWithRetry(url: string, init: () => RequestInit = () => ({})): Promise<Response> {
+  try {
+    return await fetch(url, init());
+  } catch (e) {
+    if (!closedWhileReused(e)) throw e;
+    return fetch(url, init());
+  }
+}
+
+/** One signed JSON request; resolves with status and parsed body. A GET is signed and sent again if its connection was closed under it. */
 export async function signedCall<T>(base: string, network: string, sk: Uint8Array, signer: string, method: 'GET' | 'POST', p: string, json?: unknown): Promise<{ status: number; body: T }> {
   const body = json === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(json));
-  const headers = signedHeaders(sk, network, method, p, body, signer);
-  if (json !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + p, { method, headers, body: json === undefined ? undefined : body, signal: AbortSignal.timeout(SETUP_REQUEST_TIMEOUT_MS) });
+  const init = (): RequestInit => {
+    // Signed afresh for each attempt: a nonce is accepted once.
+    const headers = signedHeaders(sk, network, method, p, body, signer);
+    if (json !== undefined) headers['content-type'] = 'application/json';
+    return { method, headers, body: json === undefined ? undefined : body, signal: AbortSignal.timeout(SETUP_REQUEST_TIMEOUT_MS) };
+  };
+  const res = method === 'GET' ? await getWithRetry(base + p, init) : await fetch(base + p, init());
   const text = await res.text();
   return { status: res.status, body: (text.length > 0 ? JSON.parse(text) : null) as T };
 }
