@@ -12,11 +12,11 @@
 //   intake result (runIntake) to the end.
 // Certificates are rare and carry nested objects: they travel as JSON and are parsed again on
 // the event loop with the parser that checked them here.
-import sjson from 'secure-json-parse';
 import { move } from 'piscina';
-import { CbdcError, isCbdcError } from '../protocol/errors.js';
+import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
 import { ByteWriter } from '../protocol/bytes.js';
 import { BatchSchema } from '../protocol/json_schemas.js';
+import { TX_PREIMAGES_MAX, TX_SIGNATURES_MAX } from '../protocol/limits.js';
 import { decodeLockTrusted } from '../protocol/lock.js';
 import { parseWitnessCert, witnessCertToJson } from '../protocol/merchant_cert.js';
 import { type KeySignature, type OutPoint, type Tx, type TxKind, type TxOutput, TX_HASH_PREFIX, parseTx } from '../protocol/tx.js';
@@ -63,6 +63,8 @@ const KIND_OF_BYTE: readonly (TxKind | undefined)[] = [undefined, 'transfer', 'i
 const KEY_BYTES = 33;
 const SIG_BYTES = 64;
 const PREIMAGE_BYTES = 32;
+// Signature and preimage counts travel as one byte each.
+assert(TX_SIGNATURES_MAX <= 255 && TX_PREIMAGES_MAX <= 255, 'witness counts fit in a byte');
 
 /** The worker's half: parse, check, intake; the result buffer described at the top. */
 export function runBatchParse(task: BatchParseTask): Uint8Array {

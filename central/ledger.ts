@@ -16,7 +16,6 @@
 import { EventEmitter } from 'node:events';
 import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
 import { BATCH_TX_MAX, LEDGER_QUEUE_TX_MAX } from '../protocol/limits.js';
-import { TAGS, taggedHash } from '../protocol/hash.js';
 import { LOCK_TAGS, decodeLockTrusted, isSimpleLock, lockNamesKey, lockSatisfiedByKeys, type Lock } from '../protocol/lock.js';
 import { checkSpend } from '../protocol/spend.js';
 import { type KeySignature, type Tx, batchAttestationMessage, operatorMessage, outputId, txId } from '../protocol/tx.js';
