@@ -15,7 +15,7 @@ import {
 } from './workload.js';
 import { type OfflineRunResult, checkOffline, prepareOffline, runOfflineUploads } from './offline.js';
 import { type KindFigures } from './report_json.js';
-import { type ContractRecord, Recorder, centralRequests, runCentral, runContracts, runPayments, txIdOf, type RunResult } from './runner.js';
+import { type ContractRecord, Recorder, centralRequests, runCentral, runContracts, runPayments, txIdOf, type RunResult, type SecondFigures } from './runner.js';
 import { type ConservationReport, checkCentral, checkPayments, supply } from './conservation.js';
 import { type LoadReport, machineInfo, writeJsonReport } from './report_json.js';
 import { writeHtmlReport } from './report_html.js';
@@ -97,6 +97,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
     let conservation: ConservationReport;
     let requestsPrebuilt = 0;
     let byKind: Record<string, KindFigures> = {};
+    let timelineByKind: Record<string, SecondFigures[]> | null = null;
 
     if (k.target === 'central') {
       const plan = await timed('plan', async () => planCentral(k, n));
@@ -190,6 +191,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         conservation.by_kind.contract = { sent: sentC, funded: c.contracts_funded!, claimed: c.contracts_claimed!, not_claimed: c.contracts_not_claimed! };
         const spanC = Math.max(con.seconds, con.recorder.perSecond().length);
         byKind.contract = { sent: sentC, settled: c.contracts_claimed!, refused: c.contracts_not_claimed!, settled_per_s: Math.round(c.contracts_claimed! / spanC), seconds: Math.round(spanC * 100) / 100 };
+        timelineByKind = { contract: con.recorder.perSecond() };
       }
       if (off !== null) {
         const staff = new Map(banks.map((b) => [b, { url: net.banks.get(b)!.url, sk: staffSk.get(b)! }]));
@@ -222,6 +224,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         latency: rec.all.figures(), autocannon: run.autocannon, by_kind: byKind,
       },
       timeline: rec.perSecond(),
+      ...(timelineByKind !== null ? { timeline_by_kind: timelineByKind } : {}),
       processes: Object.fromEntries(sampler.series),
       // CPU time per settled item holds better than wall-clock rates on a busy machine.
       process_summary: Object.fromEntries(Object.entries(sampler.summary()).map(([name, v]) => [name, {

@@ -34,6 +34,7 @@ interface Report {
     by_kind: Record<string, { sent: number; settled: number; refused: number; settled_per_s: number; seconds: number; duplicates?: number; uploads?: number }>;
   };
   timeline: unknown[];
+  timeline_by_kind?: Record<string, { t: number; accepted: number }[]>;
   processes: Record<string, unknown[]>;
   process_summary: Record<string, unknown>;
   conservation: { ok: boolean; checks: { name: string; ok: boolean }[]; counts: Record<string, number> };
@@ -118,9 +119,19 @@ describe('npm run loadtest, a few seconds of each path', () => {
     ]));
     expect(e2e.stdout).toMatch(/offline\s+80 settled/);
     expect(a.html).toContain('<h2>The mix</h2>');
+    // Contract payments have their own timeline, on the payments' clock, and their own plot.
+    const conTimeline = a.json.timeline_by_kind?.contract ?? [];
+    expect(conTimeline.reduce((s, x) => s + x.accepted, 0)).toBe(con.settled);
+    expect(a.html).toContain('id="p-kinds"');
+    const plotted = JSON.parse(/<script id="plot-data" type="application\/json">(.*?)<\/script>/s.exec(a.html)![1]!) as { byKind: number[][]; kindNames: string[] };
+    expect(plotted.kindNames).toEqual(['key', 'contract']);
+    expect(plotted.byKind[2]!.reduce((s, x) => s + x, 0)).toBe(con.settled);
+    expect(plotted.byKind[1]!.reduce((s, x) => s + x, 0)).toBe(a.json.results.accepted);
 
     const b = reportOf(central.dir);
     commonChecks(b.json, b.html, 'central');
+    expect(b.json.timeline_by_kind).toBeUndefined();
+    expect(b.html).not.toContain('id="p-kinds"');
     const cc = b.json.conservation.counts;
     expect(cc.invalid_settled).toBe(0);
     expect(cc.valid_refused).toBe(0);

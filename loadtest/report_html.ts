@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { LoadReport } from './report_json.js';
+import type { SecondFigures } from './runner.js';
 
 function uplotAssets(): { js: string; css: string } {
   const require = createRequire(import.meta.url);
@@ -44,8 +45,18 @@ export function plotData(r: LoadReport): Record<string, unknown> {
     const m = new Map(r.processes[n]!.map((p) => [p.t, p[key]]));
     return times.map((t) => m.get(t) ?? null);
   };
+  // Settled per second by kind, on one axis: the main timeline's kind, then each run beside it.
+  const sideKinds = Object.entries(r.timeline_by_kind ?? {});
+  const mainKind = r.results.target === 'e2e' ? 'key' : 'all';
+  const kindSeconds = [...new Set([...xs, ...sideKinds.flatMap(([, t]) => t.map((s) => s.t))])].sort((a, b) => a - b);
+  const settledAt = (t: SecondFigures[]): (number | null)[] => {
+    const m = new Map(t.map((s) => [s.t, s.accepted]));
+    return kindSeconds.map((x) => m.get(x) ?? 0);
+  };
   return {
     throughput: [xs, tl.map((s) => s.accepted), tl.map((s) => s.rejected), tl.map((s) => s.errors)],
+    byKind: [kindSeconds, settledAt(tl), ...sideKinds.map(([, t]) => settledAt(t))],
+    kindNames: [mainKind, ...sideKinds.map(([k]) => k)],
     latency: [xs, tl.map((s) => s.p50_ms), tl.map((s) => s.p90_ms), tl.map((s) => s.p99_ms), tl.map((s) => s.p999_ms)],
     cumulative: [xs, cumAcc, cumRej],
     cpu: [times, ...names.map((n) => at(n, 'cpu')), othersAt(r, times)],
@@ -93,6 +104,7 @@ tr.fail td{color:#b00020;font-weight:bold}tr.ok td:first-child{color:#137333}
     ['machine', `${r.machine.cpus} × ${r.machine.cpu_model}, Node ${r.machine.node}; other processes ${r.machine.other_processes_cores_mean} cores on average`],
   ])}</table>
 <h2>Throughput over time (${esc(unit)} per second)</h2><div class="plot" id="p-throughput"></div>
+${r.timeline_by_kind === undefined ? '' : `<h2>Settled per second, by kind</h2><div class="plot" id="p-kinds"></div>`}
 <h2>Latency percentiles per second (ms)</h2><div class="plot" id="p-latency"></div>
 <h2>Accepted vs rejected (cumulative)</h2><div class="plot" id="p-cumulative"></div>
 <h2>CPU of each process (cores)</h2><div class="plot" id="p-cpu"></div>
@@ -115,6 +127,7 @@ tr.fail td{color:#b00020;font-weight:bold}tr.ok td:first-child{color:#137333}
       axes: [{ label: 'seconds' }, { label: yLabel }] }, data, document.getElementById(id));
   }
   plot('p-throughput', d.throughput, ['accepted', 'rejected', 'errors'], ${scriptJson(unit)} + '/s');
+  if (document.getElementById('p-kinds')) plot('p-kinds', d.byKind, d.kindNames, 'settled/s');
   plot('p-latency', d.latency, ['p50', 'p90', 'p99', 'p99.9'], 'ms');
   plot('p-cumulative', d.cumulative, ['accepted', 'rejected'], ${scriptJson(unit)});
   plot('p-cpu', d.cpu, d.processNames.concat(['other processes']), 'cores');

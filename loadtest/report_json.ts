@@ -54,7 +54,13 @@ export interface LoadReport {
      */
     by_kind: Record<string, KindFigures>;
   };
+  /** Second by second: the main kind (central: every transfer; e2e: key payments). */
   timeline: SecondFigures[];
+  /**
+   * Second by second, each kind run beside the main one (e2e: contract payments, each counted
+   * when its claim settles, with the whole flow's latency), on the same clock.
+   */
+  timeline_by_kind?: Record<string, SecondFigures[]>;
   processes: Record<string, ProcSample[]>;
   process_summary: Record<string, { cpu_cores_mean: number; rss_mb_max: number; cpu_ms_per_item?: number | null }>;
   other_processes: { t: number; cores: number }[];
