@@ -33,6 +33,8 @@ export const BANK_OWNER = '_bank';
 /** Owner of the coins locked to the offline-reserve key (intermediary/offline_reserve.ts). */
 export const OFFLINE_RESERVE_OWNER = '_offline';
 const SWEEP_PREFIX = 'sweep:';
+/** Derived bank keys kept in memory at most (about 100 bytes each). */
+const DERIVED_KEYS_CACHED_MAX = 65_536;
 
 export interface BankConfig {
   id: string;
@@ -530,6 +532,7 @@ export class Bank extends EventEmitter<BankEvents> {
     return { ...tx, sigs: [...tx.sigs, ...[...keys.values()].map((k) => ({ key: k.pk, sig: signHashNative(k.sk, id) }))] };
   }
 
+  /** Derived keys computed lately (a fresh lock's key is needed again when its coin is spent), oldest first. */
   private derived = new Map<number, { sk: Buffer; pk: Buffer }>();
 
   /**
@@ -545,6 +548,9 @@ export class Bank extends EventEmitter<BankEvents> {
       assert(k !== 0n, 'derived key is not zero');
       const sk = Buffer.from(k.toString(16).padStart(64, '0'), 'hex');
       d = { sk, pk: publicKeyOfNative(sk) };
+      // One entry per fresh lock would grow without end: past the limit the oldest goes (it is
+      // computed again if its coin is spent later).
+      if (this.derived.size >= DERIVED_KEYS_CACHED_MAX) this.derived.delete(this.derived.keys().next().value!);
       this.derived.set(i, d);
     }
     return d;
