@@ -395,6 +395,9 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     const b = req.body;
     if ((b.alias === undefined) === (b.account === undefined)) throw new CbdcError('CBDC_ERR_PAYEE_UNKNOWN', 'name the payee by alias or by account id');
     const q = await bank.quote({ ...(b.alias ? { alias: b.alias } : {}), ...(b.account ? { account: b.account } : {}) }, parsePositiveAmountFen(b.amount_fen, 'amount_fen'), req.signer!.id);
+    // The fresh lock is handed out only once its mapping to the account is on disk: the payer's
+    // bank settles money to it at central, and after a crash this bank must still know whose it is.
+    await bank.durable();
     return { bank: q.bank, account: q.account, wallet_fen: q.walletFen.toString(), excess_fen: q.excessFen.toString(), outputs: q.outputs.map((x) => ({ value: x.value.toString(), lock: lockToJson(x.lock) })) };
   });
 

@@ -146,6 +146,36 @@ describe('payees', () => {
   });
 });
 
+describe('quotes between banks', () => {
+  it('a quote is answered only once the fresh lock it hands out is on disk', async () => {
+    const bank = A.node.bank;
+    const original = bank.durable.bind(bank);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let flushesAsked = 0;
+    bank.durable = async () => {
+      flushesAsked++;
+      await gate;
+      return original();
+    };
+    try {
+      const asBankB = new Client(A.url, B.self.network, 'bank-b', B.self.sk);
+      let answered = false;
+      const reply = asBankB.post('/v1/interbank/quote', { account: a2.id, amount_fen: '100' }).then((r) => { answered = true; return r; });
+      await waitFor('the quote to ask for a flush', async () => flushesAsked > 0);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(answered).toBe(false);
+      release();
+      const r = await reply;
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.outputs).toHaveLength(1);
+    } finally {
+      bank.durable = original;
+      release();
+    }
+  });
+});
+
 describe('request authentication', () => {
   it('a replayed signed request is CBDC_ERR_REQUEST_REPLAY (the first one took effect once)', async () => {
     const p = `/v1/accounts/${a1.id}/aliases`;
