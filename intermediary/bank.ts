@@ -1100,12 +1100,10 @@ export class Bank extends EventEmitter<BankEvents> {
     this.store.usage.putSync([accountId, `y:${year}`], yearFen.toString());
   }
 
+  /** Inside a transaction: moves the usage of `day` and `year` by `deltaFen`. */
   private addUsage(accountId: string, day: string, year: string, deltaFen: bigint): void {
-    for (const k of [`d:${day}`, `y:${year}`]) {
-      const cur = fen(this.store.usage.get([accountId, k]) ?? '0') + deltaFen;
-      assert(cur >= 0n, 'usage never goes negative');
-      this.store.usage.putSync([accountId, k], cur.toString());
-    }
+    const u = this.usageAt(accountId, day, year);
+    this.writeUsage(accountId, day, year, u.dayFen + deltaFen, u.yearFen + deltaFen);
   }
 
   // ---------------------------------------------------------------- applying settlements
