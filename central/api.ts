@@ -15,7 +15,8 @@ import {
   AmountFen, BatchSchema, ErrorSchema, Hex32, IntermediaryId, LockSchema, PublicKeyHex, TxSchema, U64,
 } from '../protocol/json_schemas.js';
 import { AJV_OPTIONS, bodiesAsBytes, frameworkErrors, httpErrors, sendError } from '../platform/http_errors.js';
-import { decodeParsedBatch, parseBatchJson } from './batch_parse.js';
+import { type BatchFormat, decodeParsedBatch, parseBatchBody } from './batch_parse.js';
+import { BATCH_WIRE_MEDIA_TYPE } from '../protocol/batch_wire.js';
 import type { Admitted } from './intake.js';
 import { RequestVerifier, type Signer } from '../platform/request_verify.js';
 import { SERVER_LIMITS_DEFAULT, type ServerLimits, type TlsConfig, serverLimits, serverOptions } from '../platform/server_limits.js';
@@ -87,6 +88,27 @@ export function batchReplyJson(results: readonly TxResult[]): string {
     parts[i] = `{"status":"settled","txid":"${r.txid}","batch":"${r.batch}","outputs":[${outputs}],"durable":${r.durable}}`;
   }
   return `{"accepted":${accepted},"rejected":${results.length - accepted},"results":[${parts.join(',')}]}`;
+}
+
+/**
+ * The answer to a batch in the binary form (protocol/batch_wire.ts CompactBatchAnswer): per
+ * transaction [batch, first_pos] when settled, { txid, code, message } when refused.
+ */
+export function compactBatchReplyJson(results: readonly TxResult[]): string {
+  let accepted = 0;
+  let durable = true;
+  const parts = new Array<string>(results.length);
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (!r.ok) {
+      parts[i] = JSON.stringify({ txid: r.txid, code: r.code, message: r.message });
+      continue;
+    }
+    accepted++;
+    durable &&= r.durable;
+    parts[i] = `["${r.batch}","${r.firstPos}"]`;
+  }
+  return `{"accepted":${accepted},"rejected":${results.length - accepted},"durable":${durable},"results":[${parts.join(',')}]}`;
 }
 
 export function intermediaryJson(i: Intermediary): Record<string, unknown> {
@@ -223,25 +245,29 @@ export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInst
   // (batch_parse.ts), with the same checks, codes and messages as a small one parsed here.
   // The body reaches the route as bytes; the schema stays on the route for the docs.
   await app.register(async (batches) => {
-    bodiesAsBytes(batches, limits.bodyBytesMax);
+    bodiesAsBytes(batches, limits.bodyBytesMax, ['application/json', BATCH_WIRE_MEDIA_TYPE]);
     batches.post('/v1/batches', {
       preValidation: anySigner,
-      schema: { body: BatchSchema },
+      schema: {
+        description: `A batch of transactions, settled atomically per ledger batch. As JSON (this schema; answered with every result in full) or in the binary form, content type ${BATCH_WIRE_MEDIA_TYPE} (protocol/batch_wire.ts; answered compactly: [batch, first_pos] per settled transaction, the refusal otherwise).`,
+        body: BatchSchema,
+      },
       validatorCompiler: () => () => true,
     }, async (req, reply) => {
       const raw = req.rawBody ?? Buffer.alloc(0);
+      const format: BatchFormat = req.headers['content-type']?.startsWith(BATCH_WIRE_MEDIA_TYPE) === true ? 'wire' : 'json';
       const pool = o.ledger.workerPool;
       let results: TxResult[];
       if (pool === null || pool.threads === 0 || raw.length < BATCH_PARSE_WORKER_BYTES_MIN) {
-        const { txs, attestationHex } = parseBatchJson(raw, o.network);
+        const { txs, attestationHex } = parseBatchBody(raw, format, o.network);
         results = await settle(txs, attestationHex, req.signer!);
       } else {
         const body = new Uint8Array(raw.length);
         body.set(raw);
-        const parsed = decodeParsedBatch(await pool.parseBatch({ body, network: o.network, lmdbPath: o.store.path ?? null }), o.network);
+        const parsed = decodeParsedBatch(await pool.parseBatch({ body, format, network: o.network, lmdbPath: o.store.path ?? null }), o.network);
         results = await settle(parsed.txs, parsed.attestationHex, req.signer!, parsed.admitted);
       }
-      return reply.type('application/json; charset=utf-8').send(batchReplyJson(results));
+      return reply.type('application/json; charset=utf-8').send(format === 'wire' ? compactBatchReplyJson(results) : batchReplyJson(results));
     });
   });
 

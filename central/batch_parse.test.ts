@@ -8,7 +8,8 @@ import { andLock, afterLock, hashLock, orLock, withMerchantCert, withPreimages }
 import { sha256 } from '@noble/hashes/sha2.js';
 import { signMerchantCert } from '../protocol/merchant_cert.js';
 import { encodeLock } from '../protocol/lock.js';
-import { decodeParsedBatch, parseBatchJson, runBatchParse } from './batch_parse.js';
+import { decodeParsedBatch, parseBatchBody, parseBatchJson, runBatchParse } from './batch_parse.js';
+import { encodeBatchWire } from '../protocol/batch_wire.js';
 import { type Admitted, packIntake, runIntake, unpackIntake } from './intake.js';
 import { VerifyPool } from './verify_pool.js';
 import {
@@ -40,7 +41,7 @@ function inputReads(a: Admitted, inputs: number): string {
 }
 
 function viaWorkerBytes(body: Buffer, lmdbPath: string | null): ReturnType<typeof decodeParsedBatch> {
-  return decodeParsedBatch(runBatchParse({ body: new Uint8Array(body), network: NETWORK, lmdbPath }), NETWORK);
+  return decodeParsedBatch(runBatchParse({ body: new Uint8Array(body), format: 'json', network: NETWORK, lmdbPath }), NETWORK);
 }
 
 describe('batch parse: off the event loop, the same as on it', () => {
@@ -127,15 +128,28 @@ describe('batch parse: off the event loop, the same as on it', () => {
     }
   });
 
+  it('the binary form of a batch gives the worker result its JSON form gives, byte for byte', () => {
+    const txs = sample();
+    const attestation = attest(txs, BANK_KEY).sig;
+    const json = runBatchParse({ body: new Uint8Array(Buffer.from(JSON.stringify({ transactions: txs.map(txToJson), attestation: attestation.toString('hex') }))), format: 'json', network: NETWORK, lmdbPath: fx.store.path! });
+    const wire = runBatchParse({ body: new Uint8Array(encodeBatchWire(txs, attestation)), format: 'wire', network: NETWORK, lmdbPath: fx.store.path! });
+    expect(Buffer.from(wire).equals(Buffer.from(json))).toBe(true);
+    // A bad body in the binary form: the worker refuses it as the event loop does.
+    const bad = encodeBatchWire([{ ...txs[0]!, network: 'other-net' }]);
+    const here = outcome(() => parseBatchBody(bad, 'wire', NETWORK));
+    expect(here).toMatch(/^CBDC_ERR_NETWORK_ID transaction 0: /);
+    expect(outcome(() => decodeParsedBatch(runBatchParse({ body: new Uint8Array(bad), format: 'wire', network: NETWORK, lmdbPath: null }), NETWORK))).toBe(here);
+  });
+
   it('on a real worker thread: the same result bytes as on this one', async () => {
     const txs = sample();
     const body = Buffer.from(JSON.stringify({ transactions: txs.map(txToJson) }));
     const pool = new VerifyPool({ threads: 1 });
     try {
-      const there = await pool.parseBatch({ body: new Uint8Array(body), network: NETWORK, lmdbPath: fx.store.path! });
-      const here = runBatchParse({ body: new Uint8Array(body), network: NETWORK, lmdbPath: fx.store.path! });
+      const there = await pool.parseBatch({ body: new Uint8Array(body), format: 'json', network: NETWORK, lmdbPath: fx.store.path! });
+      const here = runBatchParse({ body: new Uint8Array(body), format: 'json', network: NETWORK, lmdbPath: fx.store.path! });
       expect(Buffer.from(there).equals(Buffer.from(here))).toBe(true);
-      const refused = await pool.parseBatch({ body: new Uint8Array(Buffer.from('{"transactions": 1}')), network: NETWORK, lmdbPath: null });
+      const refused = await pool.parseBatch({ body: new Uint8Array(Buffer.from('{"transactions": 1}')), format: 'json', network: NETWORK, lmdbPath: null });
       expect(() => decodeParsedBatch(refused, NETWORK)).toThrow(CbdcError);
     } finally {
       await pool.close();

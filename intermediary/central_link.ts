@@ -1,9 +1,10 @@
 // The bank's link to central: transactions go out in batches (one signed POST /v1/batches
-// per group, amortising the round trip), and settled batches come back over central's event
+// per group in the binary form, amortising the round trip), and settled batches come back over central's event
 // stream, resumed from the bank's persisted cursor after any disconnect or restart.
 import WebSocket from 'ws';
 import { CbdcError, type ErrorCode } from '../protocol/errors.js';
-import { type Tx, batchAttestationMessage, txId, txToJson } from '../protocol/tx.js';
+import { type Tx, batchAttestationMessage, txId } from '../protocol/tx.js';
+import { BATCH_WIRE_MEDIA_TYPE, type CompactBatchAnswer, encodeBatchWire, expandCompactAnswer } from '../protocol/batch_wire.js';
 import { signHashNative } from '../protocol/sig.js';
 import { SignedClient } from '../platform/signed_client.js';
 
@@ -114,15 +115,20 @@ export class CentralLink {
     }
   }
 
-  /** Sends one batch, retrying transport failures a few times (a retry re-signs). */
+  /**
+   * Sends one batch in the binary form (protocol/batch_wire.ts), retrying transport failures a
+   * few times (a retry re-signs). Central's compact answer is expanded here: txids and output
+   * ids follow from the transactions sent.
+   */
   private async sendBatch(txs: Tx[]): Promise<CentralResult[]> {
-    const body: { transactions: ReturnType<typeof txToJson>[]; attestation?: string } = { transactions: txs.map(txToJson) };
-    if (this.attest) body.attestation = signHashNative(this.secretKey, batchAttestationMessage(this.network, txs.map(txId))).toString('hex');
+    const txids = txs.map(txId);
+    const attestation = this.attest ? signHashNative(this.secretKey, batchAttestationMessage(this.network, txids)) : undefined;
+    const body = encodeBatchWire(txs, attestation);
     let lastError = '';
     for (let attempt = 0; attempt < 4; attempt++) {
       try {
-        const r = await this.client.post<{ results?: CentralResult[]; code?: ErrorCode; message?: string }>('/v1/batches', body);
-        if (r.status === 200 && r.body.results) return r.body.results;
+        const r = await this.client.postBytes<CompactBatchAnswer & { code?: ErrorCode; message?: string }>('/v1/batches', body, BATCH_WIRE_MEDIA_TYPE);
+        if (r.status === 200 && r.body.results) return expandCompactAnswer(txs, r.body, txids) as CentralResult[];
         // 503 (overloaded, shutting down) and 429 (rate limited) refuse before anything is applied: retry.
         if (r.body.code && r.status !== 503 && r.status !== 429) {
           return txs.map(() => ({ status: 'rejected' as const, txid: null, code: r.body.code!, message: r.body.message ?? '' }));

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  INVALID_KINDS, KnobError, MIX_KINDS, POLICY_INVALID_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, defaultKnobs, parseMix, validateKnobs,
+  ENCODINGS, INVALID_KINDS, KnobError, MIX_KINDS, POLICY_INVALID_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, defaultKnobs, parseMix, validateKnobs,
 } from './workload.js';
 import { REPO_ROOT } from './processes.js';
 import { runLoadTest } from './load_test.js';
@@ -27,6 +27,7 @@ function knobsCommand(name: string, description: string): Command {
     .option('--pipelining <n>', 'requests in flight per connection (central only; e2e needs 1)', num, d.pipelining)
     .option('--batch <n>', 'transactions per request to central: 1 posts /v1/transactions, more post /v1/batches (central only)', num, d.batch)
     .addOption(new Option('--verification <mode>', "central's verification mode: full verifies every witness; attested trusts the bank's batch signature").choices([...VERIFICATIONS]).default(d.verification))
+    .addOption(new Option('--encoding <form>', 'central, --batch above 1: batches in the binary form (protocol/batch_wire.ts, answered compactly) or as JSON').choices([...ENCODINGS]).default(d.encoding))
     .option('--wallets <n>', 'wallet keys (central) or wallet accounts spread over the banks (e2e)', num, d.wallets)
     .option('--banks <n>', 'intermediary banks', num, d.banks)
     .option('--inputs <n>', 'inputs per transaction', num, d.inputs)
@@ -50,7 +51,7 @@ function knobsFrom(o: Record<string, unknown>, invalidKindsGiven: boolean): Knob
   const k: Knobs = {
     target: o.target as Knobs['target'], durationS: o.duration as number, rate: (o.rate as number | undefined) ?? null,
     connections: o.connections as number, pipelining: o.pipelining as number, batch: o.batch as number,
-    verification: o.verification as Knobs['verification'], wallets: o.wallets as number, banks: o.banks as number,
+    verification: o.verification as Knobs['verification'], encoding: o.encoding as Knobs['encoding'], wallets: o.wallets as number, banks: o.banks as number,
     inputs: o.inputs as number, outputs: o.outputs as number, invalid: o.invalid as number, invalidKinds: o.invalidKinds as InvalidKind[],
     crossBank: o.crossBank as number, mix, transactions: (o.transactions as number | undefined) ?? null, seed: o.seed as string,
   };

@@ -106,13 +106,13 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       const bankSigners = banks.map((id) => ({ id, sk: net.bankKeys.get(id)!.secretKey }));
       await timed('spend_double_spend_inputs', () => settleAll(central.url, NETWORK, bankSigners[0]!.sk, bankSigners[0]!.id, burnTransfers(NETWORK, plan, k.inputs, funded), 500, 'setup transfers'));
       const txs = await timed('sign', () => signCentral(NETWORK, plan, k.inputs, funded));
-      const reqs = await timed('serialize', async () => centralRequests(NETWORK, txs, plan.kinds, k.batch, k.verification === 'attested', bankSigners));
+      const reqs = await timed('serialize', async () => centralRequests(NETWORK, txs, plan.kinds, k.batch, k.verification === 'attested', bankSigners, k.encoding));
       requestsPrebuilt = reqs.length;
       const byTxid = new Map<string, number>();
       txs.forEach((tx, i) => byTxid.set(txIdOf(tx).toString('hex'), i));
       const before = await supply(central);
       sampler.start();
-      o.log(`running ${k.durationS} s against central (${k.batch === 1 ? 'POST /v1/transactions' : `POST /v1/batches of ${k.batch}`}, ${k.verification})...`);
+      o.log(`running ${k.durationS} s against central (${k.batch === 1 ? 'POST /v1/transactions' : `POST /v1/batches of ${k.batch}, ${k.encoding}`}, ${k.verification})...`);
       run = await runCentral({ ...runOpts, url: central.url, requestRate: k.rate === null ? null : k.rate / k.batch, bankKeys: new Map(bankSigners.map((b) => [b.id, b.sk])) }, reqs, txs.length, byTxid);
       sampler.stop();
       await waitQuiet(central);

@@ -9,7 +9,8 @@ import { BODY_BYTES_MAX } from '../protocol/limits.js';
 import { signHashNative } from '../protocol/sig.js';
 import { batchMessage } from '../central/ledger.js';
 import { signedHeaders } from './setup.js';
-import { type ContractPlan, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, type PaymentPlan, wrongHash } from './workload.js';
+import { BATCH_WIRE_MEDIA_TYPE, encodeBatchWire } from '../protocol/batch_wire.js';
+import { type ContractPlan, type Encoding, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, type PaymentPlan, wrongHash } from './workload.js';
 
 /** Per-request timeout: a request unanswered this long counts as an error. */
 const REQUEST_TIMEOUT_S = 30;
@@ -301,6 +302,7 @@ function filler(): autocannon.Request {
 export interface CentralRequest {
   path: string;
   body: Buffer;
+  contentType: string;
   signer: string;
   /** Transaction indexes [from, to) in the workload... or an explicit list. */
   txs: number[];
@@ -308,10 +310,11 @@ export interface CentralRequest {
 
 /**
  * The requests of a central run, bodies serialized now: --batch 1 posts each transfer to
- * /v1/transactions; larger batches go to /v1/batches, attested in `attested` mode by the
- * signing bank except bad-signature transfers, which travel in batches the bank does not vouch for.
+ * /v1/transactions; larger batches go to /v1/batches (in `encoding`'s form), attested in
+ * `attested` mode by the signing bank except bad-signature transfers, which travel in batches
+ * the bank does not vouch for.
  */
-export function centralRequests(network: string, txs: readonly Tx[], kinds: Uint8Array, batch: number, attested: boolean, banks: { id: string; sk: Buffer }[]): CentralRequest[] {
+export function centralRequests(network: string, txs: readonly Tx[], kinds: Uint8Array, batch: number, attested: boolean, banks: { id: string; sk: Buffer }[], encoding: Encoding = 'wire'): CentralRequest[] {
   const out: CentralRequest[] = [];
   let bankTurn = 0;
   const emit = (idx: number[], attest: boolean): void => {
@@ -319,18 +322,25 @@ export function centralRequests(network: string, txs: readonly Tx[], kinds: Uint
     const bank = banks[bankTurn++ % banks.length]!;
     let body: Buffer;
     let p: string;
+    let contentType = 'application/json';
     if (batch === 1) {
       p = '/v1/transactions';
       body = Buffer.from(JSON.stringify(txToJson(txs[idx[0]!]!)));
     } else {
       p = '/v1/batches';
       const list = idx.map((i) => txs[i]!);
-      const j: { transactions: unknown[]; attestation?: string } = { transactions: list.map(txToJson) };
-      if (attest) j.attestation = signHashNative(bank.sk, batchMessage(network, list.map((t) => txIdOf(t)))).toString('hex');
-      body = Buffer.from(JSON.stringify(j));
+      const attestation = attest ? signHashNative(bank.sk, batchMessage(network, list.map((t) => txIdOf(t)))) : undefined;
+      if (encoding === 'wire') {
+        body = encodeBatchWire(list, attestation);
+        contentType = BATCH_WIRE_MEDIA_TYPE;
+      } else {
+        const j: { transactions: unknown[]; attestation?: string } = { transactions: list.map(txToJson) };
+        if (attestation !== undefined) j.attestation = attestation.toString('hex');
+        body = Buffer.from(JSON.stringify(j));
+      }
     }
     if (body.length > BODY_BYTES_MAX) throw new KnobError(`--batch ${batch}: a request body of ${body.length} bytes is above central's ${BODY_BYTES_MAX}; lower --batch`);
-    out.push({ path: p, body, signer: bank.id, txs: idx });
+    out.push({ path: p, body, contentType, signer: bank.id, txs: idx });
   };
   let vouched: number[] = [];
   let unvouched: number[] = [];
@@ -385,7 +395,7 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
       c.t0 = performance.now();
       for (const i of r.txs) outcome[i] = OUTCOME_UNKNOWN;
       const headers = signedHeaders(o.bankKeys.get(r.signer)!, o.network, 'POST', r.path, r.body, r.signer);
-      return { ...req, method: 'POST', path: r.path, headers: { ...headers, 'content-type': 'application/json' }, body: r.body } as autocannon.Request;
+      return { ...req, method: 'POST', path: r.path, headers: { ...headers, 'content-type': r.contentType }, body: r.body } as autocannon.Request;
     },
     onResponse: (status, body, ctx) => {
       const c = ctx as { r?: number; t0?: number };
@@ -394,22 +404,28 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
       const latency = performance.now() - (c.t0 ?? performance.now());
       let accepted = 0;
       let rejected = 0;
-      const mark = (txid: string | null, settled: boolean, code?: string): void => {
+      const mark = (txid: string | null, settled: boolean, code?: string, index?: number): void => {
         if (settled) accepted++;
         else {
           rejected++;
           rec.code(code ?? 'unknown');
         }
-        const i = txid === null ? undefined : txIndexByTxid.get(txid);
+        const i = index ?? (txid === null ? undefined : txIndexByTxid.get(txid));
         if (i !== undefined) {
           outcome[i] = settled ? OUTCOME_SETTLED : OUTCOME_REJECTED;
           if (!settled) codes.set(i, code ?? 'unknown');
         }
       };
       try {
-        const j = JSON.parse(body) as { status?: string; txid?: string | null; code?: string; results?: { status: string; txid: string | null; code?: string }[] };
+        const j = JSON.parse(body) as { status?: string; txid?: string | null; code?: string; results?: ({ status: string; txid: string | null; code?: string } | [string, string])[] };
         if (Array.isArray(j.results)) {
-          for (const res of j.results) mark(res.txid, res.status === 'settled', res.code);
+          const sent = reqs[c.r]!.txs;
+          // A compact answer (the binary form) has one entry per transaction sent, in order: [batch, first_pos] when settled.
+          const compact = reqs[c.r]!.contentType === BATCH_WIRE_MEDIA_TYPE && j.results.length === sent.length;
+          j.results.forEach((res, k) => {
+            if (Array.isArray(res)) mark(null, true, undefined, compact ? sent[k] : undefined);
+            else mark(res.txid, !compact && res.status === 'settled', res.code, compact ? sent[k] : undefined);
+          });
         } else if (j.status === 'settled' || j.status === 'rejected') {
           mark(j.txid ?? null, j.status === 'settled', j.code);
         } else {

@@ -3,7 +3,10 @@
 // bad signatures, do not).
 import { describe, expect, it } from 'vitest';
 import { nativeVerifier } from '../protocol/sig.js';
-import { txId } from '../protocol/tx.js';
+import { txId, txToJson } from '../protocol/tx.js';
+import { BATCH_WIRE_MEDIA_TYPE, decodeBatchWire } from '../protocol/batch_wire.js';
+import { parseBatchJson } from '../central/batch_parse.js';
+import { centralRequests } from './runner.js';
 import { createHash } from 'node:crypto';
 import { encodeLock } from '../protocol/lock.js';
 import { evaluateLock } from '../protocol/lock_eval.js';
@@ -108,6 +111,21 @@ describe('seeded workloads', () => {
     }
     for (const b of burn) for (const s of b.sigs) expect(nativeVerifier.verify(s.sig, txId(b), s.key)).toBe(true);
     void KIND_VALID;
+
+    // The requests to central carry these transfers in either form, batched and attested alike.
+    const banks = [{ id: 'bank-a', sk: Buffer.alloc(32, 1) }, { id: 'bank-b', sk: Buffer.alloc(32, 2) }];
+    const asWire = centralRequests('test-net', txs, plan.kinds, 25, true, banks, 'wire');
+    const asJson = centralRequests('test-net', txs, plan.kinds, 25, true, banks, 'json');
+    expect(asWire.map((r) => [r.signer, r.txs])).toEqual(asJson.map((r) => [r.signer, r.txs]));
+    for (const [i, w] of asWire.entries()) {
+      expect(w.contentType).toBe(BATCH_WIRE_MEDIA_TYPE);
+      expect(asJson[i]!.contentType).toBe('application/json');
+      const fromWire = decodeBatchWire(w.body, 'test-net');
+      const fromJson = parseBatchJson(asJson[i]!.body, 'test-net');
+      expect(fromWire.txs.map(txToJson)).toEqual(fromJson.txs.map(txToJson));
+      expect(fromWire.attestation?.toString('hex')).toBe(fromJson.attestationHex);
+      expect(fromWire.txs.map(txToJson)).toEqual(w.txs.map((t) => txToJson(txs[t]!)));
+    }
   });
 
   it('policy transfers: their locks hold for the signatures and preimage they carry, except timelock and wrong_preimage ones', async () => {

@@ -55,6 +55,9 @@ export const MIX_KINDS = ['key', 'multi', 'policy', 'contract', 'offline'] as co
 export type MixKind = (typeof MIX_KINDS)[number];
 export const VERIFICATIONS = ['full', 'attested'] as const;
 export type Verification = (typeof VERIFICATIONS)[number];
+/** How batches to central are written: protocol/batch_wire.ts's binary form, or JSON. */
+export const ENCODINGS = ['wire', 'json'] as const;
+export type Encoding = (typeof ENCODINGS)[number];
 
 /** Per transaction: what it is (index into KIND_NAMES). */
 export const KIND_VALID = 0;
@@ -106,6 +109,8 @@ export interface Knobs {
   /** Transactions per request to central (1: POST /v1/transactions). */
   batch: number;
   verification: Verification;
+  /** central, --batch above 1: the form of each batch's body. */
+  encoding: Encoding;
   /** e2e: share of payments to another bank's customer. */
   crossBank: number;
   /** central: share of transfers per lock policy of their inputs; e2e: share of payments and offline vouchers. */
@@ -125,7 +130,7 @@ export class KnobError extends Error {
 export function defaultKnobs(): Knobs {
   return {
     target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
-    rate: null, durationS: 30, connections: 64, pipelining: 1, batch: 1, verification: 'full', crossBank: 0.5,
+    rate: null, durationS: 30, connections: 64, pipelining: 1, batch: 1, verification: 'full', encoding: 'wire', crossBank: 0.5,
     mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 }, transactions: null, seed: 'cbdc-loadtest',
   };
 }
@@ -157,6 +162,7 @@ function shareIn(name: string, v: number): void {
 export function validateKnobs(k: Knobs): Knobs {
   if (!(TARGETS as readonly string[]).includes(k.target)) throw new KnobError(`--target must be one of ${TARGETS.join(', ')} (got ${k.target})`);
   if (!(VERIFICATIONS as readonly string[]).includes(k.verification)) throw new KnobError(`--verification must be one of ${VERIFICATIONS.join(', ')} (got ${k.verification})`);
+  if (!(ENCODINGS as readonly string[]).includes(k.encoding)) throw new KnobError(`--encoding must be one of ${ENCODINGS.join(', ')} (got ${k.encoding})`);
   intIn('wallets', k.wallets, 2, WALLETS_MAX);
   intIn('banks', k.banks, 1, BANKS_MAX);
   intIn('inputs', k.inputs, 1, TX_INPUTS_MAX);

@@ -76,13 +76,13 @@ export function compileBodyValidator(schema: object): (value: unknown) => void {
 }
 
 /**
- * In this plugin context, JSON bodies reach the route as their bytes (also in rawBody), for a
+ * In this plugin context, bodies of `mediaTypes` reach the route as their bytes (also in rawBody), for a
  * route that parses them elsewhere (compileBodyValidator); the route keeps its schema for the
  * docs and turns off fastify's validation of it.
  */
-export function bodiesAsBytes(app: FastifyInstance, bodyLimitBytes: number): void {
+export function bodiesAsBytes(app: FastifyInstance, bodyLimitBytes: number, mediaTypes: readonly string[] = ['application/json']): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: bodyLimitBytes }, (req, body, done) => {
+  app.addContentTypeParser([...mediaTypes], { parseAs: 'buffer', bodyLimit: bodyLimitBytes }, (req, body, done) => {
     (req as FastifyRequest).rawBody = body as Buffer;
     done(null, body);
   });

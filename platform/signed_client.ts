@@ -29,11 +29,19 @@ export class SignedClient {
   }
 
   async request<T = unknown>(method: string, pathWithQuery: string, json?: unknown): Promise<SignedResponse<T>> {
-    const body = json === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(json), 'utf8');
-    const headers: Record<string, string> = this.headersFor(method, pathWithQuery, body);
-    if (json !== undefined) headers['content-type'] = 'application/json';
+    return this.send<T>(method, pathWithQuery, json === undefined ? null : Buffer.from(JSON.stringify(json), 'utf8'), 'application/json');
+  }
+
+  /** POSTs `body` as it is, with its content type (a batch in its binary form, for one). */
+  postBytes<T = unknown>(pathWithQuery: string, body: Buffer, contentType: string): Promise<SignedResponse<T>> {
+    return this.send<T>('POST', pathWithQuery, body, contentType);
+  }
+
+  private async send<T>(method: string, pathWithQuery: string, body: Buffer | null, contentType: string): Promise<SignedResponse<T>> {
+    const headers: Record<string, string> = this.headersFor(method, pathWithQuery, body ?? Buffer.alloc(0));
+    if (body !== null) headers['content-type'] = contentType;
     const r = await httpRequest(this.baseUrl + pathWithQuery, {
-      method, headers, body: json === undefined ? null : body, timeoutMs: this.timeoutMs,
+      method, headers, body, timeoutMs: this.timeoutMs,
       ...(this.ca !== undefined && this.baseUrl.startsWith('https:') ? { ca: this.ca } : {}),
     });
     return { status: r.status, body: (r.text.length > 0 ? JSON.parse(r.text) : null) as T };

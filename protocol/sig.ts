@@ -71,7 +71,11 @@ export function isHighS(sig64: Uint8Array): boolean {
 
 /** Parses a compressed public key from hex and checks it is on the curve. */
 export function parsePublicKey(value: unknown, what = 'public key'): Buffer {
-  const pub = hexToBytes(value, PUBLIC_KEY_BYTES, what);
+  return checkPublicKey(hexToBytes(value, PUBLIC_KEY_BYTES, what), what);
+}
+
+/** `pub` (33 bytes) when it is a compressed public key on the curve; CBDC_ERR_BAD_PUBLIC_KEY otherwise. */
+export function checkPublicKey(pub: Buffer, what = 'public key'): Buffer {
   if (!isValidPublicKey(pub)) throw new CbdcError('CBDC_ERR_BAD_PUBLIC_KEY', `${what} is not a valid compressed secp256k1 point`);
   return pub;
 }
@@ -126,7 +130,11 @@ function isOnCurve(pub: Uint8Array): boolean {
 
 /** Parses a compact signature from hex; refuses high-S up front with its own code. */
 export function parseSignature(value: unknown, what = 'signature'): Buffer {
-  const sig = hexToBytes(value, SIGNATURE_BYTES, what);
+  return checkSignature(hexToBytes(value, SIGNATURE_BYTES, what), what);
+}
+
+/** `sig` (64 bytes) unless its S is high (CBDC_ERR_HIGH_S). */
+export function checkSignature(sig: Buffer, what = 'signature'): Buffer {
   if (isHighS(sig)) throw new CbdcError('CBDC_ERR_HIGH_S', `${what} has a high S value`);
   return sig;
 }

@@ -203,30 +203,46 @@ export function parseTx(value: unknown, network: string, opts: { operatorSignsLa
 }
 
 /**
- * The witness parts hash and purpose locks use: preimages and merchant certificates. Present
- * means non-empty; each list is in strictly ascending order (preimages by bytes, certificates
- * by output), so one witness has one form. Whether each one is needed is checked against the
- * input locks when the transaction is spent (protocol/spend.ts).
+ * The witness parts hash and purpose locks use, from their JSON: preimages (hex) and merchant
+ * certificates. The counts are checked before anything is decoded; lockWitnessOf checks the rest.
  */
 function parseLockWitness(tx: Tx, rawPreimages: unknown, rawCerts: unknown): Tx {
   if (rawPreimages === undefined && rawCerts === undefined) return tx;
-  if (tx.kind === 'issue') throw new CbdcError('CBDC_ERR_WITNESS', 'issuance spends nothing: it carries no preimages or certificates');
+  if (tx.kind === 'issue') throw issuanceWitnessError();
   let preimages: Buffer[] | undefined;
   if (rawPreimages !== undefined) {
-    if (!Array.isArray(rawPreimages) || rawPreimages.length < 1 || rawPreimages.length > TX_PREIMAGES_MAX) {
-      throw new CbdcError('CBDC_ERR_WITNESS', `witness preimages, when present, are 1 to ${TX_PREIMAGES_MAX}`);
-    }
+    if (!Array.isArray(rawPreimages) || rawPreimages.length < 1 || rawPreimages.length > TX_PREIMAGES_MAX) throw preimageCountError();
     preimages = rawPreimages.map((p, i) => hexToBytes(p, PREIMAGE_BYTES, `preimage ${i}`));
+  }
+  let certs: WitnessCertificate[] | undefined;
+  if (rawCerts !== undefined) {
+    if (!Array.isArray(rawCerts) || rawCerts.length < 1 || rawCerts.length > TX_CERTS_MAX) throw certCountError();
+    certs = rawCerts.map(parseWitnessCert);
+  }
+  return lockWitnessOf(tx, preimages, certs);
+}
+
+const issuanceWitnessError = (): CbdcError => new CbdcError('CBDC_ERR_WITNESS', 'issuance spends nothing: it carries no preimages or certificates');
+const preimageCountError = (): CbdcError => new CbdcError('CBDC_ERR_WITNESS', `witness preimages, when present, are 1 to ${TX_PREIMAGES_MAX}`);
+const certCountError = (): CbdcError => new CbdcError('CBDC_ERR_WITNESS', `witness certificates, when present, are 1 to ${TX_CERTS_MAX}`);
+
+/**
+ * `tx` with its preimages and merchant certificates, checked: present means non-empty; each
+ * list is in strictly ascending order (preimages by bytes, certificates by output), so one
+ * witness has one form. Whether each one is needed is checked against the input locks when
+ * the transaction is spent (protocol/spend.ts).
+ */
+export function lockWitnessOf(tx: Tx, preimages: Buffer[] | undefined, certs: WitnessCertificate[] | undefined): Tx {
+  if (preimages === undefined && certs === undefined) return tx;
+  if (tx.kind === 'issue') throw issuanceWitnessError();
+  if (preimages !== undefined) {
+    if (preimages.length < 1 || preimages.length > TX_PREIMAGES_MAX) throw preimageCountError();
     for (let i = 1; i < preimages.length; i++) {
       if (Buffer.compare(preimages[i - 1]!, preimages[i]!) >= 0) throw new CbdcError('CBDC_ERR_WITNESS', 'preimages must be distinct, in ascending byte order');
     }
   }
-  let certs: WitnessCertificate[] | undefined;
-  if (rawCerts !== undefined) {
-    if (!Array.isArray(rawCerts) || rawCerts.length < 1 || rawCerts.length > TX_CERTS_MAX) {
-      throw new CbdcError('CBDC_ERR_WITNESS', `witness certificates, when present, are 1 to ${TX_CERTS_MAX}`);
-    }
-    certs = rawCerts.map(parseWitnessCert);
+  if (certs !== undefined) {
+    if (certs.length < 1 || certs.length > TX_CERTS_MAX) throw certCountError();
     for (const [i, c] of certs.entries()) {
       if (c.output >= tx.outputs.length) throw new CbdcError('CBDC_ERR_WITNESS', `certificate ${i} names output ${c.output}, the transaction has ${tx.outputs.length}`);
       if (i > 0 && c.output <= certs[i - 1]!.output) throw new CbdcError('CBDC_ERR_WITNESS', 'certificates must name distinct outputs, in ascending order');

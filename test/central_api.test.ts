@@ -9,9 +9,10 @@ import { CURVE_N, signHashNative } from '../protocol/sig.js';
 import { txId, txToJson, type Tx } from '../protocol/tx.js';
 import { keyLock, makeTx, operatorSignTx } from '../protocol/tx_builder.js';
 import { type TxResult, batchMessage } from '../central/ledger.js';
-import { BATCH_PARSE_WORKER_BYTES_MIN, batchReplyJson, txResultJson } from '../central/api.js';
+import { BATCH_PARSE_WORKER_BYTES_MIN, batchReplyJson, compactBatchReplyJson, txResultJson } from '../central/api.js';
+import { BATCH_WIRE_MEDIA_TYPE, type CompactBatchAnswer, encodeBatchWire, expandCompactAnswer } from '../protocol/batch_wire.js';
 import {
-  Client, type Coin, type InProcessCentral, type KeyPair, type SettledJson, checkErrorShape, coinsFrom, expectError, issueTx, json,
+  Client, type Coin, type HttpResponse, type InProcessCentral, type KeyPair, type SettledJson, checkErrorShape, coinsFrom, expectError, issueTx, json,
   keyPair, rawRequest, registerBank, seenErrors, signedHeaders, startInProcess, transferTx,
 } from './helpers/http_fixture.js';
 
@@ -63,11 +64,12 @@ async function outputStatus(client: Client, coin: { pos: bigint; id: Buffer }): 
   return r.status === 200 ? { status: 200, spent: r.body.spent, value: r.body.value } : { status: r.status };
 }
 
-/** Runs `act` and asserts the ledger is byte-for-byte unchanged afterwards. */
-async function unchanged<T>(act: () => Promise<T>): Promise<T> {
-  const before = digest();
+/** Runs `act` and asserts the ledger (of `central`, by default the full-mode one) is byte-for-byte unchanged afterwards. */
+async function unchanged<T>(act: () => Promise<T>, central?: InProcessCentral): Promise<T> {
+  const read = (): string => (central ?? c).node.store.digest();
+  const before = read();
   const result = await act();
-  expect(digest()).toBe(before);
+  expect(read()).toBe(before);
   return result;
 }
 
@@ -422,6 +424,62 @@ describe('batches', () => {
     expect(again.body).toEqual(r.body);
   });
 
+  it('in the binary form: the same settlement, a compact answer that expands to the JSON answer, the same refusals', async () => {
+    const coins: Coin[] = [];
+    for (let k = 0; k < 7; k++) coins.push(...await issue(c, Array.from({ length: 60 }, (_, i) => BigInt(5_000 + 60 * k + i)), alice));
+    const txs = coins.map((coin, i) => transferTx(c.network, [coin], i % 3 === 0
+      ? [{ value: 7n, owner: bob }, { value: coin.value - 7n, owner: carol }]
+      : [{ value: coin.value, owner: bob }]));
+    const wire = (list: Tx[]): Promise<HttpResponse<CompactBatchAnswer & { code?: string; message?: string }>> => bank.request('POST', '/v1/batches', encodeBatchWire(list), { raw: true, contentType: BATCH_WIRE_MEDIA_TYPE });
+    const small = txs.slice(0, 20);
+    const large = txs.slice(20);
+    expect(encodeBatchWire(small).length).toBeLessThan(BATCH_PARSE_WORKER_BYTES_MIN);
+    expect(encodeBatchWire(large).length).toBeGreaterThan(BATCH_PARSE_WORKER_BYTES_MIN);
+    await unchanged(async () => {
+      // The same bad transaction at index 10, parsed here and on a worker thread: the refusal JSON gets.
+      const bads: Tx[] = [{ ...txs[30]!, network: 'other-net' }, { ...txs[30]!, inputs: [txs[30]!.inputs[0]!, txs[30]!.inputs[0]!] }, { ...txs[30]!, sigs: [] }];
+      for (const bad of bads) {
+        const asJson = await bank.post('/v1/batches', { transactions: [...small.slice(0, 10), bad].map(json) });
+        expect(asJson.status).toBe(400);
+        for (const list of [[...small.slice(0, 10), bad], [...large.slice(0, 10), bad, ...large.slice(11)]]) {
+          const r = await wire(list);
+          expect(r.status).toBe(asJson.status);
+          expect(r.body).toEqual(asJson.body);
+        }
+      }
+      expectError(await bank.request('POST', '/v1/batches', encodeBatchWire(small).subarray(0, 100), { raw: true, contentType: BATCH_WIRE_MEDIA_TYPE }), 400, 'CBDC_ERR_SCHEMA');
+      // A binary body sent as JSON is not JSON.
+      expectError(await bank.request('POST', '/v1/batches', encodeBatchWire(small), { raw: true }), 400, 'CBDC_ERR_SCHEMA');
+    });
+    // One transaction spends what another in the batch spends: exactly one settles.
+    const double = transferTx(c.network, [coins[0]!], [{ value: coins[0]!.value, owner: carol }]);
+    for (const list of [[...small, double], [...large, double]]) {
+      const r = await wire(list);
+      expect(r.status, r.text).toBe(200);
+      expect(r.body).toMatchObject({ accepted: list.length - 1, rejected: 1, durable: true });
+      expect(r.body.results[list.length - 1]).toMatchObject({ txid: txId(double).toString('hex'), code: 'CBDC_ERR_DOUBLE_SPEND' });
+      // The same transactions as JSON now: each answered with its settlement, which the compact answer expands to.
+      const again = await unchanged(() => bank.post('/v1/batches', { transactions: list.slice(0, -1).map(json) }));
+      expect(again.status).toBe(200);
+      const expanded = expandCompactAnswer(list.slice(0, -1), { ...r.body, results: r.body.results.slice(0, -1) });
+      expect(expanded).toEqual(again.body.results.map(({ durable: _d, ...rest }: { durable: boolean }) => rest));
+    }
+    for (const coin of [coins[0]!, coins[419]!]) expect((await outputStatus(bank, coin)).spent).toBe(true);
+  });
+
+  it('the compact answer is the JSON its type says', () => {
+    const results: TxResult[] = [
+      { ok: true, txid: 'ab'.repeat(32), batch: 12n, firstPos: 1n << 60n, outputIds: [randomBytes(32)], durable: true },
+      { ok: false, txid: null, code: 'CBDC_ERR_DOUBLE_SPEND', message: 'output "1" \\ spent\n' },
+      { ok: true, txid: 'cd'.repeat(32), batch: 13n, firstPos: 7n, outputIds: [], durable: false },
+    ];
+    expect(JSON.parse(compactBatchReplyJson(results))).toEqual({
+      accepted: 2, rejected: 1, durable: false,
+      results: [['12', String(1n << 60n)], { txid: null, code: 'CBDC_ERR_DOUBLE_SPEND', message: 'output "1" \\ spent\n' }, ['13', '7']],
+    });
+    expect(JSON.parse(compactBatchReplyJson([]))).toEqual({ accepted: 0, rejected: 0, durable: true, results: [] });
+  });
+
   it('the batch answer is written as JSON.stringify would write it', () => {
     const results: TxResult[] = [];
     for (let i = 0; i < 50; i++) {
@@ -493,6 +551,19 @@ describe('attested verification mode', () => {
     for (const res of r.body.results) expect(res).toMatchObject({ status: 'rejected', code: 'CBDC_ERR_BATCH_SIGNATURE' });
     expect(a.node.store.digest()).toBe(before);
     for (const coin of coins) expect((await outputStatus(abank, coin)).spent).toBe(false);
+  });
+
+  it('in the binary form: attested by its submitting intermediary, accepted; attested wrongly, every transaction refused', async () => {
+    const coins = await issue(a, [61n, 62n, 63n], alice);
+    const txs = coins.map((coin) => transferTx(a.network, [coin], [{ value: coin.value, owner: bob }]));
+    const post = (attestation: string): Promise<HttpResponse<CompactBatchAnswer>> => abank.request('POST', '/v1/batches', encodeBatchWire(txs, Buffer.from(attestation, 'hex')), { raw: true, contentType: BATCH_WIRE_MEDIA_TYPE });
+    const wrong = await unchanged(() => post(attest(keyPair('stranger'), txs)), a);
+    expect(wrong.body).toMatchObject({ accepted: 0, rejected: 3 });
+    for (const res of wrong.body.results) expect(res).toMatchObject({ code: 'CBDC_ERR_BATCH_SIGNATURE' });
+    const r = await post(attest(bankKey, txs));
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ accepted: 3, rejected: 0 });
+    for (const coin of coins) expect((await outputStatus(abank, coin)).spent).toBe(true);
   });
 
   it('the ledger rules still hold for attested batches; without an attestation witnesses are verified', async () => {

@@ -102,13 +102,15 @@ export class Client {
   /** Sends `body` (a JSON value, or raw bytes/text) signed for `signPath` (default: the path sent). */
   async request<T = any>(
     method: string, pathWithQuery: string, body?: unknown,
-    o: HeaderOptions & { raw?: boolean; signPath?: string; signBody?: Buffer; signMethod?: string } = {},
+    o: HeaderOptions & { raw?: boolean; signPath?: string; signBody?: Buffer; signMethod?: string; contentType?: string } = {},
   ): Promise<HttpResponse<T>> {
     const bytes = body === undefined ? Buffer.alloc(0)
       : o.raw ? Buffer.from(body as Buffer | string)
       : Buffer.from(JSON.stringify(body), 'utf8');
     const headers = this.headersFor(o.signMethod ?? method, o.signPath ?? pathWithQuery, o.signBody ?? bytes, o);
-    return rawRequest<T>(this.baseUrl, method, pathWithQuery, { headers, timeoutMs: this.timeoutMs, ...(body === undefined ? {} : { body: bytes }) });
+    return rawRequest<T>(this.baseUrl, method, pathWithQuery, {
+      headers, timeoutMs: this.timeoutMs, ...(body === undefined ? {} : { body: bytes }), ...(o.contentType === undefined ? {} : { contentType: o.contentType }),
+    });
   }
 
   get<T = any>(p: string): Promise<HttpResponse<T>> {
