@@ -17,8 +17,9 @@ import type { FastifyInstance } from 'fastify';
 import { ERRORS, type ErrorCode } from '../../protocol/errors.js';
 import { SERVER_LIMITS_DEFAULT } from '../../platform/server_limits.js';
 import type { BankStore } from '../../intermediary/store.js';
-import { keyLock, makeTx } from '../../protocol/tx_builder.js';
-import { txToJson } from '../../protocol/tx.js';
+import { keyLock, makeTx, multiLock } from '../../protocol/tx_builder.js';
+import { type Tx, txToJson } from '../../protocol/tx.js';
+import { BATCH_WIRE_MEDIA_TYPE, encodeBatchWire } from '../../protocol/batch_wire.js';
 import { type Client, keyPair, signedHeaders } from '../helpers/http_fixture.js';
 import { type TestNetwork, type Wallet, fundHoldings, openWallet, quiesce, startNetwork } from '../helpers/bank_fixture.js';
 
@@ -407,4 +408,52 @@ describe('hostile input', () => {
       central: { byStatus: tc.byStatus, byCode: tc.byCode }, bank: { byStatus: tb.byStatus, byCode: tb.byCode },
     })}\n`);
   }, 900_000);
+
+  it('batches in the binary form: mutated, cut, extended and spliced bytes, signed by a bank: coded, no 5xx, nothing settled, central unchanged', async () => {
+    const central = net.central;
+    const network = central.ledger.network;
+    const bankA = net.bank('bank-a');
+    const spend = (pos: bigint, lockKey: string): Tx => ({
+      ...makeTx({ network, inputs: [{ pos, id: randomBytes(32) }], outputs: [{ value: 5n, lock: keyLock(keyPair(lockKey).pk) }, { value: 7n, lock: multiLock(2, [keyPair('a').pk, keyPair('b').pk]) }] }),
+      sigs: [{ key: keyPair('fuzz-key').pk, sig: Buffer.alloc(64, 1) }],
+    });
+    // Unknown inputs: refused by the ledger even when the bytes survive a mutation.
+    const base = encodeBatchWire([spend(99_999_999n, 'x'), spend(99_999_998n, 'y')], Buffer.alloc(64, 2));
+    const mutation = fc.oneof(
+      fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })).map(([i, v]) => { const c = Buffer.from(base); c[i] = v; return c; }),
+      fc.nat(base.length - 1).map((n) => base.subarray(0, n)),
+      fc.uint8Array({ minLength: 1, maxLength: 64 }).map((extra) => Buffer.concat([base, extra])),
+      fc.tuple(fc.nat(base.length - 1), fc.uint8Array({ minLength: 1, maxLength: 200 })).map(([i, junk]) => Buffer.concat([base.subarray(0, i), junk, base.subarray(i)])),
+      fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b)),
+    );
+    const bodies = fc.sample(mutation, { numRuns: 4_000, seed: SEED + 2 });
+    const digest = central.store.digest();
+    const problems: string[] = [];
+    const byCode: Record<string, number> = {};
+    for (const [i, body] of bodies.entries()) {
+      const headers = { ...signedHeaders(network, 'bank-a', bankA.self.sk, 'POST', '/v1/batches', body), 'content-type': BATCH_WIRE_MEDIA_TYPE };
+      const res = i < 200
+        ? await sendOverSocket(central.url, { method: 'POST', url: '/v1/batches', headers, payload: body })
+        : await central.app.inject({ method: 'POST', url: '/v1/batches', headers, payload: body }).then((r) => ({ status: r.statusCode, text: r.body }));
+      const j = JSON.parse(res.text) as { code?: string; message?: string; accepted?: number; results?: unknown[] };
+      if (res.status === 200) {
+        // Answered per transaction: every one a coded refusal.
+        const refusals = (j.results ?? []).filter((x): x is { code: string } => !Array.isArray(x) && typeof (x as { code?: unknown }).code === 'string' && (x as { code: string }).code in ERRORS);
+        for (const x of refusals) byCode[x.code] = (byCode[x.code] ?? 0) + 1;
+        if ((j.accepted !== 0 || refusals.length !== (j.results ?? []).length) && problems.length < 20) problems.push(`accepted or uncoded: ${body.toString('hex').slice(0, 80)} -> ${res.text.slice(0, 200)}`);
+      } else {
+        byCode[j.code ?? '(none)'] = (byCode[j.code ?? '(none)'] ?? 0) + 1;
+        if ((j.code === undefined || !(j.code in ERRORS) || ERRORS[j.code as ErrorCode][0] !== res.status || res.status >= 500) && problems.length < 20) {
+          problems.push(`${res.status} ${res.text.slice(0, 200)} for ${body.toString('hex').slice(0, 80)}`);
+        }
+      }
+    }
+    expect(problems.join('\n')).toBe('');
+    expect(central.store.digest()).toBe(digest);
+    // The refusals span the decoder's checks and the ledger's.
+    expect(Object.keys(byCode).length).toBeGreaterThanOrEqual(5);
+    expect(byCode.CBDC_ERR_UNKNOWN_INPUT ?? 0).toBeGreaterThan(0);
+    expect((await central.app.inject({ method: 'GET', url: '/v1/health' })).statusCode).toBe(200);
+    process.stdout.write(`faults/fuzz binary batches ${JSON.stringify({ seed: SEED + 2, requests: bodies.length, byCode })}\n`);
+  }, 300_000);
 });
