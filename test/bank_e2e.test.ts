@@ -11,181 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { parseYuan } from '../protocol/amount.js';
 import { signHash } from '../protocol/sig.js';
-import { newKeyPair } from '../platform/key_file.js';
 import { SignedClient, type SignedResponse } from '../platform/signed_client.js';
 import { type BankProcess, NetworkProcess } from './helpers/network_process.js';
+import { type AccountJson, type ErrorJson, type Payee, type PaymentJson, WalletClient, idemKey } from './helpers/wallet_client.js';
 
 const NETWORK = 'cbdc-e2e';
 const Y = (yuan: string): bigint => parseYuan(yuan);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface AccountJson {
-  id: string;
-  kind: string;
-  mcc: string | null;
-  tier: number;
-  status: string;
-  aliases: string[];
-  balance_fen: string;
-  deposit_fen: string;
-  used_today_fen: string;
-  used_this_year_fen: string;
-  limits: { balance_cap_fen: string | null; single_payment_fen: string | null; daily_fen: string | null; annual_fen: string | null };
-}
-interface PaymentJson {
-  id: string;
-  status: string;
-  amount_fen: string;
-  txid: string;
-  wallet_fen: string;
-  excess_fen: string;
-  change_fen: string;
-  payee: { bank: string; account: string | null; alias: string | null };
-  idempotency_key: string;
-}
-interface HistoryJson {
-  seq: number;
-  direction: 'in' | 'out';
-  kind: 'payment' | 'exchange' | 'sweep';
-  amount_fen: string;
-  counterparty: string;
-  txid: string;
-  balance_after_fen: string;
-  deposit_after_fen: string;
-  payment_id: string | null;
-}
-interface ErrorJson {
-  code: string;
-  message: string;
-  payment?: PaymentJson;
-}
-type Payee = { alias: string } | { account: string };
-
-let keySeq = 0;
-const idemKey = (label: string) => `${label}-${Date.now().toString(36)}-${(keySeq++).toString(36)}`.slice(0, 64);
-
-/** A customer's wallet: its own key, talking to its bank over signed HTTP. */
-class Wallet {
-  readonly sk: Buffer;
-  readonly pk: Buffer;
-  id = '';
-
-  constructor(readonly name: string, readonly bank: BankProcess) {
-    const kp = newKeyPair();
-    this.sk = kp.secretKey;
-    this.pk = kp.publicKey;
-  }
-
-  get client(): SignedClient {
-    return new SignedClient(this.bank.url, NETWORK, this.id, this.sk);
-  }
-
-  async open(body: Record<string, unknown>): Promise<SignedResponse<AccountJson & ErrorJson>> {
-    const c = new SignedClient(this.bank.url, NETWORK, `key:${this.pk.toString('hex')}`, this.sk);
-    const r = await c.post<AccountJson & ErrorJson>('/v1/accounts', body);
-    if (r.status === 201) this.id = r.body.id;
-    return r;
-  }
-
-  async get(): Promise<AccountJson> {
-    const r = await this.client.get<AccountJson>(`/v1/accounts/${this.id}`);
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    return r.body;
-  }
-
-  async balance(): Promise<bigint> {
-    return BigInt((await this.get()).balance_fen);
-  }
-
-  async history(): Promise<HistoryJson[]> {
-    const out: HistoryJson[] = [];
-    let from: number | null = 0;
-    while (from !== null) {
-      const r: SignedResponse<{ entries: HistoryJson[]; next_seq: number | null }> = await this.client.get(`/v1/accounts/${this.id}/history?from_seq=${from}&limit=500`);
-      expect(r.status).toBe(200);
-      out.push(...r.body.entries);
-      from = r.body.next_seq;
-    }
-    return out;
-  }
-
-  prepare(payee: Payee, amountFen: bigint, key = idemKey(this.name)): Promise<SignedResponse<PaymentJson & ErrorJson>> {
-    return this.client.post(`/v1/accounts/${this.id}/payments`, { idempotency_key: key, payee, amount_fen: amountFen.toString() });
-  }
-
-  sign(p: { id: string; txid: string }): Promise<SignedResponse<PaymentJson & ErrorJson>> {
-    return this.client.post(`/v1/accounts/${this.id}/payments/${p.id}/sign`, { sig: signHash(this.sk, Buffer.from(p.txid, 'hex')).toString('hex') });
-  }
-
-  /** Both steps; the prepare response when it is refused, else the sign response. */
-  async pay(payee: Payee, amountFen: bigint, key?: string): Promise<SignedResponse<PaymentJson & ErrorJson>> {
-    const p = await this.prepare(payee, amountFen, key);
-    if (p.status !== 200) return p;
-    return this.sign(p.body);
-  }
-
-  /** Pays and insists it settled. */
-  async paid(payee: Payee, amountFen: bigint): Promise<PaymentJson> {
-    const r = await this.pay(payee, amountFen);
-    expect(r.status, `${this.name} paying ${JSON.stringify(payee)} ${amountFen}: ${JSON.stringify(r.body)}`).toBe(200);
-    expect(r.body.status).toBe('settled');
-    return r.body;
-  }
-
-  exchange(amountFen: bigint, key = idemKey(`${this.name}-ex`)): Promise<SignedResponse<{ status: string; balance_fen: string; deposit_fen: string; txid: string } & ErrorJson>> {
-    return this.client.post(`/v1/accounts/${this.id}/exchange`, { direction: 'to_wallet', amount_fen: amountFen.toString(), idempotency_key: key });
-  }
-
-  /** Subscribes to the wallet's notifications from history entry `from`. */
-  subscribe(from = 0): Promise<Subscription> {
-    const p = `/v1/accounts/${this.id}/events?from=${from}`;
-    const ws = new WebSocket(this.bank.url.replace(/^http/, 'ws') + p, { headers: this.client.headersFor('GET', p) });
-    const sub = new Subscription(ws);
-    return new Promise((resolve, reject) => {
-      ws.once('error', reject);
-      ws.once('close', (code, reason) => reject(new Error(`notification ws closed: ${code} ${String(reason)}`)));
-      sub.hello.then(() => resolve(sub), reject);
-    });
-  }
-}
-
-class Subscription {
-  readonly messages: (HistoryJson & { type: string; account: string })[] = [];
-  readonly hello: Promise<void>;
-  private wake: (() => void)[] = [];
-
-  constructor(readonly ws: WebSocket) {
-    this.hello = new Promise((resolve) => {
-      ws.on('message', (data) => {
-        const m = JSON.parse(String(data)) as HistoryJson & { type: string; account: string };
-        if (m.type === 'hello') resolve();
-        else this.messages.push(m);
-        for (const w of this.wake.splice(0)) w();
-      });
-    });
-  }
-
-  async waitFor(pred: (m: HistoryJson) => boolean, timeoutMs = 10_000): Promise<HistoryJson> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = this.messages.find(pred);
-      if (m) return m;
-      if (Date.now() > deadline) throw new Error(`no notification matched within ${timeoutMs} ms; got ${JSON.stringify(this.messages)}`);
-      await new Promise<void>((r) => {
-        this.wake.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  }
-
-  close(): void {
-    this.ws.removeAllListeners('close');
-    this.ws.close();
-  }
-}
+type Wallet = WalletClient;
+const wallet = (name: string, bank: BankProcess): Wallet => new WalletClient(name, bank, NETWORK);
 
 /** Polls until `f` returns true (another bank learns of a payment from central's event stream). */
 async function until(what: string, f: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -264,7 +101,7 @@ describe('two-tier network end to end (central + bank-a + bank-b as processes)',
     expect(totalsBefore.body.accounts).toBe(0);
 
     // Refusals first: nothing is opened by any of them.
-    const x = new Wallet('x', bankA);
+    const x = wallet('x', bankA);
     expectError(await x.open({ kind: 'personal', tier: 4, evidence: {} }), 400, 'CBDC_ERR_KYC_EVIDENCE');
     expectError(await x.open({ kind: 'personal', tier: 4, evidence: { phone: '13800000000' } }), 400, 'CBDC_ERR_KYC_EVIDENCE');
     expectError(await x.open({ kind: 'personal', tier: 3, evidence: { phone: '+8613800000009' } }), 400, 'CBDC_ERR_KYC_EVIDENCE');
@@ -274,29 +111,29 @@ describe('two-tier network end to end (central + bank-a + bank-b as processes)',
     expectError(await x.open({ kind: 'merchant', tier: 4, evidence: { phone: '+8613800000009' } }), 400, 'CBDC_ERR_MERCHANT_CATEGORY');
     expect((await staffA.get<{ accounts: number }>('/v1/bank/totals')).body.accounts).toBe(0);
 
-    a4 = new Wallet('a4', bankA);
+    a4 = wallet('a4', bankA);
     const r4 = await a4.open({ kind: 'personal', tier: 4, evidence: { phone: '+8613800000004' } });
     expect(r4.status, JSON.stringify(r4.body)).toBe(201);
     expect(r4.body).toMatchObject({ tier: 4, kind: 'personal', status: 'active', aliases: ['+8613800000004'], balance_fen: '0', deposit_fen: '0', mcc: null });
     expect(r4.body.id).toMatch(/^bank-a\.[0-9a-f]{12}$/);
     expect(r4.body.limits).toEqual({ balance_cap_fen: '1000000', single_payment_fen: '200000', daily_fen: '500000', annual_fen: '5000000' });
 
-    a3 = new Wallet('a3', bankA);
+    a3 = wallet('a3', bankA);
     const r3 = await a3.open({ kind: 'personal', tier: 3, evidence: { phone: '+8613800000003', name: 'Li Lei', id_number: '110101198505051234' } });
     expect(r3.status).toBe(201);
     expect(r3.body.limits).toEqual({ balance_cap_fen: '2000000', single_payment_fen: '500000', daily_fen: '1000000', annual_fen: '20000000' });
 
-    a2 = new Wallet('a2', bankA);
+    a2 = wallet('a2', bankA);
     const r2 = await a2.open({ kind: 'personal', tier: 2, evidence: { phone: '+8613800000002', name: 'Han Meimei', id_number: '110101199202021234', linked_account: '6222000000000002' } });
     expect(r2.status).toBe(201);
     expect(r2.body.limits).toEqual({ balance_cap_fen: '50000000', single_payment_fen: '5000000', daily_fen: '10000000', annual_fen: null });
 
     // The same key or the same phone again: refused.
     expectError(await a2.open({ kind: 'personal', tier: 4, evidence: { phone: '+8613800000099' } }), 409, 'CBDC_ERR_ACCOUNT_EXISTS');
-    expectError(await new Wallet('dup', bankA).open({ kind: 'personal', tier: 4, evidence: { phone: '+8613800000002' } }), 409, 'CBDC_ERR_ALIAS_TAKEN');
+    expectError(await wallet('dup', bankA).open({ kind: 'personal', tier: 4, evidence: { phone: '+8613800000002' } }), 409, 'CBDC_ERR_ALIAS_TAKEN');
 
     // Class 1: opened at class 2; the wallet cannot raise itself to class 1, staff can.
-    a1 = new Wallet('a1', bankA);
+    a1 = wallet('a1', bankA);
     expect((await a1.open({ kind: 'personal', tier: 2, evidence: { phone: '+8613800000001', name: 'Wang Fang', id_number: '110101197707071234', linked_account: '6222000000000001' } })).status).toBe(201);
     expectError(await a1.client.post(`/v1/accounts/${a1.id}/kyc`, { tier: 1, evidence: {} }), 400, 'CBDC_ERR_KYC_TIER');
     expect((await a1.get()).tier).toBe(2);
@@ -310,16 +147,16 @@ describe('two-tier network end to end (central + bank-a + bank-b as processes)',
     expect(up.body.tier).toBe(1);
     expect(up.body.limits).toEqual({ balance_cap_fen: null, single_payment_fen: null, daily_fen: null, annual_fen: null });
 
-    c3 = new Wallet('c3', bankA);
+    c3 = wallet('c3', bankA);
     expect((await c3.open({ kind: 'personal', tier: 3, evidence: { phone: '+8613800000013', name: 'Zhao Lei', id_number: '110101199303031234' } })).status).toBe(201);
-    d4 = new Wallet('d4', bankA);
+    d4 = wallet('d4', bankA);
     expect((await d4.open({ kind: 'personal', tier: 4, evidence: { phone: '+8613800000014' } })).status).toBe(201);
-    e2 = new Wallet('e2', bankA);
+    e2 = wallet('e2', bankA);
     expect((await e2.open({ kind: 'personal', tier: 2, evidence: { phone: '+8613800000012', name: 'Qian Yu', id_number: '110101199404041234', linked_account: '6222000000000012' } })).status).toBe(201);
 
     // bank-b: a merchant with its category code and a handle, a class 4, a class 3 with a
     // linked account, and a class 1.
-    m = new Wallet('m', bankB);
+    m = wallet('m', bankB);
     const rm_ = await m.open({ kind: 'merchant', mcc: '5411', tier: 2, evidence: { phone: '+8613900000001', name: 'Tea House Ltd', id_number: '91110000MA0012345X', linked_account: '6222000000000101' } });
     expect(rm_.status, JSON.stringify(rm_.body)).toBe(201);
     expect(rm_.body).toMatchObject({ kind: 'merchant', mcc: '5411', tier: 2 });
@@ -329,11 +166,11 @@ describe('two-tier network end to end (central + bank-a + bank-b as processes)',
     expect(al.body.aliases).toEqual(['+8613900000001', '@tea_house']);
     expectError(await m.client.post(`/v1/accounts/${m.id}/aliases`, { alias: 'tea house' }), 400, 'CBDC_ERR_ALIAS_FORMAT');
 
-    b4 = new Wallet('b4', bankB);
+    b4 = wallet('b4', bankB);
     expect((await b4.open({ kind: 'personal', tier: 4, evidence: { phone: '+8613900000004' } })).status).toBe(201);
-    b3s = new Wallet('b3s', bankB);
+    b3s = wallet('b3s', bankB);
     expect((await b3s.open({ kind: 'personal', tier: 3, evidence: { phone: '+8613900000003', name: 'Chen Jing', id_number: '110101198808081234', linked_account: '6222000000000103' } })).status).toBe(201);
-    b1 = new Wallet('b1', bankB);
+    b1 = wallet('b1', bankB);
     expect((await b1.open({ kind: 'personal', tier: 2, evidence: { phone: '+8613900000002', name: 'Sun Li', id_number: '110101196606061234', linked_account: '6222000000000102' } })).status).toBe(201);
     expect((await staffB.post<AccountJson>(`/v1/accounts/${b1.id}/kyc`, { tier: 1, evidence: {} })).body.tier).toBe(1);
 

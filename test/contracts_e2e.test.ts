@@ -19,13 +19,12 @@ import { signHash } from '../protocol/sig.js';
 import { newKeyPair } from '../platform/key_file.js';
 import { SignedClient, type SignedResponse } from '../platform/signed_client.js';
 import { BANK_CLI, type BankProcess, NetworkProcess } from './helpers/network_process.js';
+import { WalletClient as Wallet, freshPhone, idemKey as key } from './helpers/wallet_client.js';
 import { WalletUser, runNode, tellerDeposit } from './helpers/wallet_fixture.js';
 
 const NETWORK = 'cbdc-contracts';
 const Y = (yuan: string): bigint => parseYuan(yuan);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
-const key = (label: string) => `${label}-${Date.now().toString(36)}-${(seq++).toString(36)}`.slice(0, 64);
 
 type Body = Record<string, any>;
 
@@ -36,92 +35,6 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
     if (v !== null && v !== undefined && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
-  }
-}
-
-class Wallet {
-  readonly sk: Buffer;
-  readonly pk: Buffer;
-  id = '';
-  constructor(readonly name: string, readonly bank: BankProcess) {
-    const kp = newKeyPair();
-    this.sk = kp.secretKey;
-    this.pk = kp.publicKey;
-  }
-
-  get client(): SignedClient {
-    return new SignedClient(this.bank.url, NETWORK, this.id, this.sk);
-  }
-
-  async open(tier: number, mcc?: string): Promise<this> {
-    const phone = `+8613${String(process.pid % 1000).padStart(3, '0')}${String(seq++).padStart(6, '0')}`;
-    const evidence: Record<string, string> = { phone };
-    if (tier <= 3) Object.assign(evidence, { name: `Customer ${this.name}`, id_number: `ID${phone.slice(1)}` });
-    if (tier <= 2) evidence.linked_account = `ACCT-${phone.slice(-8)}`;
-    const c = new SignedClient(this.bank.url, NETWORK, `key:${this.pk.toString('hex')}`, this.sk);
-    const r = await c.post<Body>('/v1/accounts', { kind: mcc ? 'merchant' : 'personal', ...(mcc ? { mcc } : {}), tier, evidence });
-    expect(r.status, JSON.stringify(r.body)).toBe(201);
-    this.id = r.body.id;
-    return this;
-  }
-
-  async fund(yuan: string): Promise<void> {
-    const d = await this.bank.client('staff').post<Body>(`/v1/accounts/${this.id}/deposit`, { amount_fen: Y(yuan).toString() });
-    expect(d.status, JSON.stringify(d.body)).toBe(200);
-    const x = await this.client.post<Body>(`/v1/accounts/${this.id}/exchange`, { direction: 'to_wallet', amount_fen: Y(yuan).toString(), idempotency_key: key('ex') });
-    expect(x.status, JSON.stringify(x.body)).toBe(200);
-  }
-
-  async balance(): Promise<bigint> {
-    const r = await this.client.get<Body>(`/v1/accounts/${this.id}`);
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    return BigInt(r.body.balance_fen);
-  }
-
-  sig(txid: string): string {
-    return signHash(this.sk, Buffer.from(txid, 'hex')).toString('hex');
-  }
-
-  /** Signs a payment the bank prepared (a contract's or a schedule's funding) and expects it settled. */
-  async signPayment(p: { id: string; txid: string }): Promise<void> {
-    const r = await this.client.post<Body>(`/v1/accounts/${this.id}/payments/${p.id}/sign`, { sig: this.sig(p.txid) });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body.status).toBe('settled');
-  }
-
-  /** Creates a contract and funds it; returns the contract id. */
-  async contract(kind: string, terms: Body): Promise<string> {
-    const r = await this.client.post<Body>(`/v1/accounts/${this.id}/contracts/${kind}`, { idempotency_key: key(kind), ...terms });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    await this.signPayment(r.body.payment);
-    const c = await this.view(r.body.contract.id);
-    expect(c.contract.status).toBe('active');
-    return r.body.contract.id;
-  }
-
-  view(cid: string): Promise<Body> {
-    return this.client.get<Body>(`/v1/contracts/${cid}`).then((r) => {
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
-      return r.body;
-    });
-  }
-
-  act(cid: string, action: string, body: Body = {}): Promise<SignedResponse<Body>> {
-    return this.client.post<Body>(`/v1/contracts/${cid}/${action}`, body);
-  }
-
-  signSpend(cid: string, spend: { id: string; txid: string }): Promise<SignedResponse<Body>> {
-    return this.client.post<Body>(`/v1/contracts/${cid}/spends/${spend.id}/sign`, { sig: this.sig(spend.txid) });
-  }
-
-  /** Proposes an action and signs it alone; expects it settled. */
-  async settle(cid: string, action: string, body: Body = {}): Promise<Body> {
-    const p = await this.act(cid, action, body);
-    expect(p.status, JSON.stringify(p.body)).toBe(200);
-    const s = await this.signSpend(cid, p.body.spend);
-    expect(s.status, JSON.stringify(s.body)).toBe(200);
-    expect(s.body.spend.status).toBe('settled');
-    return s.body;
   }
 }
 
@@ -145,7 +58,7 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-const open = async (name: string, tier: number, mcc?: string) => new Wallet(name, bank).open(tier, mcc);
+const open = async (name: string, tier: number, mcc?: string) => new Wallet(name, bank, NETWORK).openAtTier(tier, mcc);
 
 /** Balances of these wallets, the bank's totals and central's supply: what a refusal must not change. */
 async function digest(ws: Wallet[]): Promise<string> {
@@ -373,7 +286,7 @@ describe('the command lines', () => {
     const landlord = await open('cli-landlord', 3);
     const u = new WalletUser('cli-tenant', root, 'correct horse battery');
     await u.ok(['init', '--scrypt-cost', '10']);
-    const [opened] = await u.ok(['open-account', '--bank', bank.url, '--tier', '3', '--phone', `+8613${String(process.pid % 1000).padStart(3, '0')}${String(seq++).padStart(6, '0')}`, '--name', 'Cli Tenant', '--id-number', 'ID0123456789']);
+    const [opened] = await u.ok(['open-account', '--bank', bank.url, '--tier', '3', '--phone', freshPhone(), '--name', 'Cli Tenant', '--id-number', 'ID0123456789']);
     const id = opened!.account.id as string;
     expect((await tellerDeposit(bank, id, '50.00', root)).code).toBe(0);
     await u.ok(['exchange', 'to-wallet', '50']);
