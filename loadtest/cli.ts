@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  ENCODINGS, INVALID_KINDS, KnobError, MIX_KINDS, POLICY_INVALID_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, defaultKnobs, parseMix, validateKnobs,
+  CONTRACT_KINDS, ENCODINGS, INVALID_KINDS, KnobError, MIX_KINDS, POLICY_INVALID_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, defaultKnobs, parseContractKinds, parseMix, validateKnobs,
 } from './workload.js';
 import { REPO_ROOT } from './processes.js';
 import { runLoadTest } from './load_test.js';
@@ -22,7 +22,7 @@ function knobsCommand(name: string, description: string): Command {
     .description(description)
     .addOption(new Option('--target <path>', 'e2e: wallets -> bank -> central payments through the banks\' wallet API; central: signed transfers straight to central').choices([...TARGETS]).default(d.target))
     .option('--duration <s>', 'timed seconds', num, d.durationS)
-    .option('--rate <n>', 'offered transactions (e2e: payments) per second; default: as fast as the system answers', num)
+    .option('--rate <n>', 'offered transactions (e2e: items) per second; default: as fast as the system answers. e2e: each kind of the mix is offered its share (key payments rate x key, contract payments rate x contract, offline vouchers rate x offline, their uploads paced to match)', num)
     .option('--connections <n>', 'HTTP connections (split over the banks for e2e)', num, d.connections)
     .option('--pipelining <n>', 'requests in flight per connection (central only; e2e needs 1)', num, d.pipelining)
     .option('--batch <n>', 'transactions per request to central: 1 posts /v1/transactions, more post /v1/batches (central only)', num, d.batch)
@@ -35,7 +35,8 @@ function knobsCommand(name: string, description: string): Command {
     .option('--invalid <share>', 'share of invalid transactions, 0 to 1 (exact count, seeded positions)', num, d.invalid)
     .option('--invalid-kinds <list>', `kinds of invalid transactions, comma-separated (${INVALID_KINDS.join(', ')}; timelock and wrong_preimage are policy transfers, central only; default: double_spend,bad_signature, plus those two when --mix has policy)`, (v: string) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) as InvalidKind[], d.invalidKinds)
     .option('--cross-bank <share>', "e2e: share of payments to another bank's customer, 0 to 1", num, d.crossBank)
-    .option('--mix <list>', `shares of the kinds of items (${MIX_KINDS.join(', ')}). central: the lock policy of each transfer's inputs, key, multi (multi(2, [a, b])) or policy (lock policies: or(and(multi2, before), and(after, key)), or and(key, hash) with the preimage), e.g. key=0.6,multi=0.2,policy=0.2. e2e: key (wallet payments), contract (hash-locked payments through the banks' contract API: create, fund, claim with the preimage) and offline (vouchers made card to card in setup and uploaded to the banks during the run), e.g. key=0.8,contract=0.1,offline=0.1`, 'key=1')
+    .option('--mix <list>', `shares of the kinds of items (${MIX_KINDS.join(', ')}). central: the lock policy of each transfer's inputs, key, multi (multi(2, [a, b])) or policy (lock policies: or(and(multi2, before), and(after, key)), or and(key, hash) with the preimage), e.g. key=0.6,multi=0.2,policy=0.2. e2e: key (wallet payments), contract (contract payments through the banks' contract API, of the kinds --contract-kinds gives: hash locks created, funded and claimed with the preimage; escrows created, funded, resolved and signed by two of buyer, seller and arbiter) and offline (vouchers made card to card in setup and uploaded to the banks during the run), e.g. key=0.8,contract=0.1,offline=0.1`, 'key=1')
+    .option('--contract-kinds <list>', `e2e: shares of the contract payments per contract service (${CONTRACT_KINDS.join(', ')}), exact counts at seeded positions; an escrow ends as buyer and seller agree to release, or as its arbiter decides, to release or refund`, 'hashlock=0.5,escrow=0.5')
     .option('--transactions <n>', 'transactions (e2e: payments) to pre-build; default: rate x duration, or a generous ceiling; a run that uses them up stops early', num)
     .option('--seed <text>', 'seed of keys, amounts, payees and invalid positions: the same seed gives the same workload', d.seed)
     .option('--no-progress', 'no progress bar')
@@ -53,7 +54,7 @@ function knobsFrom(o: Record<string, unknown>, invalidKindsGiven: boolean): Knob
     connections: o.connections as number, pipelining: o.pipelining as number, batch: o.batch as number,
     verification: o.verification as Knobs['verification'], encoding: o.encoding as Knobs['encoding'], wallets: o.wallets as number, banks: o.banks as number,
     inputs: o.inputs as number, outputs: o.outputs as number, invalid: o.invalid as number, invalidKinds: o.invalidKinds as InvalidKind[],
-    crossBank: o.crossBank as number, mix, transactions: (o.transactions as number | undefined) ?? null, seed: o.seed as string,
+    crossBank: o.crossBank as number, mix, contractKinds: parseContractKinds(o.contractKinds as string), transactions: (o.transactions as number | undefined) ?? null, seed: o.seed as string,
   };
   if (!invalidKindsGiven && mix.policy > 0) k.invalidKinds = [...k.invalidKinds, ...POLICY_INVALID_KINDS];
   return validateKnobs(k);
@@ -68,6 +69,7 @@ Examples:
   npm run loadtest -- --target central --batch 1 --rate 2000 --invalid 0.05
   npm run loadtest -- --target central --batch 100 --mix key=0.5,multi=0.2,policy=0.3 --invalid 0.04
   npm run loadtest -- --mix key=0.8,contract=0.1,offline=0.1             # e2e payments, contract payments and offline vouchers
+  npm run loadtest -- --mix key=0.6,contract=0.2,offline=0.2 --contract-kinds escrow=1 --rate 100   # every kind at its share of 100/s
 Exit status: 0 when the conservation check passes, 1 when it fails, 2 for a bad knob.`);
   cmd.parse(process.argv);
   const o = cmd.opts();

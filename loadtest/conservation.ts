@@ -5,7 +5,7 @@ import { type Tx } from '../protocol/tx.js';
 import { below, makeRng } from '../central/bench/workload_gen.js';
 import { forEachLimited, getWithRetry, signedCall } from './setup.js';
 import { type ContractPlan, KIND_BAD_SIGNATURE, KIND_CODES, KIND_DOUBLE_SPEND, KIND_NAMES, KIND_VALID, LOCK_NAMES, type PaymentPlan } from './workload.js';
-import { type ContractRecord, OUTCOME_REJECTED, OUTCOME_SETTLED, OUTCOME_UNKNOWN, type PaymentRecord } from './runner.js';
+import { type ContractRecord, OUTCOME_REJECTED, OUTCOME_SETTLED, OUTCOME_UNKNOWN, type PaymentRecord, escrowSigners } from './runner.js';
 
 /** Transactions (and payments) whose outputs are looked up at central one by one, at most. */
 export const SAMPLE_MAX = 200;
@@ -240,6 +240,18 @@ export interface PaymentCheckInput {
   contracts?: { plans: readonly ContractPlan[]; outcome: Uint8Array; records: readonly ContractRecord[]; accounts: readonly { accountId: string; bankUrl: string; sk: Buffer }[] };
 }
 
+/** A contract as its bank shows it to a party (GET /v1/contracts/:cid). */
+interface ContractView {
+  contract: { status: string; held_fen: string; state?: { decided_by?: string[] } };
+  spends: { status: string }[];
+}
+
+/** The status a contract payment ends in when it ends as planned. */
+export function contractEndStatus(p: ContractPlan): string {
+  if (p.kind === 'hashlock') return 'claimed';
+  return escrowSigners(p).outcome === 'release' ? 'released' : 'refunded';
+}
+
 /** The bank's view of one payment, read by staff. */
 async function paymentStatus(x: PaymentCheckInput, plan: PaymentPlan, pid: string): Promise<string> {
   const a = x.accounts[plan.payer]!;
@@ -311,62 +323,87 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
       if (r.replaySame) counts.replays_answered_same++;
     }
   }
-  // Contract payments: funded ones moved the amount from the payer into the contract's lock
-  // (one coin spent), claimed ones on to the payee (the contract's output spent).
-  const cc = { contracts_stopped_unfunded: 0, contracts_stopped_funded: 0, contracts_sent: 0, contracts_funded: 0, contracts_claimed: 0, contracts_not_claimed: 0, contracts_unanswered_resolved: 0, contracts_checked_claimed: 0, contracts_checked: 0 };
+  // Contract payments: a funded one moved its amount from the payer into the contract's lock
+  // (one coin spent); an ended one moved it on (the contract's output spent) to its planned
+  // recipient: the payee (hash lock claimed, escrow released) or the payer again (escrow refunded).
+  const cc = {
+    contracts_stopped_unfunded: 0, contracts_stopped_funded: 0, contracts_sent: 0, contracts_funded: 0, contracts_ended: 0, contracts_not_ended: 0,
+    contracts_unanswered_resolved: 0, contracts_checked_ok: 0, contracts_checked: 0,
+    hashlock_sent: 0, hashlock_claimed: 0, escrow_sent: 0, escrow_released: 0, escrow_refunded: 0,
+  };
   let lockedInContracts = 0n;
+  let firstBadContract = '';
   if (x.contracts !== undefined) {
     const k = x.contracts;
-    const view = async (i: number): Promise<string> => {
+    const view = async (i: number): Promise<ContractView> => {
       const a = k.accounts[k.plans[i]!.payer]!;
-      const r = await signedCall<{ contract?: { status?: string } }>(a.bankUrl, x.c.network, a.sk, a.accountId, 'GET', `/v1/contracts/${k.records[i]!.cid}`);
-      return r.status === 200 ? r.body.contract?.status ?? 'unknown' : `http_${r.status}`;
+      const r = await signedCall<ContractView>(a.bankUrl, x.c.network, a.sk, a.accountId, 'GET', `/v1/contracts/${k.records[i]!.cid}`);
+      return r.status === 200 ? r.body : { contract: { status: `http_${r.status}`, held_fen: '?' }, spends: [] };
     };
     // Unanswered at the stop: the bank's view of the contract says what happened.
     const open = [...k.outcome.keys()].filter((i) => k.outcome[i] === OUTCOME_UNKNOWN);
     await forEachLimited(open.length, CHECK_CONCURRENCY, async (j) => {
       const i = open[j]!;
-      const r = k.records[i]! as ContractRecord;
+      const r = k.records[i]!;
       if (r.cid === null) return;
-      const st = await view(i);
-      if (st === 'claimed') {
+      const st = (await view(i)).contract.status;
+      if (st === contractEndStatus(k.plans[i]!)) {
         r.funded = true;
-        r.claimed = true;
+        r.ended = true;
         k.outcome[i] = OUTCOME_SETTLED;
       } else if (st === 'active') r.funded = true;
       cc.contracts_unanswered_resolved++;
     });
     for (let i = 0; i < k.plans.length; i++) {
       if (k.outcome[i] === 0) continue;
-      // Stopped by the end of the run before the claim: not a refusal (the money, if funded, waits in its contract).
+      // Stopped by the end of the run before its end: not a refusal (the money, if funded, waits in its contract).
       const stopped = k.outcome[i] === OUTCOME_UNKNOWN;
       if (stopped && !k.records[i]!.funded) {
         cc.contracts_stopped_unfunded++;
         continue;
       }
-      if (stopped) cc.contracts_stopped_funded++;
-      else cc.contracts_sent++;
       const p = k.plans[i]!;
       const r = k.records[i]!;
+      if (stopped) cc.contracts_stopped_funded++;
+      else cc.contracts_sent++;
+      // Per contract kind, sent counts those the run stopped funded but not yet ended, too.
+      if (p.kind === 'hashlock') cc.hashlock_sent++;
+      else cc.escrow_sent++;
       if (r.funded) {
         cc.contracts_funded++;
         settledInputs += 1n;
         delta.set(p.payer, (delta.get(p.payer) ?? 0n) - p.amountFen);
       }
-      if (r.claimed) {
-        cc.contracts_claimed++;
+      if (r.ended) {
+        cc.contracts_ended++;
         settledInputs += 1n;
-        delta.set(p.payee, (delta.get(p.payee) ?? 0n) + p.amountFen);
+        const refund = p.kind === 'escrow' && escrowSigners(p).outcome === 'refund';
+        const to = refund ? p.payer : p.payee;
+        delta.set(to, (delta.get(to) ?? 0n) + p.amountFen);
+        if (p.kind === 'hashlock') cc.hashlock_claimed++;
+        else if (refund) cc.escrow_refunded++;
+        else cc.escrow_released++;
       } else {
-        if (!stopped) cc.contracts_not_claimed++;
+        if (!stopped) cc.contracts_not_ended++;
         if (r.funded) lockedInContracts += p.amountFen;
       }
     }
-    // The bank's own view of sampled claimed contracts.
-    const claimed = sample([...k.outcome.keys()].filter((i) => k.records[i]!.claimed), SAMPLE_MAX, x.seed);
-    await forEachLimited(claimed.length, CHECK_CONCURRENCY, async (j) => {
+    // The bank's own view of sampled ended contracts: in the planned end state, nothing left
+    // in them, spent by exactly one settled proposal, signed (escrow) by the planned parties.
+    const ended = sample([...k.outcome.keys()].filter((i) => k.records[i]!.ended), SAMPLE_MAX, x.seed);
+    await forEachLimited(ended.length, CHECK_CONCURRENCY, async (j) => {
+      const i = ended[j]!;
+      const p = k.plans[i]!;
+      const v = await view(i);
+      const settledSpends = v.spends.filter((s) => s.status === 'settled').length;
+      let ok = v.contract.status === contractEndStatus(p) && v.contract.held_fen === '0' && settledSpends === 1;
+      if (ok && p.kind === 'escrow') {
+        const e = escrowSigners(p);
+        ok = JSON.stringify(v.contract.state?.decided_by) === JSON.stringify([k.accounts[e.proposer]!.accountId, k.accounts[e.second]!.accountId]);
+      }
       cc.contracts_checked++;
-      if ((await view(claimed[j]!)) === 'claimed') cc.contracts_checked_claimed++;
+      if (ok) cc.contracts_checked_ok++;
+      else firstBadContract ||= `${k.records[i]!.cid} (${p.kind}${p.end !== null ? ` ${p.end}` : ''}): ${v.contract.status}, held ${v.contract.held_fen} fen, ${settledSpends} settled spends, decided by ${JSON.stringify(v.contract.state?.decided_by ?? null)}`;
     });
   }
 
@@ -418,13 +455,15 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
   check(checks, 'wallet balances: the wallets together neither gained nor lost', sumBefore === sumAfter + lockedInContracts,
     `${sumBefore} -> ${sumAfter} fen` + (x.contracts !== undefined ? ` + ${lockedInContracts} fen funded into contracts not yet claimed` : ''));
   if (x.contracts !== undefined) {
-    check(checks, 'contract payments: every one funded and claimed by its payee', cc.contracts_not_claimed === 0,
-      `${cc.contracts_claimed} of ${cc.contracts_sent} claimed (${cc.contracts_funded} funded; ${cc.contracts_unanswered_resolved} answered by their bank after the run); ` +
-      `stopped by the end of the run: ${cc.contracts_stopped_funded} funded and not yet claimed, ${cc.contracts_stopped_unfunded} not funded`);
-    check(checks, 'contract payments: the bank shows every sampled claimed contract claimed', cc.contracts_checked_claimed === cc.contracts_checked, `${cc.contracts_checked_claimed} of ${cc.contracts_checked} sampled`);
+    check(checks, 'contract payments: every one funded once and ended once (hash locks claimed, escrows released or refunded as planned)', cc.contracts_not_ended === 0,
+      `${cc.contracts_ended} of ${cc.contracts_sent} ended: hash locks ${cc.hashlock_claimed} of ${cc.hashlock_sent} claimed, escrows ${cc.escrow_released + cc.escrow_refunded} of ${cc.escrow_sent} ended ` +
+      `(${cc.escrow_released} released, ${cc.escrow_refunded} refunded); ${cc.contracts_funded} funded; ${cc.contracts_unanswered_resolved} answered by their bank after the run; ` +
+      `stopped by the end of the run: ${cc.contracts_stopped_funded} funded and not yet ended, ${cc.contracts_stopped_unfunded} not funded`);
+    check(checks, 'contract payments: the bank shows every sampled ended contract in its planned end, emptied by exactly one settled spend', cc.contracts_checked_ok === cc.contracts_checked,
+      `${cc.contracts_checked_ok} of ${cc.contracts_checked} sampled` + (firstBadContract !== '' ? `; first not: ${firstBadContract}` : ''));
   }
   const spentDelta = BigInt(supplyAfter.spent) - BigInt(x.before.spent);
-  check(checks, 'settled exactly once (spent count at central)', spentDelta === settledInputs, `central spent ${spentDelta} outputs during the run; the settled payments${x.contracts !== undefined ? ' and contract fundings and claims' : ''} spend ${settledInputs}`);
+  check(checks, 'settled exactly once (spent count at central)', spentDelta === settledInputs, `central spent ${spentDelta} outputs during the run; the settled payments${x.contracts !== undefined ? ' and contract fundings and ends' : ''} spend ${settledInputs}`);
 
   // Spot checks at central: a settled payment's outputs exist and add up to the coins it spent.
   const settled = sample([...x.outcome.keys()].filter((i) => x.outcome[i] === OUTCOME_SETTLED && x.records[i]!.outputs !== null), SAMPLE_MAX, x.seed);

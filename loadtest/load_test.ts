@@ -10,10 +10,10 @@ import { makeKeyPool } from '../central/bench/workload_gen.js';
 import { Network, ProcSampler, topSelfTime } from './processes.js';
 import { balances, customerLock, fund, openAccounts, settleAll, waitForCredit } from './setup.js';
 import {
-  COIN_VALUE_FEN, type Knobs, OFFLINE_LOAD_FEN, bankOf, burnTransfers, coinsPerWallet, contractCount, countKinds, countLocks, offlineVoucherCount, planCentral, planContracts, planOffline, planPayments,
+  CONTRACT_REQUESTS, COIN_VALUE_FEN, type Knobs, OFFLINE_LOAD_FEN, bankOf, burnTransfers, coinsPerWallet, contractCount, countKinds, countLocks, e2eRates, offlineVoucherCount, planCentral, planContracts, planOffline, planPayments,
   plannedCount, signCentral, validateKnobs,
 } from './workload.js';
-import { type OfflineRunResult, checkOffline, prepareOffline, runOfflineUploads } from './offline.js';
+import { type OfflineRunResult, checkOffline, offlineUploads, prepareOffline, runOfflineUploads } from './offline.js';
 import { type KindFigures } from './report_json.js';
 import { type ContractRecord, Recorder, centralRequests, runCentral, runContracts, runPayments, txIdOf, type RunResult, type SecondFigures } from './runner.js';
 import { type ConservationReport, checkCentral, checkPayments, supply } from './conservation.js';
@@ -141,7 +141,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         return { bank, bankUrl: net.banks.get(bank)!.url, sk, pub: keys.pubs[w]!, staffSk: staffSk.get(bank)! };
       });
       o.log(`workload: ${plans.length} payments over ${k.wallets} wallets at ${k.banks} banks, ${JSON.stringify(countKinds(Uint8Array.from(plans.map((p) => p.kind))))}` +
-        (nContract > 0 ? `; ${nContract} hash-locked contract payments` : '') +
+        (nContract > 0 ? `; ${nContract} contract payments (${contractPlans.filter((c) => c.kind === 'hashlock').length} hash locks, ${contractPlans.filter((c) => c.kind === 'escrow').length} escrows)` : '') +
         (nOffline > 0 ? `; ${nOffline} offline vouchers from ${offlinePlans.length} pairs of devices` : ''));
       const accounts = await timed('open_accounts', () => openAccounts(NETWORK, wallets, k.seed));
       const outputs: { value: bigint; lock: ReturnType<typeof customerLock> }[] = [];
@@ -164,14 +164,18 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       if (bankUrls.length !== k.banks) throw new Error('every bank must hold wallets');
       requestsPrebuilt = plans.length;
       sampler.start();
-      o.log(`running ${k.durationS} s of payments through ${k.banks} bank(s) (${k.verification})${nOffline > 0 ? `, uploading ${nOffline} offline vouchers alongside` : ''}...`);
+      const rates = e2eRates(k);
+      // The uploads' bodies are read from the cards before the clock; under --rate they are due at the vouchers' share of it.
+      const uploads = nOffline === 0 ? [] : await offlineUploads(offlinePairs, rates === null ? null : rates.offline);
+      o.log(`running ${k.durationS} s of payments through ${k.banks} bank(s) (${k.verification})${rates !== null ? ` at ${JSON.stringify(rates)} per s` : ''}` +
+        `${nOffline > 0 ? `, uploading ${nOffline} offline vouchers alongside` : ''}...`);
       // All banks share one autocannon run: the request's path names the account; the URL is
       // per bank, so with several banks the payments go to each through its own instance.
-      // The offline uploads run side by side with the payments, from the start of the window.
+      // The contract payments and offline uploads run side by side with the payments, from the start of the window.
       const [pr, con, off] = await Promise.all([
         runPaymentsAcrossBanks(k, runOpts, plans, accounts, startedAt.getTime().toString(36)),
         nContract === 0 ? Promise.resolve(null) : runContractsAcrossBanks(k, runOpts, contractPlans, accounts, startedAt.getTime().toString(36)),
-        nOffline === 0 ? Promise.resolve(null as OfflineRunResult | null) : runOfflineUploads(NETWORK, offlinePairs),
+        nOffline === 0 ? Promise.resolve(null as OfflineRunResult | null) : runOfflineUploads(NETWORK, offlinePairs, uploads, rates === null ? null : k.durationS),
       ]);
       run = pr;
       sampler.stop();
@@ -188,10 +192,19 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       if (con !== null) {
         const c = conservation.counts;
         const sentC = c.contracts_sent! + c.contracts_stopped_funded!;
-        conservation.by_kind.contract = { sent: sentC, funded: c.contracts_funded!, claimed: c.contracts_claimed!, not_claimed: c.contracts_not_claimed! };
+        conservation.by_kind.contract = {
+          sent: sentC, funded: c.contracts_funded!, ended: c.contracts_ended!, not_ended: c.contracts_not_ended!,
+          hashlock_sent: c.hashlock_sent!, hashlock_claimed: c.hashlock_claimed!, escrow_sent: c.escrow_sent!, escrow_released: c.escrow_released!, escrow_refunded: c.escrow_refunded!,
+        };
         const spanC = Math.max(con.seconds, con.recorder.perSecond().length);
-        byKind.contract = { sent: sentC, settled: c.contracts_claimed!, refused: c.contracts_not_claimed!, settled_per_s: Math.round(c.contracts_claimed! / spanC), seconds: Math.round(spanC * 100) / 100 };
-        timelineByKind = { contract: con.recorder.perSecond() };
+        byKind.contract = {
+          sent: sentC, settled: c.contracts_ended!, refused: c.contracts_not_ended!, settled_per_s: Math.round(c.contracts_ended! / spanC), seconds: Math.round(spanC * 100) / 100,
+          contract_kinds: {
+            hashlock: { sent: c.hashlock_sent!, settled: c.hashlock_claimed! },
+            escrow: { sent: c.escrow_sent!, settled: c.escrow_released! + c.escrow_refunded!, released: c.escrow_released!, refunded: c.escrow_refunded! },
+          },
+        };
+        timelineByKind = { ...(timelineByKind ?? {}), contract: con.recorder.perSecond() };
       }
       if (off !== null) {
         const staff = new Map(banks.map((b) => [b, { url: net.banks.get(b)!.url, sk: staffSk.get(b)! }]));
@@ -200,11 +213,14 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         conservation.counts = { ...conservation.counts, ...oc.counts };
         conservation.ok = conservation.checks.every((c) => c.ok);
         const settled = oc.counts.offline_settled_once!;
-        conservation.by_kind.offline = { sent: nOffline, settled, duplicates: off.duplicates, refused: off.refused, uploads: off.uploads };
+        const sentV = oc.counts.offline_vouchers!;
+        conservation.by_kind.offline = { sent: sentV, settled, duplicates: off.duplicates, refused: off.refused, uploads: off.uploads, pairs_not_uploaded: oc.counts.offline_pairs_not_uploaded! };
         byKind.offline = {
-          sent: nOffline, settled, refused: off.refused, settled_per_s: off.seconds > 0 ? Math.round(settled / off.seconds) : 0, seconds: off.seconds,
+          sent: sentV, settled, refused: off.refused, settled_per_s: off.seconds > 0 ? Math.round(settled / off.seconds) : 0, seconds: off.seconds,
           vouchers: nOffline, uploads: off.uploads, duplicates: off.duplicates,
         };
+        // Vouchers settled per second, counted when the upload that settled them was answered.
+        timelineByKind = { ...(timelineByKind ?? {}), offline: off.recorder.perSecond() };
       }
     }
 
@@ -282,11 +298,13 @@ async function runPaymentsAcrossBanks(
   const byBank = indexesByPayerBank(plans, accounts);
   const urls = [...byBank.keys()];
   const conns = Math.max(1, Math.floor(k.connections / urls.length));
+  const rates = e2eRates(k);
   const parts = await Promise.all(urls.map((url, b) => {
     const idx = byBank.get(url)!;
     return runPayments({
       ...runOpts, url, connections: conns, progress: runOpts.progress && b === 0,
-      requestRate: k.rate === null ? null : (2 * k.rate) / urls.length,
+      // Two requests per payment (prepare, sign; a double-spend replay adds a third), at the key share of --rate.
+      requestRate: rates === null ? null : (2 * rates.key) / urls.length,
     }, idx.map((i) => plans[i]!), accounts, `${idemPrefix}-${b}`).then((r) => ({ r, idx }));
   }));
   if (parts.length === 1) {
@@ -326,7 +344,7 @@ function mergeRuns(n: number, parts: { r: Awaited<ReturnType<typeof runPayments>
   };
 }
 
-/** Contract payments go to the payer's bank; one autocannon run per bank beside the payments', merged after. */
+/** Contract payments go to the payer's bank; one autocannon run per bank beside the payments', merged after; under --rate, at the contract share of it. */
 async function runContractsAcrossBanks(
   k: Knobs, runOpts: Parameters<typeof runContracts>[0], plans: ReturnType<typeof planContracts>,
   accounts: Awaited<ReturnType<typeof openAccounts>>, idemPrefix: string,
@@ -334,11 +352,14 @@ async function runContractsAcrossBanks(
   const byBank = indexesByPayerBank(plans, accounts);
   const urls = [...byBank.keys()];
   const conns = Math.max(1, Math.round((k.connections * k.mix.contract) / urls.length));
+  const rates = e2eRates(k);
   const parts = await Promise.all(urls.map((url, b) => {
     const idx = byBank.get(url)!;
+    // Requests per contract payment at this bank, over its plan (a hash lock makes 4, an escrow 5).
+    const requestsPerContract = idx.reduce((s, i) => s + CONTRACT_REQUESTS[plans[i]!.kind], 0) / idx.length;
     return runContracts({
       ...runOpts, url, connections: conns, progress: false,
-      requestRate: k.rate === null ? null : (4 * k.rate * k.mix.contract) / urls.length,
+      requestRate: rates === null ? null : (rates.contract * requestsPerContract) / urls.length,
     }, idx.map((i) => plans[i]!), accounts, `${idemPrefix}-${b}`).then((r) => ({ r, idx }));
   }));
   const outcome = new Uint8Array(plans.length);

@@ -1,9 +1,10 @@
 // A short real load test of each path (central processes on free ports, autocannon, the
 // conservation check): the command exits 0, the JSON report carries every figure and the
 // settings, its conservation check passed with every invalid transaction refused, every kind
-// of the mix (central: key, multi and policy locks; e2e: payments and offline vouchers)
-// settled and checked on its own, and the HTML page holds uPlot and the plots' data. No
-// throughput is asserted.
+// of the mix (central: key, multi and policy locks; e2e: payments, contract payments of both
+// kinds (hash locks and escrows) and offline vouchers, the uploads paced by --rate) settled and
+// checked on its own, and the HTML page holds uPlot and the plots' data. No throughput is
+// asserted.
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -31,7 +32,10 @@ interface Report {
   settings: Record<string, unknown>;
   results: Record<string, unknown> & {
     latency: Record<string, unknown>; accepted: number; rejected: number; rejected_by_code: Record<string, number>;
-    by_kind: Record<string, { sent: number; settled: number; refused: number; settled_per_s: number; seconds: number; duplicates?: number; uploads?: number }>;
+    by_kind: Record<string, {
+      sent: number; settled: number; refused: number; settled_per_s: number; seconds: number; duplicates?: number; uploads?: number; vouchers?: number;
+      contract_kinds?: Record<string, { sent: number; settled: number; released?: number; refunded?: number }>;
+    }>;
   };
   timeline: unknown[];
   timeline_by_kind?: Record<string, { t: number; accepted: number }[]>;
@@ -78,10 +82,13 @@ function commonChecks(r: Report, html: string, target: string): void {
 }
 
 describe('npm run loadtest, a few seconds of each path', () => {
-  it('e2e payments, contract payments and offline vouchers, central batches of key, multi and policy locks: reports written, conservation passed, every invalid refused', async () => {
-    const [e2e, central] = await Promise.all([
+  it('e2e payments, contract payments (hash locks, escrows) and paced offline vouchers, central batches of key, multi and policy locks: reports written, conservation passed, every invalid refused', async () => {
+    const [e2e, central, unpaced] = await Promise.all([
       runCli(['--target', 'e2e', '--duration', '3', '--wallets', '12', '--banks', '2', '--transactions', '400', '--connections', '4', '--invalid', '0.05', '--rate', '60', '--mix', 'key=0.7,contract=0.1,offline=0.2']),
       runCli(['--target', 'central', '--duration', '3', '--wallets', '20', '--transactions', '3000', '--batch', '50', '--connections', '2', '--invalid', '0.04', '--mix', 'key=0.4,multi=0.3,policy=0.3', '--rate', '600']),
+      // No --rate, one bank, escrows alone: every kind as fast as it is answered, every offline pair uploaded.
+      runCli(['--target', 'e2e', '--duration', '2', '--wallets', '9', '--banks', '1', '--cross-bank', '0', '--transactions', '150', '--connections', '2', '--invalid', '0',
+        '--mix', 'key=0.4,contract=0.4,offline=0.2', '--contract-kinds', 'escrow=1', '--seed', 'escrows-unpaced']),
     ]);
     expect(e2e.code, e2e.stderr).toBe(0);
     expect(central.code, central.stderr).toBe(0);
@@ -97,36 +104,66 @@ describe('npm run loadtest, a few seconds of each path', () => {
     expect(c.bad_signature_refused).toBe(c.bad_signature_sent);
     if (c.bad_signature_sent! > 0) expect(a.json.results.rejected_by_code.CBDC_ERR_BAD_SIGNATURE).toBe(c.bad_signature_sent);
     expect(c.replays_answered_same).toBe(c.replays);
-    // Offline: 80 vouchers made card to card in setup, each uploaded by payer and payee, each settled once.
+    // Offline: 80 vouchers made card to card in setup, in a pair of 50 and a pair of 30. Paced
+    // at the offline share of --rate (12 vouchers/s), the first pair's slot starts at 0 s and the
+    // second's at 4.17 s, after the 3 s window: only the first pair is uploaded, by payer and
+    // payee, each of its vouchers settled once; the second pair's stay on the cards.
     const off = a.json.results.by_kind.offline!;
-    expect(off).toMatchObject({ sent: 80, settled: 80, refused: 0, duplicates: 80 });
-    expect(c.offline_settled_once).toBe(80);
+    expect(off).toMatchObject({ sent: 50, settled: 50, refused: 0, duplicates: 50, uploads: 2, vouchers: 80 });
+    expect(c.offline_settled_once).toBe(50);
     expect(c.offline_settled_more).toBe(0);
+    expect(c.offline_pairs_not_uploaded).toBe(1);
     expect(a.json.results.by_kind.key!.settled).toBeGreaterThan(0);
-    // Hash-locked contract payments: created, funded, claimed with the preimage, each one.
+    // Contract payments, hash locks and escrows: created, funded, and claimed with the preimage
+    // or resolved by two of buyer, seller and arbiter, each one.
     const con = a.json.results.by_kind.contract!;
     expect(con.settled).toBeGreaterThan(0);
     expect(con.refused).toBe(0);
-    expect(c.contracts_claimed).toBe(con.settled);
-    expect(c.contracts_checked_claimed).toBe(c.contracts_checked);
+    expect(c.contracts_ended).toBe(con.settled);
+    expect(c.contracts_checked_ok).toBe(c.contracts_checked);
+    const ck = con.contract_kinds!;
+    expect(ck.hashlock!.settled).toBeGreaterThan(0);
+    expect(ck.escrow!.settled).toBeGreaterThan(0);
+    expect(ck.hashlock!.settled + ck.escrow!.settled).toBe(con.settled);
+    expect(ck.escrow!.released! + ck.escrow!.refunded!).toBe(ck.escrow!.settled);
     const names = a.json.conservation.checks.map((x) => x.name);
     expect(names).toEqual(expect.arrayContaining([
       'offline vouchers: every voucher settled exactly once (uploaded by payer and payee)',
-      'contract payments: every one funded and claimed by its payee',
+      'contract payments: every one funded once and ended once (hash locks claimed, escrows released or refunded as planned)',
+      'contract payments: the bank shows every sampled ended contract in its planned end, emptied by exactly one settled spend',
       'offline devices at the bank: paid, received and held match the payments',
       'offline reserve covers every device (bank-a: GET /v1/bank/offline/check)',
       'offline reserve covers every device (bank-b: GET /v1/bank/offline/check)',
     ]));
-    expect(e2e.stdout).toMatch(/offline\s+80 settled/);
+    expect(e2e.stdout).toMatch(/offline\s+50 settled/);
+    expect(e2e.stdout).toMatch(/contract .*\(hashlock \d+ of \d+; escrow \d+ of \d+: \d+ released, \d+ refunded\)/);
     expect(a.html).toContain('<h2>The mix</h2>');
-    // Contract payments have their own timeline, on the payments' clock, and their own plot.
+    expect(a.html).toContain('contract/escrow');
+    // Contract payments and offline vouchers have their own timelines, on the payments' clock,
+    // and their own lines in the plot of settled items per second by kind.
     const conTimeline = a.json.timeline_by_kind?.contract ?? [];
     expect(conTimeline.reduce((s, x) => s + x.accepted, 0)).toBe(con.settled);
+    const offTimeline = a.json.timeline_by_kind?.offline ?? [];
+    expect(offTimeline.reduce((s, x) => s + x.accepted, 0)).toBe(off.settled);
     expect(a.html).toContain('id="p-kinds"');
     const plotted = JSON.parse(/<script id="plot-data" type="application\/json">(.*?)<\/script>/s.exec(a.html)![1]!) as { byKind: number[][]; kindNames: string[] };
-    expect(plotted.kindNames).toEqual(['key', 'contract']);
+    expect(plotted.kindNames).toEqual(['key', 'contract', 'offline']);
     expect(plotted.byKind[2]!.reduce((s, x) => s + x, 0)).toBe(con.settled);
+    expect(plotted.byKind[3]!.reduce((s, x) => s + x, 0)).toBe(off.settled);
     expect(plotted.byKind[1]!.reduce((s, x) => s + x, 0)).toBe(a.json.results.accepted);
+
+    expect(unpaced.code, unpaced.stderr).toBe(0);
+    const u = reportOf(unpaced.dir);
+    commonChecks(u.json, u.html, 'e2e');
+    const uk = u.json.results.by_kind;
+    // 60 escrows planned: every one started ended as planned (released or refunded), no hash lock.
+    expect(uk.contract!.contract_kinds!.hashlock).toEqual({ sent: 0, settled: 0 });
+    expect(uk.contract!.contract_kinds!.escrow!.settled).toBeGreaterThan(0);
+    expect(uk.contract!.refused).toBe(0);
+    expect(u.json.conservation.counts.contracts_checked_ok).toBe(u.json.conservation.counts.contracts_checked);
+    // 30 vouchers in one pair, uploaded at once without a rate.
+    expect(uk.offline).toMatchObject({ sent: 30, settled: 30, duplicates: 30, uploads: 2, vouchers: 30 });
+    expect(u.json.conservation.counts.offline_pairs_not_uploaded).toBe(0);
 
     const b = reportOf(central.dir);
     commonChecks(b.json, b.html, 'central');

@@ -77,7 +77,9 @@ export function renderHtml(r: LoadReport): string {
   const unit = x.unit;
   const rows = (pairs: [string, unknown][]): string => pairs.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join('');
   const settings = Object.entries(r.settings).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : v] as [string, unknown]);
-  const mix = Object.entries(r.results.by_kind).map(([kind, f]) => `<tr><td>${esc(kind)}</td><td>${f.sent}</td><td>${f.settled}</td><td>${f.refused}</td><td>${f.settled_per_s}</td><td>${f.seconds}</td></tr>`).join('');
+  const mix = Object.entries(r.results.by_kind).map(([kind, f]) => `<tr><td>${esc(kind)}</td><td>${f.sent}</td><td>${f.settled}</td><td>${f.refused}</td><td>${f.settled_per_s}</td><td>${f.seconds}</td></tr>` +
+    // Contract payments per contract service, beneath their row.
+    Object.entries(f.contract_kinds ?? {}).map(([ck, c]) => `<tr><td>&nbsp;&nbsp;${esc(kind)}/${esc(ck)}</td><td>${c.sent}</td><td>${c.settled}${c.released !== undefined ? ` (${c.released} released, ${c.refunded} refunded)` : ''}</td><td></td><td></td><td></td></tr>`).join('')).join('');
   const checks = r.conservation.checks.map((c) => `<tr class="${c.ok ? 'ok' : 'fail'}"><td>${c.ok ? 'ok' : 'FAILED'}</td><td>${esc(c.name)}</td><td>${esc(c.detail)}</td></tr>`).join('');
   const procs = Object.entries(r.process_summary).map(([n, s]) => `<tr><th>${esc(n)}</th><td>${s.cpu_cores_mean} cores</td><td>${s.rss_mb_max} MB</td></tr>`).join('');
   return `<!doctype html>

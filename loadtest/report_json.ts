@@ -21,6 +21,11 @@ export interface KindFigures {
   vouchers?: number;
   uploads?: number;
   duplicates?: number;
+  /**
+   * Contract payments per contract service: sent and settled (ended as planned: hash locks
+   * claimed; escrows released to the seller or refunded to the buyer).
+   */
+  contract_kinds?: Record<string, { sent: number; settled: number; released?: number; refunded?: number }>;
 }
 
 export interface LoadReport {
@@ -57,8 +62,9 @@ export interface LoadReport {
   /** Second by second: the main kind (central: every transfer; e2e: key payments). */
   timeline: SecondFigures[];
   /**
-   * Second by second, each kind run beside the main one (e2e: contract payments, each counted
-   * when its claim settles, with the whole flow's latency), on the same clock.
+   * Second by second, each kind run beside the main one, on the same clock (e2e: contract
+   * payments, each counted when its end settles, with the whole flow's latency; offline
+   * vouchers, counted when the upload that settled them is answered, with its latency).
    */
   timeline_by_kind?: Record<string, SecondFigures[]>;
   processes: Record<string, ProcSample[]>;
@@ -96,7 +102,8 @@ export function summaryText(r: LoadReport, files: string[]): string {
     ...Object.entries(r.process_summary).map(([name, s]) => `  ${name.padEnd(12)} CPU ${s.cpu_cores_mean} cores (${s.cpu_ms_per_item ?? 'n/a'} ms per ${x.unit.replace(/s$/, '')}), RSS max ${s.rss_mb_max} MB`),
     `other processes on the machine: ${r.machine.other_processes_cores_mean} cores on average`,
     ...Object.entries(x.by_kind).map(([kind, f]) => `  ${kind.padEnd(8)} ${String(f.settled).padStart(8)} settled, ${String(f.refused).padStart(6)} refused of ${f.sent} sent: ${f.settled_per_s}/s over ${f.seconds} s` +
-      (f.vouchers !== undefined ? ` (${f.vouchers} vouchers in ${f.uploads} uploads; ${f.duplicates} uploaded twice, settled once)` : '')),
+      (f.vouchers !== undefined ? ` (${f.vouchers} vouchers pre-built, ${f.uploads} uploads; ${f.duplicates} uploaded twice, settled once)` : '') +
+      (f.contract_kinds !== undefined ? ` (${Object.entries(f.contract_kinds).map(([ck, c]) => `${ck} ${c.settled} of ${c.sent}` + (c.released !== undefined ? `: ${c.released} released, ${c.refunded} refunded` : '')).join('; ')})` : '')),
     `conservation: ${r.conservation.ok ? 'PASSED' : 'FAILED'}`,
     ...r.conservation.checks.map((c) => `  [${c.ok ? 'ok' : 'FAIL'}] ${c.name}: ${c.detail}`),
     ...Object.entries(r.profiles ?? {}).flatMap(([name, p]) => [

@@ -613,34 +613,55 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
 }
 
 // -------------------------------------------------------------------------------------------
-// e2e: hash-locked contract payments
+// e2e: contract payments (hash-locked payments and escrows)
 
 export interface ContractRecord {
   cid: string | null;
   /** The funding payment settled: the amount sits under the contract's lock. */
   funded: boolean;
-  /** The claim settled: the payee has the amount. */
-  claimed: boolean;
+  /** Its end settled (hash lock: claimed by the payee; escrow: released to the seller or refunded to the buyer, as planned). */
+  ended: boolean;
   code: string | null;
 }
 
+/** Escrow: who proposes the outcome and signs first, who signs second, and the outcome. */
+export function escrowSigners(p: ContractPlan): { proposer: number; second: number; outcome: 'release' | 'refund' } {
+  switch (p.end) {
+    case 'agreed_release': return { proposer: p.payer, second: p.payee, outcome: 'release' };
+    case 'arbiter_release': return { proposer: p.arbiter, second: p.payee, outcome: 'release' };
+    case 'arbiter_refund': return { proposer: p.arbiter, second: p.payer, outcome: 'refund' };
+    default: throw new Error(`not an escrow: ${p.kind}`);
+  }
+}
+
+/** The bodies that create each contract, built before the clock. */
+function contractBodies(plans: readonly ContractPlan[], accounts: readonly PaymentAccount[], idemPrefix: string, timeoutMs: number): Buffer[] {
+  return plans.map((p, i) => Buffer.from(JSON.stringify(p.kind === 'hashlock' ? {
+    idempotency_key: `${idemPrefix}-c${i}`, payee: accounts[p.payee]!.accountId, amount_fen: p.amountFen.toString(),
+    hash: createHash('sha256').update(p.preimage).digest('hex'), timeout_ms: timeoutMs,
+  } : {
+    idempotency_key: `${idemPrefix}-c${i}`, seller: accounts[p.payee]!.accountId, arbiter: accounts[p.arbiter]!.accountId, amount_fen: p.amountFen.toString(),
+  })));
+}
+
 /**
- * Each contract payment is four requests on one connection: the payer creates a hash-locked
- * payment to the payee (POST /v1/accounts/:id/contracts/hashlock), signs its funding payment
- * (.../payments/:pid/sign), the payee claims it with the preimage (POST /v1/contracts/:cid/claim)
- * and signs the claim the bank proposes (.../spends/:spid/sign); the bank co-signs and settles
- * it. A step refused ends the contract payment there (the next request starts another).
+ * Each contract payment runs on one connection, one request after the other:
+ *   hashlock  the payer creates it (POST /v1/accounts/:id/contracts/hashlock), signs its funding
+ *             payment (.../payments/:pid/sign), the payee claims it with the preimage
+ *             (POST /v1/contracts/:cid/claim) and signs the claim (.../spends/:spid/sign).
+ *   escrow    the buyer creates it (.../contracts/escrow, seller and arbiter accounts of its
+ *             bank) and signs its funding; the proposer (buyer or arbiter) proposes the outcome
+ *             (POST /v1/contracts/:cid/resolve) and signs it; the second party (seller, or the
+ *             buyer for a refund) signs it, and the bank co-signs and settles it.
+ * A step refused ends the contract payment there (the next request starts another); a hash
+ * lock has no fifth request, so autocannon starts the next contract payment in its place.
  */
 export async function runContracts(o: RunOptions & { network: string }, plans: readonly ContractPlan[], accounts: readonly PaymentAccount[], idemPrefix: string): Promise<RunResult & { records: ContractRecord[] }> {
   const rec = new Recorder();
   const n = plans.length;
   const outcome = new Uint8Array(n);
-  const records: ContractRecord[] = Array.from({ length: n }, () => ({ cid: null, funded: false, claimed: false, code: null }));
-  const timeoutMs = Date.now() + 86_400_000;
-  const bodies: Buffer[] = plans.map((p, i) => Buffer.from(JSON.stringify({
-    idempotency_key: `${idemPrefix}-c${i}`, payee: accounts[p.payee]!.accountId, amount_fen: p.amountFen.toString(),
-    hash: createHash('sha256').update(p.preimage).digest('hex'), timeout_ms: timeoutMs,
-  })));
+  const records: ContractRecord[] = Array.from({ length: n }, () => ({ cid: null, funded: false, ended: false, code: null }));
+  const bodies = contractBodies(plans, accounts, idemPrefix, Date.now() + 86_400_000);
   let next = 0;
   let sent = 0;
   let requestsSent = 0;
@@ -649,6 +670,7 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
   type Ctx = { i?: number; t0?: number; cid?: string; pid?: string; txid?: string; spid?: string; spTxid?: string };
   const signed = (who: PaymentAccount, path: string, body: Buffer): Record<string, string> =>
     ({ ...signedHeaders(who.sk, o.network, 'POST', path, body, who.accountId), 'content-type': 'application/json' });
+  const sigBody = (who: PaymentAccount, txid: string): Buffer => Buffer.from(JSON.stringify({ sig: signHashNative(who.sk, Buffer.from(txid, 'hex')).toString('hex') }));
   const fail = (c: Ctx, status: number, body: string): void => {
     let code = `http_${status}`;
     try {
@@ -663,7 +685,17 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
     c.cid = undefined;
     flow.inflight--;
   };
-  const step = (make: (c: Ctx, plan: ContractPlan) => { path: string; who: PaymentAccount; body: Buffer }, onOk: (c: Ctx, j: Record<string, unknown>) => boolean, first = false): autocannon.Request => ({
+  // The contract's end settled: counted when that answer arrives, with the whole flow's latency.
+  const ended = (c: Ctx): boolean => {
+    records[c.i!]!.ended = true;
+    outcome[c.i!] = OUTCOME_SETTLED;
+    rec.record(1, 0, performance.now() - c.t0!);
+    c.cid = undefined;
+    flow.inflight--;
+    return true;
+  };
+  type Make = (c: Ctx, plan: ContractPlan) => { path: string; who: PaymentAccount; body: Buffer } | null;
+  const step = (make: Make, onOk: (c: Ctx, j: Record<string, unknown>) => boolean, first = false): autocannon.Request => ({
     method: 'POST',
     setupRequest: (req, ctx) => {
       const c = ctx as Ctx;
@@ -683,6 +715,7 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
         outcome[i] = OUTCOME_UNKNOWN;
       } else if (c.i === undefined || c.i < 0 || c.cid === undefined) return undefined as unknown as autocannon.Request;
       const r = make(c, plans[c.i]!);
+      if (r === null) return undefined as unknown as autocannon.Request;
       requestsSent++;
       return { ...req, method: 'POST', path: r.path, headers: signed(r.who, r.path, r.body), body: r.body } as autocannon.Request;
     },
@@ -699,7 +732,7 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
       if (!onOk(c, j)) return fail(c, 502, body);
     },
   } as autocannon.Request);
-  const create = step((c, p) => ({ path: `/v1/accounts/${accounts[p.payer]!.accountId}/contracts/hashlock`, who: accounts[p.payer]!, body: bodies[c.i!]! }), (c, j) => {
+  const create = step((c, p) => ({ path: `/v1/accounts/${accounts[p.payer]!.accountId}/contracts/${p.kind}`, who: accounts[p.payer]!, body: bodies[c.i!]! }), (c, j) => {
     const x = j as { contract?: { id?: string }; payment?: { id?: string; txid?: string } };
     if (!x.contract?.id || !x.payment?.id || !x.payment.txid) return false;
     c.cid = x.contract.id;
@@ -710,31 +743,40 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
   }, true);
   const fund = step((c, p) => {
     const a = accounts[p.payer]!;
-    return { path: `/v1/accounts/${a.accountId}/payments/${c.pid}/sign`, who: a, body: Buffer.from(JSON.stringify({ sig: signHashNative(a.sk, Buffer.from(c.txid!, 'hex')).toString('hex') })) };
+    return { path: `/v1/accounts/${a.accountId}/payments/${c.pid}/sign`, who: a, body: sigBody(a, c.txid!) };
   }, (c, j) => {
     if (j.status !== 'settled') return false;
     records[c.i!]!.funded = true;
     return true;
   });
-  const claim = step((c, p) => ({ path: `/v1/contracts/${c.cid}/claim`, who: accounts[p.payee]!, body: Buffer.from(JSON.stringify({ preimage: p.preimage.toString('hex') })) }), (c, j) => {
+  const tookProposal = (c: Ctx, j: Record<string, unknown>): boolean => {
     const s = (j as { spend?: { id?: string; txid?: string } }).spend;
     if (!s?.id || !s.txid) return false;
     c.spid = s.id;
     c.spTxid = s.txid;
     return true;
-  });
-  const claimSign = step((c, p) => {
-    const b = accounts[p.payee]!;
-    return { path: `/v1/contracts/${c.cid}/spends/${c.spid}/sign`, who: b, body: Buffer.from(JSON.stringify({ sig: signHashNative(b.sk, Buffer.from(c.spTxid!, 'hex')).toString('hex') })) };
+  };
+  const propose = step((c, p) => p.kind === 'hashlock'
+    ? { path: `/v1/contracts/${c.cid}/claim`, who: accounts[p.payee]!, body: Buffer.from(JSON.stringify({ preimage: p.preimage.toString('hex') })) }
+    : (() => {
+      const e = escrowSigners(p);
+      return { path: `/v1/contracts/${c.cid}/resolve`, who: accounts[e.proposer]!, body: Buffer.from(JSON.stringify({ outcome: e.outcome })) };
+    })(), tookProposal);
+  // First signature: the payee's claim (settles it), or the escrow proposer's (one of two).
+  const signFirst = step((c, p) => {
+    const who = accounts[p.kind === 'hashlock' ? p.payee : escrowSigners(p).proposer]!;
+    return { path: `/v1/contracts/${c.cid}/spends/${c.spid}/sign`, who, body: sigBody(who, c.spTxid!) };
   }, (c, j) => {
-    if ((j as { spend?: { status?: string } }).spend?.status !== 'settled') return false;
-    records[c.i!]!.claimed = true;
-    outcome[c.i!] = OUTCOME_SETTLED;
-    rec.record(1, 0, performance.now() - c.t0!);
-    c.cid = undefined;
-    flow.inflight--;
-    return true;
+    const status = (j as { spend?: { status?: string } }).spend?.status;
+    if (plans[c.i!]!.kind === 'hashlock') return status === 'settled' && ended(c);
+    return status === 'awaiting_signatures';
   });
-  const { result } = await runAutocannon(o, [create, fund, claim, claimSign], rec, flow);
+  // Escrow only: the second party's signature settles the outcome.
+  const signSecond = step((c, p) => {
+    if (p.kind !== 'escrow') return null;
+    const who = accounts[escrowSigners(p).second]!;
+    return { path: `/v1/contracts/${c.cid}/spends/${c.spid}/sign`, who, body: sigBody(who, c.spTxid!) };
+  }, (c, j) => (j as { spend?: { status?: string } }).spend?.status === 'settled' && ended(c));
+  const { result } = await runAutocannon(o, [create, fund, propose, signFirst, signSecond], rec, flow);
   return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
 }

@@ -13,7 +13,7 @@ import { evaluateLock } from '../protocol/lock_eval.js';
 import {
   COIN_VALUE_FEN, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KIND_TIMELOCK, KIND_VALID, KIND_WRONG_PREIMAGE, KnobError, type Knobs, LOCK_POLICY,
   OFFLINE_LOAD_FEN, OFFLINE_PAYMENTS_PER_PAIR, bankOf, burnTransfers, coinsPerWallet, countKinds, countLocks,
-  contractCount, defaultKnobs, offlineVoucherCount, planContracts, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
+  CONTRACT_REQUESTS, ESCROW_ENDS, contractCount, defaultKnobs, e2eRates, offlineVoucherCount, parseContractKinds, planContracts, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
 } from './workload.js';
 
 const knobs = (over: Partial<Knobs> = {}): Knobs => ({ ...defaultKnobs(), ...over });
@@ -198,8 +198,54 @@ describe('seeded workloads', () => {
       expect(c.amountFen).toBeGreaterThan(0n);
       expect(c.amountFen).toBeLessThan(COIN_VALUE_FEN);
     }
-    const show = (x: typeof cs) => x.map((c) => `${c.payer}/${c.payee}/${c.amountFen}/${c.preimage.toString('hex')}`);
+    const show = (x: typeof cs) => x.map((c) => `${c.kind}/${c.payer}/${c.payee}/${c.arbiter}/${c.end}/${c.amountFen}/${c.preimage.toString('hex')}`);
     expect(show(planContracts(k, n))).toEqual(show(cs));
+  });
+
+  it('contract payments by kind: the exact escrow share at seeded positions, each escrow with an arbiter of its bank and an end from the seed', () => {
+    const k = knobs({ wallets: 20, banks: 2, mix: { key: 0.8, multi: 0, policy: 0, contract: 0.2, offline: 0 }, contractKinds: { hashlock: 0.3, escrow: 0.7 }, transactions: 1000 });
+    expect(validateKnobs(k)).toBeTruthy();
+    const n = contractCount(k);
+    expect(n).toBe(200);
+    const cs = planContracts(k, n);
+    const escrows = cs.filter((c) => c.kind === 'escrow');
+    expect(escrows).toHaveLength(140);
+    expect(cs.filter((c) => c.kind === 'hashlock')).toHaveLength(60);
+    for (const c of escrows) {
+      // Buyer, seller and arbiter: three accounts of one bank.
+      expect(new Set([c.payer, c.payee, c.arbiter]).size).toBe(3);
+      expect(bankOf(c.arbiter, 2)).toBe(bankOf(c.payer, 2));
+      expect(bankOf(c.payee, 2)).toBe(bankOf(c.payer, 2));
+      expect(ESCROW_ENDS).toContain(c.end);
+    }
+    for (const c of cs.filter((x) => x.kind === 'hashlock')) expect([c.arbiter, c.end]).toEqual([-1, null]);
+    // Every way an escrow ends occurs.
+    for (const end of ESCROW_ENDS) expect(escrows.some((c) => c.end === end), end).toBe(true);
+    // Reproducible with the seed; another seed, another plan.
+    const show = (x: typeof cs) => x.map((c) => `${c.kind}/${c.payer}/${c.payee}/${c.arbiter}/${c.end}/${c.amountFen}`).join(',');
+    expect(show(planContracts(k, n))).toBe(show(cs));
+    expect(show(planContracts({ ...k, seed: 'another' }, n))).not.toBe(show(cs));
+    // The kinds come from streams of their own: payer, payee, amount and preimage of each item
+    // are those of a plan of hash locks alone (which plans as before escrows existed).
+    const alone = planContracts({ ...k, contractKinds: { hashlock: 1, escrow: 0 } }, n);
+    expect(alone.every((c) => c.kind === 'hashlock')).toBe(true);
+    expect(alone.map((c) => `${c.payer}/${c.payee}/${c.amountFen}/${c.preimage.toString('hex')}`)).toEqual(cs.map((c) => `${c.payer}/${c.payee}/${c.amountFen}/${c.preimage.toString('hex')}`));
+    // Requests per contract payment: create, fund, claim, sign; or create, fund, resolve, sign, sign.
+    expect(CONTRACT_REQUESTS).toEqual({ hashlock: 4, escrow: 5 });
+  });
+
+  it('--rate: every e2e kind is offered its share of the rate by the mix, adding up to the rate', () => {
+    const k = knobs({ rate: 250, mix: { key: 0.6, multi: 0, policy: 0, contract: 0.15, offline: 0.25 } });
+    const r = e2eRates(k)!;
+    expect(r.key).toBeCloseTo(150, 9);
+    expect(r.contract).toBeCloseTo(37.5, 9);
+    expect(r.offline).toBeCloseTo(62.5, 9);
+    expect(r.key + r.contract + r.offline).toBeCloseTo(250, 9);
+    // Each kind's pre-built items last the window at its rate (5% to spare).
+    const dur = k.durationS;
+    expect(offlineVoucherCount(k)).toBe(Math.round(r.offline * dur * 1.05));
+    expect(contractCount(k)).toBe(Math.round(r.contract * dur * 1.05));
+    expect(e2eRates(knobs({ rate: null }))).toBeNull();
   });
 });
 
@@ -243,6 +289,9 @@ describe('knobs', () => {
     bad({ invalidKinds: ['timelock'] }, /apply to --target central/);
     bad({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0, offline: 0.5 }, transactions: 1_000_000, wallets: 10 }, /--mix offline: 500000 vouchers, above 50000/);
     bad({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0, offline: 0.5 }, transactions: 20_000, wallets: 10 }, /need more --wallets/);
+    bad({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0.5, offline: 0 }, wallets: 5, banks: 2 }, /--contract-kinds escrow needs at least 3 wallets per bank/);
+    expect(validateKnobs(knobs({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0.5, offline: 0 }, wallets: 5, banks: 2, contractKinds: { hashlock: 1, escrow: 0 } }))).toBeTruthy();
+    bad({ contractKinds: { hashlock: 0.5, escrow: 0.6 } }, /--contract-kinds shares must be >= 0 and add up to 1/);
   });
 
   it('refuses combinations the central path cannot do', () => {
@@ -259,6 +308,14 @@ describe('knobs', () => {
     expect(() => parseMix('key=-1')).toThrow(/needs a share >= 0/);
     expect(() => parseMix('lightning=1')).toThrow(/unknown kind "lightning"/);
     expect(() => parseMix('key=0')).toThrow(/add up to 0/);
+  });
+
+  it('--contract-kinds: shares normalised', () => {
+    expect(parseContractKinds('hashlock=1,escrow=3')).toEqual({ hashlock: 0.25, escrow: 0.75 });
+    expect(parseContractKinds('escrow=1')).toEqual({ hashlock: 0, escrow: 1 });
+    expect(() => parseContractKinds('prepaid=1')).toThrow(/unknown kind "prepaid"/);
+    expect(() => parseContractKinds('escrow=x')).toThrow(/needs a share >= 0/);
+    expect(() => parseContractKinds('escrow=0')).toThrow(/add up to 0/);
   });
 
   it('pre-builds rate x duration with room to spare, or what --transactions says', () => {

@@ -14,9 +14,10 @@
 //            signature (.../sign); the bank co-signs and settles it at central in a batch.
 //            Wallets hold coins of one value (COIN_VALUE_FEN) and each amount is chosen so
 //            the bank's coin selection takes exactly --inputs coins (with change when
-//            --outputs is 2). --mix contract=x makes a share of the items hash-locked
-//            payments through the banks' contract API (create, fund, claim with the preimage);
-//            --mix offline=x makes a share of them offline vouchers:
+//            --outputs is 2). --mix contract=x makes a share of the items contract payments
+//            through the banks' contract API, each a hash-locked payment (create, fund, claim
+//            with the preimage) or an escrow (create, fund, resolve, two of buyer, seller and
+//            arbiter sign), by --contract-kinds; --mix offline=x makes a share of them offline vouchers:
 //            card-to-card payments made in setup on emulated devices the banks provisioned
 //            and loaded, uploaded to the banks' voucher route during the run.
 //
@@ -48,11 +49,14 @@ export type InvalidKind = (typeof INVALID_KINDS)[number];
 export const POLICY_INVALID_KINDS: readonly InvalidKind[] = ['timelock', 'wrong_preimage'];
 /**
  * The mix: central transfers by the lock policy of their inputs (key, multi, policy); e2e
- * items are wallet payments (key), hash-locked contract payments (contract) or offline
+ * items are wallet payments (key), contract payments (contract: hash locks and escrows) or offline
  * vouchers (offline).
  */
 export const MIX_KINDS = ['key', 'multi', 'policy', 'contract', 'offline'] as const;
 export type MixKind = (typeof MIX_KINDS)[number];
+/** Contract payments of the e2e mix, by the bank's contract service they use. */
+export const CONTRACT_KINDS = ['hashlock', 'escrow'] as const;
+export type ContractKind = (typeof CONTRACT_KINDS)[number];
 export const VERIFICATIONS = ['full', 'attested'] as const;
 export type Verification = (typeof VERIFICATIONS)[number];
 /** How batches to central are written: protocol/batch_wire.ts's binary form, or JSON. */
@@ -115,6 +119,8 @@ export interface Knobs {
   crossBank: number;
   /** central: share of transfers per lock policy of their inputs; e2e: share of payments and offline vouchers. */
   mix: Record<MixKind, number>;
+  /** e2e: share of the contract payments per contract service (exact counts, seeded positions). */
+  contractKinds: Record<ContractKind, number>;
   /** Transactions (payments) to pre-build; null: enough for rate x duration (or a ceiling guess). */
   transactions: number | null;
   seed: string;
@@ -131,7 +137,7 @@ export function defaultKnobs(): Knobs {
   return {
     target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
     rate: null, durationS: 30, connections: 64, pipelining: 1, batch: 1, verification: 'full', encoding: 'wire', crossBank: 0.5,
-    mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 }, transactions: null, seed: 'cbdc-loadtest',
+    mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 }, contractKinds: { hashlock: 0.5, escrow: 0.5 }, transactions: null, seed: 'cbdc-loadtest',
   };
 }
 
@@ -148,6 +154,21 @@ export function parseMix(text: string): Record<MixKind, number> {
   const total = mix.key + mix.multi + mix.policy + mix.contract + mix.offline;
   if (!(total > 0)) throw new KnobError('--mix: the shares add up to 0');
   return { key: mix.key / total, multi: mix.multi / total, policy: mix.policy / total, contract: mix.contract / total, offline: mix.offline / total };
+}
+
+/** "hashlock=1,escrow=3" -> shares that add up to 1. */
+export function parseContractKinds(text: string): Record<ContractKind, number> {
+  const out: Record<ContractKind, number> = { hashlock: 0, escrow: 0 };
+  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const [name, value] = part.split('=');
+    if (!(CONTRACT_KINDS as readonly string[]).includes(name ?? '')) throw new KnobError(`--contract-kinds: unknown kind "${name}" (kinds: ${CONTRACT_KINDS.join(', ')})`);
+    const v = Number(value);
+    if (value === undefined || !Number.isFinite(v) || v < 0) throw new KnobError(`--contract-kinds: "${part}" needs a share >= 0, e.g. ${name}=0.5`);
+    out[name as ContractKind] = v;
+  }
+  const total = out.hashlock + out.escrow;
+  if (!(total > 0)) throw new KnobError('--contract-kinds: the shares add up to 0');
+  return { hashlock: out.hashlock / total, escrow: out.escrow / total };
 }
 
 function intIn(name: string, v: number, min: number, max: number): void {
@@ -189,7 +210,7 @@ export function validateKnobs(k: Knobs): Knobs {
     if (k.pipelining !== 1) throw new KnobError('--pipelining must be 1 for --target e2e: a payment\'s second request needs the answer to its first');
     if (k.batch !== 1) throw new KnobError('--batch must be 1 for --target e2e: wallets pay one payment at a time; the bank batches to central');
     if (k.outputs > 2) throw new KnobError('--outputs must be 1 or 2 for --target e2e: a payment pays the payee and, with --outputs 2, change');
-    if (k.mix.multi > 0 || k.mix.policy > 0) throw new KnobError('--mix multi and policy apply to --target central (every e2e payment already spends multi(2, [wallet, bank]) locks); e2e mixes key (payments), contract (hash-locked payments) and offline (vouchers)');
+    if (k.mix.multi > 0 || k.mix.policy > 0) throw new KnobError('--mix multi and policy apply to --target central (every e2e payment already spends multi(2, [wallet, bank]) locks); e2e mixes key (payments), contract (hash locks and escrows) and offline (vouchers)');
     if (!(k.mix.key > 0)) throw new KnobError('--mix: e2e needs a share of key (wallet payments) above 0');
     if (k.invalidKinds.some((x) => POLICY_INVALID_KINDS.includes(x)) && k.invalid > 0) throw new KnobError(`--invalid-kinds ${POLICY_INVALID_KINDS.join(', ')} apply to --target central`);
     if (k.mix.offline > 0) {
@@ -198,6 +219,12 @@ export function validateKnobs(k: Knobs): Knobs {
       const pairs = Math.ceil(v / OFFLINE_PAYMENTS_PER_PAIR);
       const perBank = Math.floor(k.wallets / k.banks);
       if (pairs > Math.ceil(k.banks * perBank * OFFLINE_DEVICES_PER_ACCOUNT / 2)) throw new KnobError(`--mix offline: ${pairs} pairs of devices need more --wallets (${OFFLINE_DEVICES_PER_ACCOUNT} devices per account)`);
+    }
+    if (CONTRACT_KINDS.some((c) => !Number.isFinite(k.contractKinds[c]) || k.contractKinds[c] < 0) || Math.abs(CONTRACT_KINDS.reduce((s, c) => s + k.contractKinds[c], 0) - 1) > 1e-9) {
+      throw new KnobError('--contract-kinds shares must be >= 0 and add up to 1');
+    }
+    if (k.mix.contract > 0 && k.contractKinds.escrow > 0 && Math.floor(k.wallets / k.banks) < 3) {
+      throw new KnobError('--contract-kinds escrow needs at least 3 wallets per bank (--wallets): buyer, seller and arbiter are three accounts of one bank');
     }
     if (k.crossBank > 0 && k.banks < 2) throw new KnobError('--cross-bank > 0 needs --banks 2 or more');
     if (Math.floor(k.wallets / k.banks) < 2) throw new KnobError('--wallets must give every bank at least 2 wallets (a payer and a payee)');
@@ -224,6 +251,24 @@ export function plannedCount(k: Knobs): number {
   if (k.transactions !== null) return k.transactions;
   const perS = k.rate ?? (k.target === 'e2e' ? 2_500 : k.batch === 1 ? 5_000 : k.verification === 'attested' ? 30_000 : 10_000);
   return Math.max(100, Math.ceil(perS * k.durationS * 1.05));
+}
+
+/** Items per second each kind of an e2e run is offered at. */
+export interface E2eRates {
+  key: number;
+  contract: number;
+  /** Offline vouchers, each counted once (at the first of its two uploads). */
+  offline: number;
+}
+
+/**
+ * Under --rate R, every kind of an e2e run is offered its share of R by the mix: key payments
+ * R x key, contract payments R x contract, offline vouchers R x offline per second, so the
+ * offered items add up to R. Null without --rate (each kind as fast as it is answered).
+ */
+export function e2eRates(k: Pick<Knobs, 'rate' | 'mix'>): E2eRates | null {
+  if (k.rate === null) return null;
+  return { key: k.rate * k.mix.key, contract: k.rate * k.mix.contract, offline: k.rate * k.mix.offline };
 }
 
 // -------------------------------------------------------------------------------------------
@@ -597,15 +642,31 @@ export function planOffline(k: Knobs, vouchers: number): OfflinePairPlan[] {
 }
 
 // -------------------------------------------------------------------------------------------
-// e2e: hash-locked contract payments (--mix contract=x)
+// e2e: contract payments (--mix contract=x): hash-locked payments and escrows
 
-/** A hash-locked payment from payer to payee at the payer's bank, claimed with `preimage` during the run. */
+/** How an escrow ends: the buyer and the seller agree to release; the arbiter decides to release, or to refund the buyer. */
+export const ESCROW_ENDS = ['agreed_release', 'arbiter_release', 'arbiter_refund'] as const;
+export type EscrowEnd = (typeof ESCROW_ENDS)[number];
+
+/**
+ * One contract payment from payer to payee at the payer's bank. hashlock: claimed by the payee
+ * with `preimage`. escrow: the payer is the buyer, the payee the seller, `arbiter` a third
+ * account of the bank; `end` says who proposes and signs which outcome.
+ */
 export interface ContractPlan {
+  kind: ContractKind;
   payer: number;
   payee: number;
   amountFen: bigint;
   preimage: Buffer;
+  /** escrow: the arbiter's wallet (-1 for a hash lock). */
+  arbiter: number;
+  /** escrow: how it ends (null for a hash lock). */
+  end: EscrowEnd | null;
 }
+
+/** The requests one contract payment makes: create, fund, then claim and sign (hashlock) or resolve and two signatures (escrow). */
+export const CONTRACT_REQUESTS: Record<ContractKind, number> = { hashlock: 4, escrow: 5 };
 
 /** Contract payments of the run: the contract share of the planned items (0 without one). */
 export function contractCount(k: Knobs): number {
@@ -613,12 +674,17 @@ export function contractCount(k: Knobs): number {
 }
 
 /**
- * Seeded hash-locked payments: a uniform payer, a payee at its bank (a contract's parties are
+ * Seeded contract payments: a uniform payer, a payee at its bank (a contract's parties are
  * accounts of one bank), 0.01 to 99.99 yuan (one funding coin, with change), a preimage from
- * the seed.
+ * the seed. Exactly round(escrow share x n) of them are escrows, at seeded positions, each with
+ * an arbiter at the same bank (neither payer nor payee) and an end drawn from ESCROW_ENDS. The
+ * kinds, arbiters and ends come from streams of their own: a mix of hash locks alone plans
+ * as it did before escrows existed.
  */
 export function planContracts(k: Knobs, n: number): ContractPlan[] {
   const rng = makeRng(k.seed, 'contracts');
+  const escrowRng = makeRng(k.seed, 'contracts/escrow');
+  const escrows = planKinds({ invalid: k.contractKinds.escrow, invalidKinds: ['bad_signature'], seed: `${k.seed}/contract-kinds` }, n);
   const perBank: number[][] = Array.from({ length: k.banks }, () => []);
   for (let w = 0; w < k.wallets; w++) perBank[bankOf(w, k.banks)]!.push(w);
   const out: ContractPlan[] = new Array(n);
@@ -629,7 +695,14 @@ export function planContracts(k: Knobs, n: number): ContractPlan[] {
     do payee = list[below(rng, list.length)]!; while (payee === payer);
     const amountFen = 1n + BigInt(below(rng, Number(COIN_VALUE_FEN) - 1));
     const preimage = createHash('sha256').update('cbdc-loadtest/contract').update(k.seed).update('\0').update(String(t)).digest();
-    out[t] = { payer, payee, amountFen, preimage };
+    if (escrows[t] === 0) {
+      out[t] = { kind: 'hashlock', payer, payee, amountFen, preimage, arbiter: -1, end: null };
+      continue;
+    }
+    if (list.length < 3) throw new KnobError('an escrow needs three accounts at one bank');
+    let arbiter: number;
+    do arbiter = list[below(escrowRng, list.length)]!; while (arbiter === payer || arbiter === payee);
+    out[t] = { kind: 'escrow', payer, payee, amountFen, preimage, arbiter, end: ESCROW_ENDS[below(escrowRng, ESCROW_ENDS.length)]! };
   }
   return out;
 }
