@@ -453,7 +453,7 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
   check(checks, 'wallet balances: every settled payment moved its amount exactly once', mismatched === 0,
     mismatched === 0 ? `${x.accounts.length} accounts match` : `${mismatched} accounts differ; first ${firstMismatch}`);
   check(checks, 'wallet balances: the wallets together neither gained nor lost', sumBefore === sumAfter + lockedInContracts,
-    `${sumBefore} -> ${sumAfter} fen` + (x.contracts !== undefined ? ` + ${lockedInContracts} fen funded into contracts not yet claimed` : ''));
+    `${sumBefore} -> ${sumAfter} fen` + (x.contracts !== undefined ? ` + ${lockedInContracts} fen funded into contracts not yet ended` : ''));
   if (x.contracts !== undefined) {
     check(checks, 'contract payments: every one funded once and ended once (hash locks claimed, escrows released or refunded as planned)', cc.contracts_not_ended === 0,
       `${cc.contracts_ended} of ${cc.contracts_sent} ended: hash locks ${cc.hashlock_claimed} of ${cc.hashlock_sent} claimed, escrows ${cc.escrow_released + cc.escrow_refunded} of ${cc.escrow_sent} ended ` +

@@ -215,8 +215,10 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         const settled = oc.counts.offline_settled_once!;
         const sentV = oc.counts.offline_vouchers!;
         conservation.by_kind.offline = { sent: sentV, settled, duplicates: off.duplicates, refused: off.refused, uploads: off.uploads, pairs_not_uploaded: oc.counts.offline_pairs_not_uploaded! };
+        // Paced, the vouchers were offered over the whole window: the rate is over it at least.
+        const spanO = rates !== null ? Math.max(off.seconds, k.durationS) : off.seconds;
         byKind.offline = {
-          sent: sentV, settled, refused: off.refused, settled_per_s: off.seconds > 0 ? Math.round(settled / off.seconds) : 0, seconds: off.seconds,
+          sent: sentV, settled, refused: off.refused, settled_per_s: spanO > 0 ? Math.round(settled / spanO) : 0, seconds: spanO,
           vouchers: nOffline, uploads: off.uploads, duplicates: off.duplicates,
         };
         // Vouchers settled per second, counted when the upload that settled them was answered.
