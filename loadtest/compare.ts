@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench:compare: the same 2-in/2-out workload, in one go, against
 //   1. the ledger core alone (the in-process ledger benchmark, full and attested),
-//   2. central over HTTP (batches, full and attested verification),
+//   2. central over HTTP (batches in the binary form banks send, full and attested verification),
 //   3. the full two-tier path (wallets -> bank -> central payments),
 //   4. fastify's empty route on this machine (the HTTP ceiling),
 // then the ratios between them and against the targets. --json prints one JSON object.
@@ -189,7 +189,7 @@ async function main(): Promise<void> {
     opencbdc: OPENCBDC,
     conservation_ok: [centralFull, centralAttested, e2e].every((r) => r === null || r.conservation_ok),
     runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, fastify_empty: fastify, ledger },
-    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, seed: o.seed, inputs: 2, outputs: 2 },
+    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
     machine: { load_avg_1m_start: round(loadStart, 2), load_avg_1m_end: round(loadavg()[0]!, 2) },
     total_s: round((performance.now() - t0) / 1000, 1),
   };
