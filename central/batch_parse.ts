@@ -1,15 +1,16 @@
 // A submitted batch (POST /v1/batches) read off the event loop: a worker thread parses the
 // JSON, validates it against the route's schema and every transaction with parseTx (the same
 // checks, codes and messages as on the event loop), or decodes and checks the binary form
-// (protocol/batch_wire.ts), and takes the intake step (intake.ts) for the whole batch. The event loop gets one buffer back and rebuilds each transaction from its
-// canonical bytes, which the worker has checked, with no hex, decimal or schema work left.
+// (protocol/batch_wire.ts), and takes the intake step (intake.ts) for the whole batch. The
+// event loop gets one buffer back and rebuilds each transaction from its canonical bytes,
+// which the worker has checked, with no hex, decimal or schema work left.
 //
 // Result buffer, on a refusal:  0 | code str8 | message (UTF-8, to the end)
 //                  on success:  1 | attestation str8 (hex as sent, '' when absent) | n u32 |
 //   bodies u32 length + (TX_HASH_PREFIX || canonical body) per transaction | ends u32 x n |
 //   witness per transaction (protocol/batch_wire.ts writeWitness) | intake result (runIntake) to the end.
 import { move } from 'piscina';
-import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
+import { CbdcError, isCbdcError } from '../protocol/errors.js';
 import { ByteWriter } from '../protocol/bytes.js';
 import { BatchSchema } from '../protocol/json_schemas.js';
 import { WireReader, decodeBatchWire, decodeTxBody, readWitness, writeWitness } from '../protocol/batch_wire.js';

@@ -1,6 +1,7 @@
 // The bank's link to central: transactions go out in batches (one signed POST /v1/batches
-// per group in the binary form, amortising the round trip), and settled batches come back over central's event
-// stream, resumed from the bank's persisted cursor after any disconnect or restart.
+// per group, in the binary form, amortising the round trip), and settled batches come back
+// over central's event stream, resumed from the bank's persisted cursor after any disconnect
+// or restart.
 import WebSocket from 'ws';
 import { CbdcError, type ErrorCode } from '../protocol/errors.js';
 import { type Tx, batchAttestationMessage, txId } from '../protocol/tx.js';

@@ -76,9 +76,9 @@ export function compileBodyValidator(schema: object): (value: unknown) => void {
 }
 
 /**
- * In this plugin context, bodies of `mediaTypes` reach the route as their bytes (also in rawBody), for a
- * route that parses them elsewhere (compileBodyValidator); the route keeps its schema for the
- * docs and turns off fastify's validation of it.
+ * In this plugin context, bodies of `mediaTypes` reach the route as their bytes (also in
+ * rawBody), for a route that parses them elsewhere (compileBodyValidator, or a binary form);
+ * the route keeps its schema for the docs and turns off fastify's validation of it.
  */
 export function bodiesAsBytes(app: FastifyInstance, bodyLimitBytes: number, mediaTypes: readonly string[] = ['application/json']): void {
   app.removeAllContentTypeParsers();

@@ -36,7 +36,6 @@ afterAll(async () => {
   await c?.dispose();
 });
 
-const digest = (): string => c.node.store.digest();
 
 /** Issues one output per value to `owner` at bank-a's next serial (operator-signed). */
 async function issue(central: InProcessCentral, values: bigint[], owner: KeyPair, intermediary = 'bank-a'): Promise<Coin[]> {
