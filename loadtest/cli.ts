@@ -22,7 +22,7 @@ function knobsCommand(name: string, description: string): Command {
     .description(description)
     .addOption(new Option('--target <path>', 'e2e: wallets -> bank -> central payments through the banks\' wallet API; central: signed transfers straight to central').choices([...TARGETS]).default(d.target))
     .option('--duration <s>', 'timed seconds', num, d.durationS)
-    .option('--rate <n>', 'offered transactions (e2e: items) per second; default: as fast as the system answers. e2e: each kind of the mix is offered its share (key payments rate x key, contract payments rate x contract, offline vouchers rate x offline, their uploads paced to match)', num)
+    .option('--rate <n>', 'offered transactions (e2e: items) per second, started at even intervals (open loop; latency counts from when an item was due); default: as fast as the system answers (autocannon, closed loop). e2e: each kind of the mix is offered its share (key payments rate x key, contract payments rate x contract, offline vouchers rate x offline, their uploads paced to match)', num)
     .option('--connections <n>', 'HTTP connections (split over the banks for e2e)', num, d.connections)
     .option('--pipelining <n>', 'requests in flight per connection (central only; e2e needs 1)', num, d.pipelining)
     .option('--batch <n>', 'transactions per request to central: 1 posts /v1/transactions, more post /v1/batches (central only)', num, d.batch)

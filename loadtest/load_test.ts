@@ -10,7 +10,7 @@ import { makeKeyPool } from '../central/bench/workload_gen.js';
 import { Network, ProcSampler, topSelfTime } from './processes.js';
 import { balances, customerLock, fund, openAccounts, settleAll, waitForCredit } from './setup.js';
 import {
-  CONTRACT_REQUESTS, COIN_VALUE_FEN, type Knobs, OFFLINE_LOAD_FEN, bankOf, burnTransfers, coinsPerWallet, contractCount, countKinds, countLocks, e2eRates, offlineVoucherCount, planCentral, planContracts, planOffline, planPayments,
+  COIN_VALUE_FEN, type Knobs, OFFLINE_LOAD_FEN, bankOf, burnTransfers, coinsPerWallet, contractCount, countKinds, countLocks, e2eRates, offlineVoucherCount, planCentral, planContracts, planOffline, planPayments,
   plannedCount, signCentral, validateKnobs,
 } from './workload.js';
 import { type OfflineRunResult, checkOffline, offlineUploads, prepareOffline, runOfflineUploads } from './offline.js';
@@ -91,7 +91,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
     const sampler = new ProcSampler(pids);
     const runOpts = {
       url: '', connections: k.connections, pipelining: k.pipelining, durationS: k.durationS, progress: o.progress, network: NETWORK,
-      requestRate: null as number | null, label: k.target === 'e2e' ? 'payments' : 'tx',
+      itemRate: null as number | null, label: k.target === 'e2e' ? 'payments' : 'tx',
     };
     let run: RunResult;
     let conservation: ConservationReport;
@@ -113,7 +113,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       const before = await supply(central);
       sampler.start();
       o.log(`running ${k.durationS} s against central (${k.batch === 1 ? 'POST /v1/transactions' : `POST /v1/batches of ${k.batch}, ${k.encoding}`}, ${k.verification})...`);
-      run = await runCentral({ ...runOpts, url: central.url, requestRate: k.rate === null ? null : k.rate / k.batch, bankKeys: new Map(bankSigners.map((b) => [b.id, b.sk])) }, reqs, txs.length, byTxid);
+      run = await runCentral({ ...runOpts, url: central.url, itemRate: k.rate === null ? null : k.rate / k.batch, bankKeys: new Map(bankSigners.map((b) => [b.id, b.sk])) }, reqs, txs.length, byTxid);
       sampler.stop();
       await waitQuiet(central);
       conservation = await timed('conservation', () => checkCentral(central, txs, plan.kinds, plan.locks, run.outcome, run.codes ?? new Map(), before, k.seed));
@@ -305,8 +305,8 @@ async function runPaymentsAcrossBanks(
     const idx = byBank.get(url)!;
     return runPayments({
       ...runOpts, url, connections: conns, progress: runOpts.progress && b === 0,
-      // Two requests per payment (prepare, sign; a double-spend replay adds a third), at the key share of --rate.
-      requestRate: rates === null ? null : (2 * rates.key) / urls.length,
+      // Payments at the key share of --rate, split over the banks.
+      itemRate: rates === null ? null : rates.key / urls.length,
     }, idx.map((i) => plans[i]!), accounts, `${idemPrefix}-${b}`).then((r) => ({ r, idx }));
   }));
   if (parts.length === 1) {
@@ -357,11 +357,9 @@ async function runContractsAcrossBanks(
   const rates = e2eRates(k);
   const parts = await Promise.all(urls.map((url, b) => {
     const idx = byBank.get(url)!;
-    // Requests per contract payment at this bank, over its plan (a hash lock makes 4, an escrow 5).
-    const requestsPerContract = idx.reduce((s, i) => s + CONTRACT_REQUESTS[plans[i]!.kind], 0) / idx.length;
     return runContracts({
       ...runOpts, url, connections: conns, progress: false,
-      requestRate: rates === null ? null : (rates.contract * requestsPerContract) / urls.length,
+      itemRate: rates === null ? null : rates.contract / urls.length,
     }, idx.map((i) => plans[i]!), accounts, `${idemPrefix}-${b}`).then((r) => ({ r, idx }));
   }));
   const outcome = new Uint8Array(plans.length);

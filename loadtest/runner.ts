@@ -10,6 +10,7 @@ import { signHashNative } from '../protocol/sig.js';
 import { batchMessage } from '../central/ledger.js';
 import { signedHeaders } from './setup.js';
 import { BATCH_WIRE_MEDIA_TYPE, encodeBatchWire } from '../protocol/batch_wire.js';
+import { runPaced } from './pacer.js';
 import { type ContractPlan, type Encoding, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, type PaymentPlan, wrongHash } from './workload.js';
 
 /** Per-request timeout: a request unanswered this long counts as an error. */
@@ -197,8 +198,8 @@ interface RunOptions {
   connections: number;
   pipelining: number;
   durationS: number;
-  /** Requests per second across all connections, or null. */
-  requestRate: number | null;
+  /** Items (payments, contract payments, batches) started per second, evenly spaced (loadtest/pacer.ts); null: autocannon, as fast as the system answers. */
+  itemRate: number | null;
   progress: boolean;
   /** Items (transactions or payments) the progress bar counts. */
   label: string;
@@ -218,30 +219,53 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
   let lastAccepted = 0;
   let lastRejected = 0;
   let ticks = 0;
+  const tick = (): void => {
+    ticks++;
+    const done = rec.accepted + rec.rejected - lastAccepted - lastRejected;
+    lastAccepted = rec.accepted;
+    lastRejected = rec.rejected;
+    bar?.update(Math.min(ticks, Math.round(o.durationS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
+  };
+  const onError = (): void => {
+    rec.error();
+    flow.inflight = Math.max(0, flow.inflight - o.pipelining);
+  };
+  rec.start();
+  const t0 = performance.now();
+  bar?.start(Math.round(o.durationS), 0, { rate: 0, accepted: 0, rejected: 0, errors: 0 });
+  const windowEnd = setTimeout(() => {
+    flow.draining = true;
+    flow.windowEndS = rec.elapsedS();
+  }, o.durationS * 1000);
+
+  if (o.itemRate !== null) {
+    const ticker = setInterval(tick, 1000);
+    flow.stop = () => {
+      if (flow.stoppedAtS === null) flow.stoppedAtS = rec.elapsedS();
+      flow.draining = true;
+    };
+    // Stop starting items once the window is over (or the workload is used up); the run ends when every started item has.
+    const drainCap = setTimeout(() => flow.stop(), (o.durationS + DRAIN_S_MAX) * 1000);
+    const result = await runPaced({ url: o.url, connections: o.connections, itemRate: o.itemRate, timeoutS: REQUEST_TIMEOUT_S }, requests, { stopped: () => flow.draining, onError });
+    clearInterval(ticker);
+    clearTimeout(drainCap);
+    clearTimeout(windowEnd);
+    if (flow.stoppedAtS === null) flow.stoppedAtS = rec.elapsedS();
+    bar?.stop();
+    return { seconds: (performance.now() - t0) / 1000, result: result as unknown as autocannon.Result };
+  }
+
   return new Promise((resolve, reject) => {
     const opts: autocannon.Options = {
-      url: o.url, connections: o.connections, pipelining: o.pipelining, duration: o.durationS + DRAIN_S_MAX, timeout: REQUEST_TIMEOUT_S,
-      requests, ...(o.requestRate !== null ? { overallRate: Math.max(1, Math.round(o.requestRate)) } : {}),
+      url: o.url, connections: o.connections, pipelining: o.pipelining, duration: o.durationS + DRAIN_S_MAX, timeout: REQUEST_TIMEOUT_S, requests,
     };
-    rec.start();
-    const t0 = performance.now();
     const instance = autocannon(opts, (err, result) => {
       bar?.stop();
       if (err) reject(err);
       else resolve({ seconds: (performance.now() - t0) / 1000, result });
     });
-    bar?.start(Math.round(o.durationS), 0, { rate: 0, accepted: 0, rejected: 0, errors: 0 });
-    instance.on('tick', () => {
-      ticks++;
-      const done = rec.accepted + rec.rejected - lastAccepted - lastRejected;
-      lastAccepted = rec.accepted;
-      lastRejected = rec.rejected;
-      bar?.update(Math.min(ticks, Math.round(o.durationS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
-    });
-    instance.on('reqError', () => {
-      rec.error();
-      flow.inflight = Math.max(0, flow.inflight - o.pipelining);
-    });
+    instance.on('tick', tick);
+    instance.on('reqError', onError);
     let stopped = false;
     flow.stop = () => {
       if (stopped) return;
@@ -252,10 +276,6 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
       flow.draining = true;
       instance.stop();
     };
-    const windowEnd = setTimeout(() => {
-      flow.draining = true;
-      flow.windowEndS = rec.elapsedS();
-    }, o.durationS * 1000);
     const watch = setInterval(() => { if (flow.draining && flow.inflight === 0) flow.stop(); }, 20);
   });
 }
@@ -381,7 +401,7 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
   const request: autocannon.Request = {
     method: 'POST',
     setupRequest: (req, ctx) => {
-      const c = ctx as { r?: number; t0?: number };
+      const c = ctx as { r?: number; t0?: number; arrivalMs?: number };
       if (next >= reqs.length || flow.draining) {
         if (next >= reqs.length && exhaustedAtS === null) exhaustedAtS = rec.elapsedS();
         flow.draining = true;
@@ -392,13 +412,13 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
       sent++;
       flow.inflight++;
       c.r = next - 1;
-      c.t0 = performance.now();
+      c.t0 = c.arrivalMs ?? performance.now();
       for (const i of r.txs) outcome[i] = OUTCOME_UNKNOWN;
       const headers = signedHeaders(o.bankKeys.get(r.signer)!, o.network, 'POST', r.path, r.body, r.signer);
       return { ...req, method: 'POST', path: r.path, headers: { ...headers, 'content-type': r.contentType }, body: r.body } as autocannon.Request;
     },
     onResponse: (status, body, ctx) => {
-      const c = ctx as { r?: number; t0?: number };
+      const c = ctx as { r?: number; t0?: number; arrivalMs?: number };
       if (c.r === undefined || c.r < 0) return;
       flow.inflight--;
       const latency = performance.now() - (c.t0 ?? performance.now());
@@ -488,7 +508,7 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
   let requestsSent = 0;
   let exhaustedAtS: number | null = null;
   const flow = newFlow();
-  type Ctx = { i?: number; t0?: number; pid?: string; txid?: string; sig?: string; tSign?: number };
+  type Ctx = { i?: number; t0?: number; arrivalMs?: number; pid?: string; txid?: string; sig?: string; tSign?: number };
   const sign = (plan: PaymentPlan, path: string, body: Buffer): Record<string, string> => {
     const a = accounts[plan.payer]!;
     return { ...signedHeaders(a.sk, o.network, 'POST', path, body, a.accountId), 'content-type': 'application/json' };
@@ -508,7 +528,7 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
       flow.inflight++;
       requestsSent++;
       c.i = i;
-      c.t0 = performance.now();
+      c.t0 = c.arrivalMs ?? performance.now();
       outcome[i] = OUTCOME_UNKNOWN;
       const plan = plans[i]!;
       const path = `/v1/accounts/${accounts[plan.payer]!.accountId}/payments`;
@@ -667,7 +687,7 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
   let requestsSent = 0;
   let exhaustedAtS: number | null = null;
   const flow = newFlow();
-  type Ctx = { i?: number; t0?: number; cid?: string; pid?: string; txid?: string; spid?: string; spTxid?: string };
+  type Ctx = { i?: number; t0?: number; arrivalMs?: number; cid?: string; pid?: string; txid?: string; spid?: string; spTxid?: string };
   const signed = (who: PaymentAccount, path: string, body: Buffer): Record<string, string> =>
     ({ ...signedHeaders(who.sk, o.network, 'POST', path, body, who.accountId), 'content-type': 'application/json' });
   const sigBody = (who: PaymentAccount, txid: string): Buffer => Buffer.from(JSON.stringify({ sig: signHashNative(who.sk, Buffer.from(txid, 'hex')).toString('hex') }));
@@ -710,7 +730,7 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
         sent++;
         flow.inflight++;
         c.i = i;
-        c.t0 = performance.now();
+        c.t0 = c.arrivalMs ?? performance.now();
         c.cid = 'pending';
         outcome[i] = OUTCOME_UNKNOWN;
       } else if (c.i === undefined || c.i < 0 || c.cid === undefined) return undefined as unknown as autocannon.Request;
