@@ -2,7 +2,8 @@
 // npm run bench:compare: the same 2-in/2-out workload, in one go, against
 //   1. the ledger core alone (the in-process ledger benchmark, full and attested),
 //   2. central over HTTP (batches in the binary form banks send, full and attested verification),
-//   3. the full two-tier path (wallets -> bank -> central payments),
+//   3. the full two-tier path (wallets -> bank -> central payments): as fast as it answers, and
+//      at an even rate below that (--e2e-rate), for the latency of a payment short of capacity,
 //   4. fastify's empty route on this machine (the HTTP ceiling),
 // then the ratios between them and against the targets. --json prints one JSON object.
 import { spawn } from 'node:child_process';
@@ -37,6 +38,7 @@ interface Options {
   ledgerTransfers: number;
   centralTransactions: number;
   e2eTransactions: number;
+  e2eRate: number;
   seed: string;
   json: boolean;
   reportDir: string;
@@ -130,8 +132,9 @@ async function main(): Promise<void> {
     .option('--ledger-transfers <n>', 'transfers per in-process ledger phase', positiveInt, 50_000)
     .option('--central-transactions <n>', 'transfers pre-built for each central run (a run that uses them up stops early and says so)', positiveInt, 200_000)
     .option('--e2e-transactions <n>', 'payments pre-built for the e2e run', positiveInt, 40_000)
+    .option('--e2e-rate <n>', 'payments per second of the paced e2e run (even intervals, open loop): its latency, short of capacity', positiveInt, 50)
     .option('--seed <text>', 'workload seed', d.seed)
-    .option('--skip <list>', 'runs to leave out, comma-separated (ledger, central_full, central_attested, e2e, fastify)', (v: string) => v.split(','), [] as string[])
+    .option('--skip <list>', 'runs to leave out, comma-separated (ledger, central_full, central_attested, e2e, e2e_paced, fastify)', (v: string) => v.split(','), [] as string[])
     .option('--json', 'print exactly one JSON object on stdout', false)
     .option('--no-progress', 'no progress bars')
     .option('--report-dir <dir>', 'where reports go', path.join(REPO_ROOT, 'reports'))
@@ -152,6 +155,9 @@ async function main(): Promise<void> {
   const centralFull = skip.has('central_full') ? null : await loadRun(centralKnobs('full'), o, 'central HTTP, full');
   const centralAttested = skip.has('central_attested') ? null : await loadRun(centralKnobs('attested'), o, 'central HTTP, attested');
   const e2e = skip.has('e2e') ? null : await loadRun({ ...d, target: 'e2e', durationS: o.duration, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, transactions: o.e2eTransactions }, o, 'e2e, full');
+  const e2ePaced = skip.has('e2e_paced') ? null : await loadRun({
+    ...d, target: 'e2e', durationS: o.duration, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, rate: o.e2eRate,
+  }, o, `e2e, full, ${o.e2eRate} payments/s`);
   const fastify = skip.has('fastify') ? null : (log('fastify empty route...'), await fastifyEmpty(o));
   if (fastify) log(`fastify empty route: ${fastify.req_per_s} req/s, p99 ${fastify.p99_ms} ms`);
 
@@ -162,6 +168,10 @@ async function main(): Promise<void> {
     e2e_payments_per_s: e2ePerS,
     e2e_p50_ms: e2e?.p50_ms ?? null,
     e2e_p99_ms: e2e?.p99_ms ?? null,
+    e2e_paced_rate: e2ePaced === null ? null : o.e2eRate,
+    e2e_paced_payments_per_s: e2ePaced?.per_s ?? null,
+    e2e_paced_p50_ms: e2ePaced?.p50_ms ?? null,
+    e2e_paced_p99_ms: e2ePaced?.p99_ms ?? null,
     central_http_full_tx_per_s: centralFull?.per_s ?? null,
     central_http_full_p99_ms: centralFull?.p99_ms ?? null,
     central_http_attested_tx_per_s: centralAttested?.per_s ?? null,
@@ -187,9 +197,9 @@ async function main(): Promise<void> {
       central_http_attested_met: centralAttested === null ? null : centralAttested.per_s >= TARGETS.central_http_attested_tx_per_s_min,
     },
     opencbdc: OPENCBDC,
-    conservation_ok: [centralFull, centralAttested, e2e].every((r) => r === null || r.conservation_ok),
-    runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, fastify_empty: fastify, ledger },
-    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
+    conservation_ok: [centralFull, centralAttested, e2e, e2ePaced].every((r) => r === null || r.conservation_ok),
+    runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, e2e_paced: e2ePaced, fastify_empty: fastify, ledger },
+    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, e2e_rate: o.e2eRate, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
     machine: { load_avg_1m_start: round(loadStart, 2), load_avg_1m_end: round(loadavg()[0]!, 2) },
     total_s: round((performance.now() - t0) / 1000, 1),
   };
@@ -208,6 +218,7 @@ async function main(): Promise<void> {
       `  central HTTP, full         ${f(out.central_http_full_tx_per_s, ' tx/s')}, p99 ${f(out.central_http_full_p99_ms, ' ms')}${other(centralFull)}`,
       `  central HTTP, attested     ${f(out.central_http_attested_tx_per_s, ' tx/s')}, p99 ${f(out.central_http_attested_p99_ms, ' ms')}${other(centralAttested)}  target >= ${TARGETS.central_http_attested_tx_per_s_min}: ${out.targets.central_http_attested_met === null ? 'n/a' : out.targets.central_http_attested_met ? 'met' : 'MISSED'}`,
       `  e2e wallet->bank->central  ${f(e2ePerS, ' payments/s')}, p99 ${f(out.e2e_p99_ms, ' ms')}${other(e2e)}  target >= ${TARGETS.e2e_payments_per_s_min} at p99 <= ${TARGETS.e2e_p99_ms_max} ms: ${out.targets.e2e_met === null ? 'n/a' : out.targets.e2e_met ? 'met' : 'MISSED'}`,
+      `  e2e at ${o.e2eRate} payments/s, even ${f(out.e2e_paced_payments_per_s, ' payments/s')} settled, p50 ${f(out.e2e_paced_p50_ms, ' ms')}, p99 ${f(out.e2e_paced_p99_ms, ' ms')}${other(e2ePaced)}`,
       `  fastify empty route        ${f(out.fastify_empty_req_per_s, ' req/s')}, p99 ${f(out.fastify_empty_p99_ms, ' ms')}`,
       'ratios:',
       ...Object.entries(out.ratios).map(([k, v]) => `  ${k.padEnd(42)} ${v === null ? 'n/a' : v}`),
