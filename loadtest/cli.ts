@@ -24,7 +24,7 @@ function knobsCommand(name: string, description: string): Command {
     .option('--duration <s>', 'timed seconds', num, d.durationS)
     .option('--rate <n>', 'offered transactions (e2e: items) per second, started at even intervals (open loop; latency counts from when an item was due); default: as fast as the system answers (autocannon, closed loop). e2e: each kind of the mix is offered its share (key payments rate x key, contract payments rate x contract, offline vouchers rate x offline, their uploads paced to match)', num)
     .option('--connections <n>', 'HTTP connections (split over the banks for e2e)', num, d.connections)
-    .option('--pipelining <n>', 'requests in flight per connection (central only; e2e needs 1)', num, d.pipelining)
+    .option('--pipelining <n>', 'requests in flight per connection (central only; e2e needs 1; a --rate run has one item per connection in flight)', num, d.pipelining)
     .option('--batch <n>', 'transactions per request to central: 1 posts /v1/transactions, more post /v1/batches (central only)', num, d.batch)
     .addOption(new Option('--verification <mode>', "central's verification mode: full verifies every witness; attested trusts the bank's batch signature").choices([...VERIFICATIONS]).default(d.verification))
     .addOption(new Option('--encoding <form>', 'central, --batch above 1: batches in the binary form (protocol/batch_wire.ts, answered compactly) or as JSON').choices([...ENCODINGS]).default(d.encoding))
