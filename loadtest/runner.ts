@@ -226,9 +226,10 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
     lastRejected = rec.rejected;
     bar?.update(Math.min(ticks, Math.round(o.durationS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
   };
+  // A request that got no answer ends its item (paced: one per item) or its connection's pipeline (autocannon).
   const onError = (): void => {
     rec.error();
-    flow.inflight = Math.max(0, flow.inflight - o.pipelining);
+    flow.inflight = Math.max(0, flow.inflight - (o.itemRate !== null ? 1 : o.pipelining));
   };
   rec.start();
   const t0 = performance.now();
