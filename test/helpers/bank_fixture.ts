@@ -14,6 +14,7 @@ import { bankKeyFiles, startBank, type BankNode, type BankNodeConfig } from '../
 import { CENTRAL_LIMITS } from '../../central/api.js';
 import type { ServerLimits } from '../../platform/server_limits.js';
 import { Client, type HttpResponse, type KeyPair, keyPair, rawRequest } from './http_fixture.js';
+import type { AccountJson } from '../../wallet/client.js';
 
 export const NETWORK = 'cbdc-local';
 
@@ -250,18 +251,7 @@ export async function openWallet(b: TestBank, o: OpenOptions = {}): Promise<Wall
   return { bank: b, key, id: r.body.id, client: new Client(b.url, NETWORK, r.body.id, key.sk), phone };
 }
 
-export interface AccountJson {
-  id: string;
-  kind: string;
-  tier: number;
-  status: string;
-  aliases: string[];
-  balance_fen: string;
-  deposit_fen: string;
-  used_today_fen: string;
-  used_this_year_fen: string;
-  [k: string]: unknown;
-}
+export type { AccountJson } from '../../wallet/client.js';
 
 export async function account(w: Wallet): Promise<AccountJson> {
   const r = await w.bank.staff.get<AccountJson>(`/v1/accounts/${w.id}`);

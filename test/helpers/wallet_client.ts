@@ -8,43 +8,11 @@ import { parseYuan } from '../../protocol/amount.js';
 import { signHash } from '../../protocol/sig.js';
 import { newKeyPair } from '../../platform/key_file.js';
 import { SignedClient, type SignedResponse } from '../../platform/signed_client.js';
+import type { AccountJson, HistoryEntry as HistoryJson, PaymentJson } from '../../wallet/client.js';
 import type { BankProcess } from './network_process.js';
 
-export interface AccountJson {
-  id: string;
-  kind: string;
-  mcc: string | null;
-  tier: number;
-  status: string;
-  aliases: string[];
-  balance_fen: string;
-  deposit_fen: string;
-  used_today_fen: string;
-  used_this_year_fen: string;
-  limits: { balance_cap_fen: string | null; single_payment_fen: string | null; daily_fen: string | null; annual_fen: string | null };
-}
-export interface PaymentJson {
-  id: string;
-  status: string;
-  amount_fen: string;
-  txid: string;
-  wallet_fen: string;
-  excess_fen: string;
-  change_fen: string;
-  payee: { bank: string; account: string | null; alias: string | null };
-  idempotency_key: string;
-}
-export interface HistoryJson {
-  seq: number;
-  direction: 'in' | 'out';
-  kind: 'payment' | 'exchange' | 'sweep';
-  amount_fen: string;
-  counterparty: string;
-  txid: string;
-  balance_after_fen: string;
-  deposit_after_fen: string;
-  payment_id: string | null;
-}
+// The bank's answers as the wallet library types them: one definition for the wallet and its tests.
+export type { AccountJson, PaymentJson, HistoryJson };
 export interface ErrorJson {
   code: string;
   message: string;
