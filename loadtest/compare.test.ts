@@ -18,7 +18,7 @@ describe('bench:compare', () => {
   it('--json prints one object: the figures of the runs it made, null for those skipped, ratios, targets, conservation', async () => {
     const args = [
       COMPARE, '--json', '--duration', '2', '--skip', 'ledger,central_full,e2e', '--central-transactions', '4000', '--connections', '2',
-      '--e2e-connections', '4', '--wallets', '12', '--e2e-rate', '20', '--report-dir', dir,
+      '--e2e-connections', '4', '--wallets', '12', '--e2e-rate', '20', '--floor-signatures', '500', '--report-dir', dir,
     ];
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, args, { cwd: ROOT, timeout: 280_000 }, (err, out, errText) => {
@@ -31,17 +31,26 @@ describe('bench:compare', () => {
     const out = JSON.parse(lines[0]!) as Record<string, unknown> & { ratios: Record<string, number | null>; targets: Record<string, unknown>; settings: Record<string, unknown> };
     expect(out.central_http_attested_tx_per_s).toBeGreaterThan(0);
     expect(out.fastify_empty_req_per_s).toBeGreaterThan(0);
+    // The floor of a payment, from the same empty-route run and the signature costs measured here.
+    const floor = (out.runs as { floor: { min_payments_per_s: number; min_cpu_us: number; cores: number; protocol_payments_per_s: number; empty_route: { req_per_s: number } } }).floor;
+    expect(out.e2e_floor_payments_per_s).toBe(floor.min_payments_per_s);
+    expect(floor.min_payments_per_s).toBe(Math.floor((floor.cores * 1e6) / floor.min_cpu_us));
+    expect(out.e2e_protocol_floor_payments_per_s).toBe(floor.protocol_payments_per_s);
+    expect(floor.protocol_payments_per_s).toBeLessThan(floor.min_payments_per_s);
+    expect(floor.empty_route.req_per_s).toBe(out.fastify_empty_req_per_s);
+    expect(out.ratios.e2e_target_to_floor).toBeCloseTo(4500 / floor.min_payments_per_s, 2);
+    expect(out.ratios.e2e_to_floor).toBeNull();
     expect(out.e2e_paced_rate).toBe(20);
     expect(out.e2e_paced_payments_per_s).toBeGreaterThan(0);
     expect(out.e2e_paced_p99_ms).toBeGreaterThan(0);
     for (const skipped of ['e2e_payments_per_s', 'e2e_p99_ms', 'central_http_full_tx_per_s', 'ledger_full_tx_per_s', 'ledger_attested_tx_per_s']) expect(out[skipped], skipped).toBeNull();
-    expect(Object.keys(out.ratios)).toEqual(expect.arrayContaining(['central_http_attested_to_ledger_attested', 'e2e_to_central_http_full', 'e2e_requests_to_fastify_empty', 'central_http_attested_to_opencbdc_best']));
+    expect(Object.keys(out.ratios)).toEqual(expect.arrayContaining(['central_http_attested_to_ledger_attested', 'e2e_to_central_http_full', 'e2e_requests_to_fastify_empty', 'e2e_to_floor', 'e2e_to_protocol_floor', 'e2e_target_to_floor', 'central_http_attested_to_opencbdc_best']));
     expect(out.ratios.central_http_attested_to_opencbdc_best).toBeGreaterThan(0);
     expect(out.ratios.e2e_to_central_http_full).toBeNull();
     expect(typeof out.targets.central_http_attested_met).toBe('boolean');
     expect(out.targets.e2e_met).toBeNull();
     expect(out.conservation_ok).toBe(true);
-    expect(out.settings).toMatchObject({ e2e_rate: 20, central_batch_encoding: 'wire', duration_s: 2 });
+    expect(out.settings).toMatchObject({ e2e_rate: 20, central_batch_encoding: 'wire', duration_s: 2, floor_signatures: 500 });
     // The same object is in the report directory, beside each run's own JSON and HTML reports.
     const files = readdirSync(dir);
     const summary = files.find((f) => f.startsWith('compare-') && f.endsWith('.json'))!;

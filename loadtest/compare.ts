@@ -4,23 +4,22 @@
 //   2. central over HTTP (batches in the binary form banks send, full and attested verification),
 //   3. the full two-tier path (wallets -> bank -> central payments): as fast as it answers, and
 //      at an even rate below that (--e2e-rate), for the latency of a payment short of capacity,
-//   4. fastify's empty route on this machine (the HTTP ceiling),
+//   4. fastify's empty route on this machine (the HTTP ceiling), and with it the floor of a
+//      payment: what full mode's signatures and one HTTP request cost here (loadtest/floor.ts),
 // then the ratios between them and against the targets. --json prints one JSON object.
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import autocannon from 'autocannon';
 import { Command, InvalidArgumentError } from 'commander';
-import { NodeProcess, REPO_ROOT, ProcSampler } from './processes.js';
+import { REPO_ROOT } from './processes.js';
+import { measureFloor } from './floor.js';
+import { OPENCBDC, TARGETS } from './targets.js';
 import { runLoadTest } from './load_test.js';
 import { type Knobs, defaultKnobs, validateKnobs } from './workload.js';
 import type { LoadReport } from './report_json.js';
 import { CENTRAL_NODE_FLAGS } from '../central/node.js';
 
-/** Targets of the issue, and OpenCBDC's figures on this kind of machine, for scale. */
-export const TARGETS = { e2e_payments_per_s_min: 4_500, e2e_p99_ms_max: 100, central_http_attested_tx_per_s_min: 20_000 };
-export const OPENCBDC = { two_phase_sustained_tx_per_s: 1_500, two_phase_best_tx_per_s: 2_200, two_phase_best_p99_ms: 1_400 };
 
 function positiveInt(v: string): number {
   const n = Number(v.replace(/_/g, ''));
@@ -39,6 +38,7 @@ interface Options {
   centralTransactions: number;
   e2eTransactions: number;
   e2eRate: number;
+  floorSignatures: number;
   seed: string;
   json: boolean;
   reportDir: string;
@@ -79,22 +79,6 @@ function ledgerBench(o: Options): Promise<Record<string, unknown>> {
   });
 }
 
-/** autocannon against fastify's empty route, same connections and duration. */
-async function fastifyEmpty(o: Options): Promise<{ req_per_s: number; p99_ms: number; cpu_cores: number; other_cores: number }> {
-  const server = new NodeProcess('fastify-empty', [path.join(REPO_ROOT, 'dist', 'loadtest', 'empty_server.js')]);
-  await server.start();
-  const sampler = new ProcSampler(() => new Map([['fastify-empty', server.pid], ['loadgen', process.pid]]));
-  try {
-    sampler.start();
-    const r = await autocannon({ url: server.url, connections: o.e2eConnections, duration: o.duration });
-    sampler.stop();
-    const l = r.latency as unknown as Record<string, number>;
-    return { req_per_s: Math.round(r.requests.average), p99_ms: l.p99 ?? 0, cpu_cores: sampler.summary()['fastify-empty']?.cpu_cores_mean ?? 0, other_cores: sampler.othersMean() };
-  } finally {
-    await server.stop();
-  }
-}
-
 interface RunFigures {
   per_s: number;
   p50_ms: number | null;
@@ -133,8 +117,9 @@ async function main(): Promise<void> {
     .option('--central-transactions <n>', 'transfers pre-built for each central run (a run that uses them up stops early and says so)', positiveInt, 200_000)
     .option('--e2e-transactions <n>', 'payments pre-built for the e2e run', positiveInt, 40_000)
     .option('--e2e-rate <n>', 'payments per second of the paced e2e run (even intervals, open loop): its latency, short of capacity', positiveInt, 50)
+    .option('--floor-signatures <n>', 'signatures made and checked to time them, for the floor of a payment', positiveInt, 20_000)
     .option('--seed <text>', 'workload seed', d.seed)
-    .option('--skip <list>', 'runs to leave out, comma-separated (ledger, central_full, central_attested, e2e, e2e_paced, fastify)', (v: string) => v.split(','), [] as string[])
+    .option('--skip <list>', 'runs to leave out, comma-separated (ledger, central_full, central_attested, e2e, e2e_paced, fastify: also the floor)', (v: string) => v.split(','), [] as string[])
     .option('--json', 'print exactly one JSON object on stdout', false)
     .option('--no-progress', 'no progress bars')
     .option('--report-dir <dir>', 'where reports go', path.join(REPO_ROOT, 'reports'))
@@ -158,8 +143,11 @@ async function main(): Promise<void> {
   const e2ePaced = skip.has('e2e_paced') ? null : await loadRun({
     ...d, target: 'e2e', durationS: o.duration, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, rate: o.e2eRate,
   }, o, `e2e, full, ${o.e2eRate} payments/s`);
-  const fastify = skip.has('fastify') ? null : (log('fastify empty route...'), await fastifyEmpty(o));
-  if (fastify) log(`fastify empty route: ${fastify.req_per_s} req/s, p99 ${fastify.p99_ms} ms`);
+  const floor = skip.has('fastify') ? null : (log('fastify empty route and the signature costs...'), await measureFloor({
+    signatures: o.floorSignatures, durationS: o.duration, connections: o.e2eConnections, crossBankShare: d.crossBank,
+  }));
+  const fastify = floor?.empty_route ?? null;
+  if (floor) log(`fastify empty route: ${floor.empty_route.req_per_s} req/s, p99 ${floor.empty_route.p99_ms} ms; floor of a payment ${floor.min_cpu_us} us (${floor.min_payments_per_s} payments/s)`);
 
   const ledgerFull = (ledger?.tx_per_s as number | undefined) ?? null;
   const ledgerAttested = (ledger?.attested_tx_per_s as number | undefined) ?? null;
@@ -180,6 +168,10 @@ async function main(): Promise<void> {
     ledger_attested_tx_per_s: ledgerAttested,
     fastify_empty_req_per_s: fastify?.req_per_s ?? null,
     fastify_empty_p99_ms: fastify?.p99_ms ?? null,
+    // The most payments/s this machine allows: full mode's signatures and one HTTP request, nothing else.
+    e2e_floor_payments_per_s: floor?.min_payments_per_s ?? null,
+    // The same for the operations the protocol as built spends (two wallet requests, a quote across banks).
+    e2e_protocol_floor_payments_per_s: floor?.protocol_payments_per_s ?? null,
     ratios: {
       central_http_full_to_ledger_full: ratio(centralFull?.per_s ?? null, ledgerFull),
       central_http_attested_to_ledger_attested: ratio(centralAttested?.per_s ?? null, ledgerAttested),
@@ -187,6 +179,9 @@ async function main(): Promise<void> {
       e2e_to_ledger_full: ratio(e2ePerS, ledgerFull),
       // Each payment is two HTTP requests to its bank (prepare, sign).
       e2e_requests_to_fastify_empty: ratio(e2ePerS === null ? null : 2 * e2ePerS, fastify?.req_per_s ?? null),
+      e2e_to_floor: ratio(e2ePerS, floor?.min_payments_per_s ?? null),
+      e2e_to_protocol_floor: ratio(e2ePerS, floor?.protocol_payments_per_s ?? null),
+      e2e_target_to_floor: ratio(TARGETS.e2e_payments_per_s_min, floor?.min_payments_per_s ?? null),
       e2e_to_opencbdc_best: ratio(e2ePerS, OPENCBDC.two_phase_best_tx_per_s),
       e2e_to_opencbdc_sustained: ratio(e2ePerS, OPENCBDC.two_phase_sustained_tx_per_s),
       central_http_attested_to_opencbdc_best: ratio(centralAttested?.per_s ?? null, OPENCBDC.two_phase_best_tx_per_s),
@@ -198,8 +193,8 @@ async function main(): Promise<void> {
     },
     opencbdc: OPENCBDC,
     conservation_ok: [centralFull, centralAttested, e2e, e2ePaced].every((r) => r === null || r.conservation_ok),
-    runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, e2e_paced: e2ePaced, fastify_empty: fastify, ledger },
-    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, e2e_rate: o.e2eRate, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
+    runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, e2e_paced: e2ePaced, fastify_empty: fastify, floor, ledger },
+    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, e2e_rate: o.e2eRate, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, floor_signatures: o.floorSignatures, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
     machine: { load_avg_1m_start: round(loadStart, 2), load_avg_1m_end: round(loadavg()[0]!, 2) },
     total_s: round((performance.now() - t0) / 1000, 1),
   };
@@ -220,6 +215,7 @@ async function main(): Promise<void> {
       `  e2e wallet->bank->central  ${f(e2ePerS, ' payments/s')}, p99 ${f(out.e2e_p99_ms, ' ms')}${other(e2e)}  target >= ${TARGETS.e2e_payments_per_s_min} at p99 <= ${TARGETS.e2e_p99_ms_max} ms: ${out.targets.e2e_met === null ? 'n/a' : out.targets.e2e_met ? 'met' : 'MISSED'}`,
       `  e2e at ${o.e2eRate} payments/s, even ${f(out.e2e_paced_payments_per_s, ' payments/s')} settled, p50 ${f(out.e2e_paced_p50_ms, ' ms')}, p99 ${f(out.e2e_paced_p99_ms, ' ms')}${other(e2ePaced)}`,
       `  fastify empty route        ${f(out.fastify_empty_req_per_s, ' req/s')}, p99 ${f(out.fastify_empty_p99_ms, ' ms')}`,
+      `  floor of a payment         ${floor === null ? 'n/a' : `${f(floor.min_payments_per_s, ' payments/s')} (${floor.min_cpu_us} us: sign ${floor.costs.sign_us}, verify ${floor.costs.verify_us}, request ${floor.costs.request_us} us; ${floor.cores} cores); the protocol as built ${f(floor.protocol_payments_per_s, ' payments/s')}`}`,
       'ratios:',
       ...Object.entries(out.ratios).map(([k, v]) => `  ${k.padEnd(42)} ${v === null ? 'n/a' : v}`),
       `conservation: ${out.conservation_ok ? 'passed in every run' : 'FAILED'}`,

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// npm run bench:floor: the floor of one payment on this machine (loadtest/floor.ts): what the
+// signatures of `full` mode and one HTTP request cost here, and the payments per second that
+// allows at the most, against the e2e target. --json prints one JSON object.
+import { Command, InvalidArgumentError } from 'commander';
+import { measureFloor } from './floor.js';
+import { TARGETS } from './targets.js';
+
+function positiveInt(v: string): number {
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function share(v: string): number {
+  const n = Number(v);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a share, 0 to 1');
+  return n;
+}
+
+const o = new Command('bench:floor')
+  .description("The CPU one payment must spend on this machine in full mode (signatures and one HTTP request), and the payments per second that allows.")
+  .option('--signatures <n>', 'signatures made and checked to time them (in 5 rounds; the least cost of a round counts)', positiveInt, 20_000)
+  .option('--duration <s>', "seconds of autocannon against fastify's empty route", positiveInt, 10)
+  .option('--connections <n>', 'autocannon connections', positiveInt, 64)
+  .option('--cross-bank <share>', 'share of payments across banks, for the protocol as built (a quote each)', share, 0.5)
+  .option('--json', 'print exactly one JSON object on stdout', false)
+  .showHelpAfterError()
+  .parse(process.argv)
+  .opts<{ signatures: number; duration: number; connections: number; crossBank: number; json: boolean }>();
+
+const f = await measureFloor({ signatures: o.signatures, durationS: o.duration, connections: o.connections, crossBankShare: o.crossBank });
+const out = { ...f, target_payments_per_s: TARGETS.e2e_payments_per_s_min, target_to_floor: Math.round((TARGETS.e2e_payments_per_s_min / f.min_payments_per_s) * 1000) / 1000 };
+if (o.json) {
+  process.stdout.write(JSON.stringify(out) + '\n');
+} else {
+  const ops = (x: typeof f.min_ops): string => `${x.sign} signatures made, ${x.verify} checked, ${x.requests} HTTP request${x.requests === 1 ? '' : 's'}`;
+  process.stdout.write([
+    `bench:floor, ${f.cores} cores`,
+    `  sign (native libsecp256k1)   ${f.costs.sign_us} us`,
+    `  verify                       ${f.costs.verify_us} us`,
+    `  one HTTP request             ${f.costs.request_us} us (fastify ${f.empty_route.server_us_per_request} + autocannon ${f.empty_route.client_us_per_request}; ${f.empty_route.req_per_s} req/s, other processes ${f.empty_route.other_cores} cores)`,
+    `  full mode, the least         ${ops(f.min_ops)}: ${f.min_cpu_us} us per payment -> at most ${f.min_payments_per_s} payments/s`,
+    `  the protocol as built        ${ops(f.protocol_ops)}: ${f.protocol_cpu_us} us per payment -> at most ${f.protocol_payments_per_s} payments/s`,
+    `  e2e target ${TARGETS.e2e_payments_per_s_min} payments/s = ${out.target_to_floor} x the floor`,
+    '',
+  ].join('\n'));
+}

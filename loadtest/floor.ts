@@ -1,0 +1,185 @@
+// The floor of one payment on this machine: the CPU that the signatures of `full` mode and one
+// HTTP request cost, measured here, before any ledger, account, batch or event-stream work.
+// No implementation of the two-tier path can settle more payments per second than the cores
+// divided by that floor, so it says how far a figure is from what the machine allows.
+//
+// What a payment in `full` mode must spend at the least (DESIGN.md, "An online payment"):
+//   - the wallet signs the transaction (1 signature);
+//   - its bank checks that signature (the customer's consent) and co-signs (1 check, 1 signature);
+//   - central checks both witnesses (2 checks), with one bank key over all the inputs;
+//   - the payment reaches the bank in one HTTP request, with autocannon on the same machine
+//     (the load generator the issue names), client and server CPU both counted.
+// The batch to central, its signature and central's answer are shared by up to 1,000 payments
+// and left out, as is building the transaction: the floor only ever understates the cost.
+//
+// The payment protocol as built spends more of the same operations (`protocolOps`, again at the
+// least): two wallet requests (prepare, sign), each signed by the wallet and checked by the bank,
+// and a quote between the banks for a payment across banks (one more signed request). A payment
+// that spends a coin paid to a fresh lock beside one on the standard lock carries a second bank
+// signature, left out here.
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import autocannon from 'autocannon';
+import { generateSecretKey, nativeVerifier, publicKeyOfNative, signHashNative } from '../protocol/sig.js';
+import { NodeProcess, REPO_ROOT, ProcSampler, readProc } from './processes.js';
+
+/** Operations one payment costs: signatures made, signatures checked, HTTP requests. */
+export interface PaymentOps {
+  sign: number;
+  verify: number;
+  requests: number;
+}
+
+/** The least any `full`-mode payment spends (see the head of this file). */
+export const FULL_MODE_MIN_OPS: PaymentOps = { sign: 2, verify: 3, requests: 1 };
+
+/**
+ * The least the protocol as built spends per payment, on average, when `crossBankShare` of the
+ * payments need a quote from the payee's bank.
+ */
+export function protocolOps(crossBankShare: number): PaymentOps {
+  if (!(crossBankShare >= 0 && crossBankShare <= 1)) throw new RangeError('crossBankShare is a share, 0 to 1');
+  return {
+    // wallet: 2 request signatures + the transaction; bank: its co-signature; payer's bank: the quote request
+    sign: 3 + 1 + crossBankShare,
+    // bank: 2 request signatures + the wallet's; central: wallet + bank; payee's bank: the quote request
+    verify: 3 + 2 + crossBankShare,
+    requests: 2 + crossBankShare,
+  };
+}
+
+/** CPU time of one operation on this machine, in microseconds. */
+export interface OpCosts {
+  sign_us: number;
+  verify_us: number;
+  request_us: number;
+}
+
+/** CPU microseconds one payment spends on `ops` at `costs`. */
+export function paymentCpuUs(ops: PaymentOps, costs: OpCosts): number {
+  return ops.sign * costs.sign_us + ops.verify * costs.verify_us + ops.requests * costs.request_us;
+}
+
+/** The most payments per second `cores` can settle when each costs `cpuUs` of CPU. */
+export function ceilingPerS(cpuUs: number, cores: number): number {
+  if (!(cpuUs > 0) || !(cores > 0)) throw new RangeError('cpuUs and cores must be positive');
+  return Math.floor((cores * 1e6) / cpuUs);
+}
+
+const cpuUsNow = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/**
+ * Signing and checking with the backend the nodes use (native libsecp256k1), `n` of each on
+ * this thread over distinct 32-byte hashes, in `rounds` rounds; each cost is the least of its
+ * rounds, so that other work on this shared machine does not inflate the floor. CPU time, not
+ * wall time.
+ */
+export function measureSignatures(n: number, rounds = 5): { sign_us: number; verify_us: number } {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError('n must be a positive integer');
+  if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > n) throw new RangeError('rounds must be an integer from 1 to n');
+  const sk = generateSecretKey();
+  const pk = publicKeyOfNative(sk);
+  const perRound = Math.floor(n / rounds);
+  const hashes = Array.from({ length: perRound }, (_, i) => createHash('sha256').update(`floor-${i}`).digest());
+  // Warm the binding and the JIT before the clock starts.
+  for (let i = 0; i < Math.min(perRound, 200); i++) nativeVerifier.verify(signHashNative(sk, hashes[i]!), hashes[i]!, pk);
+  let signUs = Infinity;
+  let verifyUs = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    let t = cpuUsNow();
+    const sigs = hashes.map((h) => signHashNative(sk, h));
+    signUs = Math.min(signUs, (cpuUsNow() - t) / perRound);
+    t = cpuUsNow();
+    let good = 0;
+    for (let i = 0; i < perRound; i++) if (nativeVerifier.verify(sigs[i]!, hashes[i]!, pk)) good++;
+    verifyUs = Math.min(verifyUs, (cpuUsNow() - t) / perRound);
+    // A programmer error if not: a check that fails is not a check that was measured.
+    if (good !== perRound) throw new Error(`floor: ${perRound - good} of ${perRound} signatures did not verify`);
+  }
+  return { sign_us: round1(signUs), verify_us: round1(verifyUs) };
+}
+
+export interface EmptyRouteFigures {
+  req_per_s: number;
+  p99_ms: number;
+  /** CPU of the fastify process and of autocannon (this process), per request. */
+  request_us: number;
+  server_us_per_request: number;
+  client_us_per_request: number;
+  cpu_cores: number;
+  other_cores: number;
+}
+
+/**
+ * autocannon against fastify's empty route (its own process, like the nodes): requests per
+ * second, and the CPU a request costs its server and its client together.
+ */
+export async function measureEmptyRoute(o: { connections: number; durationS: number }): Promise<EmptyRouteFigures> {
+  const server = new NodeProcess('fastify-empty', [path.join(REPO_ROOT, 'dist', 'loadtest', 'empty_server.js')]);
+  await server.start();
+  const sampler = new ProcSampler(() => new Map([['fastify-empty', server.pid], ['loadgen', process.pid]]));
+  try {
+    const serverBefore = readProc(server.pid);
+    const clientBefore = cpuUsNow();
+    sampler.start();
+    const r = await autocannon({ url: server.url, connections: o.connections, duration: o.durationS });
+    sampler.stop();
+    const clientUs = cpuUsNow() - clientBefore;
+    const serverAfter = readProc(server.pid);
+    const requests = r.requests.total;
+    if (requests < 1 || serverBefore === null || serverAfter === null) throw new Error('floor: the empty-route run answered no requests or its server is gone');
+    const serverUs = (serverAfter.cpuS - serverBefore.cpuS) * 1e6;
+    const l = r.latency as unknown as Record<string, number>;
+    return {
+      req_per_s: Math.round(r.requests.average),
+      p99_ms: l.p99 ?? 0,
+      request_us: round1((serverUs + clientUs) / requests),
+      server_us_per_request: round1(serverUs / requests),
+      client_us_per_request: round1(clientUs / requests),
+      cpu_cores: sampler.summary()['fastify-empty']?.cpu_cores_mean ?? 0,
+      other_cores: sampler.othersMean(),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+export interface FloorFigures {
+  cores: number;
+  costs: OpCosts;
+  min_ops: PaymentOps;
+  /** CPU per payment and the payments per second it allows, for the least `full` mode spends. */
+  min_cpu_us: number;
+  min_payments_per_s: number;
+  protocol_ops: PaymentOps;
+  protocol_cpu_us: number;
+  protocol_payments_per_s: number;
+  empty_route: EmptyRouteFigures;
+  settings: { signatures: number; duration_s: number; connections: number; cross_bank_share: number };
+}
+
+/** Measures the costs and works out both ceilings. */
+export async function measureFloor(o: { signatures: number; durationS: number; connections: number; crossBankShare: number }): Promise<FloorFigures> {
+  const sigs = measureSignatures(o.signatures);
+  const empty = await measureEmptyRoute({ connections: o.connections, durationS: o.durationS });
+  const costs: OpCosts = { ...sigs, request_us: empty.request_us };
+  const cores = availableParallelism();
+  const protocol = protocolOps(o.crossBankShare);
+  const minUs = paymentCpuUs(FULL_MODE_MIN_OPS, costs);
+  const protocolUs = paymentCpuUs(protocol, costs);
+  return {
+    cores, costs,
+    min_ops: FULL_MODE_MIN_OPS, min_cpu_us: round1(minUs), min_payments_per_s: ceilingPerS(minUs, cores),
+    protocol_ops: protocol, protocol_cpu_us: round1(protocolUs), protocol_payments_per_s: ceilingPerS(protocolUs, cores),
+    empty_route: empty,
+    settings: { signatures: o.signatures, duration_s: o.durationS, connections: o.connections, cross_bank_share: o.crossBankShare },
+  };
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
