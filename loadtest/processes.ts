@@ -225,21 +225,42 @@ export function readMachine(): { busyS: number; totalS: number } | null {
   }
 }
 
-/** Samples each named process (and the whole machine) every intervalMs. */
+export interface SamplerIo {
+  readProc: (pid: number) => { cpuS: number; rssMb: number } | null;
+  readMachine: () => { busyS: number; totalS: number } | null;
+  nowMs: () => number;
+}
+
+/**
+ * Samples each named process (and the whole machine) every intervalMs. /proc counts CPU in
+ * ticks of 10 ms, so a short interval reads as 0 or as a spike (one tick in 13 ms is 0.77
+ * cores): a plotted point covers at least half an interval (a shorter one waits for the next
+ * sample), and the means are CPU time over wall time between the first and the last reading,
+ * not a mean of the points.
+ */
 export class ProcSampler {
   readonly series = new Map<string, ProcSample[]>();
   /** Cores busy in processes other than the sampled ones (other work on the machine). */
   readonly others: { t: number; cores: number }[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private last = new Map<string, { cpuS: number; at: number }>();
-  private first = new Map<string, number>();
-  private lastMachine: { busyS: number; at: number } | null = null;
+  /** The reading each process's last plotted point ended at. */
+  private plotted = new Map<string, { cpuS: number; at: number }>();
+  private first = new Map<string, { cpuS: number; at: number }>();
+  private latest = new Map<string, { cpuS: number; at: number }>();
+  private plottedMachine: { busyS: number; ours: number; at: number } | null = null;
+  private firstMachine: { busyS: number; at: number } | null = null;
+  private latestMachine: { busyS: number; at: number } | null = null;
   private t0 = 0;
 
-  constructor(private readonly pids: () => Map<string, number>, private readonly intervalMs = 500) {}
+  constructor(
+    private readonly pids: () => Map<string, number>,
+    private readonly intervalMs = 500,
+    /** Where readings come from: /proc and the monotonic clock, or a test's own. */
+    private readonly io: SamplerIo = { readProc, readMachine, nowMs: () => performance.now() },
+  ) {}
 
   start(): void {
-    this.t0 = performance.now();
+    this.t0 = this.io.nowMs();
     this.sample();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
   }
@@ -251,54 +272,73 @@ export class ProcSampler {
   }
 
   private sample(): void {
-    const now = performance.now();
+    const now = this.io.nowMs();
     const t = (now - this.t0) / 1000;
-    let ours = 0;
+    const minDtS = this.intervalMs / 2000;
     for (const [name, pid] of this.pids()) {
-      const p = readProc(pid);
+      const p = this.io.readProc(pid);
       if (p === null) continue;
-      const prev = this.last.get(name);
-      this.last.set(name, { cpuS: p.cpuS, at: now });
-      if (!this.first.has(name)) this.first.set(name, p.cpuS);
-      if (prev === undefined) continue;
+      const reading = { cpuS: p.cpuS, at: now };
+      this.latest.set(name, reading);
+      if (!this.first.has(name)) this.first.set(name, reading);
+      const prev = this.plotted.get(name);
+      if (prev === undefined) {
+        this.plotted.set(name, reading);
+        continue;
+      }
       const dt = (now - prev.at) / 1000;
-      if (dt <= 0) continue;
-      const cpu = (p.cpuS - prev.cpuS) / dt;
-      ours += cpu;
+      if (dt < minDtS) continue;
+      this.plotted.set(name, reading);
       const list = this.series.get(name) ?? [];
-      list.push({ t: Math.round(t * 100) / 100, cpu: Math.round(cpu * 100) / 100, rssMb: Math.round(p.rssMb * 10) / 10 });
+      list.push({ t: Math.round(t * 100) / 100, cpu: Math.round(((p.cpuS - prev.cpuS) / dt) * 100) / 100, rssMb: Math.round(p.rssMb * 10) / 10 });
       this.series.set(name, list);
     }
-    const m = readMachine();
-    if (m !== null) {
-      if (this.lastMachine !== null) {
-        const dt = (now - this.lastMachine.at) / 1000;
-        if (dt > 0) this.others.push({ t: Math.round(t * 100) / 100, cores: Math.max(0, Math.round(((m.busyS - this.lastMachine.busyS) / dt - ours) * 100) / 100) });
-      }
-      this.lastMachine = { busyS: m.busyS, at: now };
+    const m = this.io.readMachine();
+    if (m === null) return;
+    this.latestMachine = { busyS: m.busyS, at: now };
+    this.firstMachine ??= this.latestMachine;
+    const ours = this.oursCpuS();
+    const prev = this.plottedMachine;
+    if (prev !== null) {
+      const dt = (now - prev.at) / 1000;
+      if (dt < minDtS) return;
+      this.others.push({ t: Math.round(t * 100) / 100, cores: Math.max(0, Math.round(((m.busyS - prev.busyS - (ours - prev.ours)) / dt) * 100) / 100) });
     }
+    this.plottedMachine = { busyS: m.busyS, ours, at: now };
   }
 
-  /** Mean CPU cores and peak RSS of each process over the samples. */
+  /** CPU seconds the sampled processes used, summed, as of their latest readings. */
+  private oursCpuS(): number {
+    let s = 0;
+    for (const name of this.latest.keys()) s += this.cpuSeconds(name);
+    return s;
+  }
+
+  /** Mean CPU cores (CPU time over wall time) and peak RSS of each process. */
   summary(): Record<string, { cpu_cores_mean: number; rss_mb_max: number }> {
     const out: Record<string, { cpu_cores_mean: number; rss_mb_max: number }> = {};
-    for (const [name, list] of this.series) {
-      const cpu = list.length === 0 ? 0 : list.reduce((s, x) => s + x.cpu, 0) / list.length;
-      out[name] = { cpu_cores_mean: Math.round(cpu * 100) / 100, rss_mb_max: Math.max(0, ...list.map((x) => x.rssMb)) };
+    for (const [name, last] of this.latest) {
+      const first = this.first.get(name)!;
+      const wallS = (last.at - first.at) / 1000;
+      const list = this.series.get(name) ?? [];
+      out[name] = { cpu_cores_mean: wallS <= 0 ? 0 : Math.round(((last.cpuS - first.cpuS) / wallS) * 100) / 100, rss_mb_max: Math.max(0, ...list.map((x) => x.rssMb)) };
     }
     return out;
   }
 
-  /** CPU seconds a process used between the first and the last sample. */
+  /** CPU seconds a process used between its first and its latest reading. */
   cpuSeconds(name: string): number {
     const first = this.first.get(name);
-    const last = this.last.get(name);
-    return first === undefined || last === undefined ? 0 : last.cpuS - first;
+    const last = this.latest.get(name);
+    return first === undefined || last === undefined ? 0 : last.cpuS - first.cpuS;
   }
 
+  /** Mean cores busy outside the sampled processes, between the first and the latest reading. */
   othersMean(): number {
-    if (this.others.length === 0) return 0;
-    return Math.round((this.others.reduce((s, x) => s + x.cores, 0) / this.others.length) * 100) / 100;
+    const first = this.firstMachine;
+    const last = this.latestMachine;
+    if (first === null || last === null || last.at <= first.at) return 0;
+    return Math.max(0, Math.round(((last.busyS - first.busyS - this.oursCpuS()) / ((last.at - first.at) / 1000)) * 100) / 100);
   }
 }
 
