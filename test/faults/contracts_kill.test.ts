@@ -30,6 +30,8 @@ let root: string;
 let net: NetworkProcess;
 let bank: BankProcess;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Between one contract and the next: spreads each payer's funds over the kills. */
+const PAUSE_MS = 200;
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'cbdc-faults-contracts-'));
@@ -167,28 +169,34 @@ describe('contracts under bank kills', () => {
     })();
 
     const done = { escrow: 0, hashlock: 0, prepaidUnits: 0 };
+    // Each payer holds 2,000 yuan (its class's balance cap) and nothing refills it: a loop ends
+    // when its payer could not fund one more, however fast the contracts go while the kills run.
+    const affords = (contracts: number, yuan: number): boolean => Y(yuan) * BigInt(contracts + 1) <= Y(2_000);
     const escrows = (async () => {
-      while (killing || done.escrow < 2) {
+      while ((killing || done.escrow < 2) && affords(done.escrow, 50)) {
         const cid = await buyer.contract('escrow', { seller: seller.id, arbiter: arbiter.id, amount_fen: Y(50).toString() });
         await act(cid, buyer, 'resolve', { outcome: 'release' }, [buyer, seller], (c) => c.status === 'released');
         done.escrow++;
+        await sleep(PAUSE_MS);
       }
     })();
     const hashlocks = (async () => {
-      while (killing || done.hashlock < 2) {
+      while ((killing || done.hashlock < 2) && affords(done.hashlock, 40)) {
         const preimage = randomBytes(32);
         const cid = await payer.contract('hashlock', { payee: payee.id, amount_fen: Y(40).toString(), hash: createHash('sha256').update(preimage).digest('hex'), timeout_ms: Date.now() + 600_000 });
         await act(cid, payee, 'claim', { preimage: preimage.toString('hex') }, [payee], (c) => c.status === 'claimed');
         done.hashlock++;
+        await sleep(PAUSE_MS);
       }
     })();
     const prepaid = (async () => {
-      while (killing || done.prepaidUnits < 2) {
+      while ((killing || done.prepaidUnits < 2) && affords(done.prepaidUnits / 2, 20)) {
         const cid = await parent.contract('prepaid', { merchant: school.id, unit_fen: Y(10).toString(), units: 2, deadline_ms: Date.now() + 600_000 });
         for (let u = 1; u <= 2; u++) {
           await act(cid, parent, 'release', { units: 1 }, [parent], (c) => Number(c.state.released_units) >= u);
           done.prepaidUnits++;
         }
+        await sleep(PAUSE_MS);
       }
     })();
     await Promise.all([killer, escrows, hashlocks, prepaid]);
