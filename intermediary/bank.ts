@@ -26,7 +26,7 @@ import {
 import {
   type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, posKey,
 } from './store.js';
-import type { CentralBatchEvent, CentralEventTx, CentralLink, CentralResult } from './central_link.js';
+import type { CentralBatchEvent, CentralLink, CentralResult } from './central_link.js';
 import { SignedClient } from '../platform/signed_client.js';
 
 export const BANK_OWNER = '_bank';
@@ -35,8 +35,6 @@ export const OFFLINE_RESERVE_OWNER = '_offline';
 const SWEEP_PREFIX = 'sweep:';
 /** Derived bank keys kept in memory at most (about 100 bytes each). */
 const DERIVED_KEYS_CACHED_MAX = 65_536;
-/** Batches of central's event stream handled with nothing of ours in them before the cursor is written anyway. */
-const CURSOR_LAG_BATCHES_MAX = 1_000n;
 
 export interface BankConfig {
   id: string;
@@ -190,9 +188,8 @@ export class Bank extends EventEmitter<BankEvents> {
     for (const { key, value } of this.store.payments.getRange({})) {
       if (value.status === 'awaiting_signature') this.awaitingSignature.set(key, { expiresAtMs: value.expiresAtMs, tx: null });
     }
-    this.cursorNext = this.storedCursor();
     this.link.follow(
-      () => this.cursorNext,
+      () => BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0'),
       (b) => this.onCentralBatch(b),
       (e) => process.stderr.write(`bank ${this.id}: event handling failed: ${e.message}\n`),
     );
@@ -205,8 +202,6 @@ export class Bank extends EventEmitter<BankEvents> {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.link.stop();
-    // The batches skipped since the cursor was last written need not be read again.
-    await this.writeCursorIfBehind();
   }
 
   /** Waits until every write so far is on disk (before acknowledging to a wallet). */
@@ -502,7 +497,8 @@ export class Bank extends EventEmitter<BankEvents> {
       } else if (!isUncertain(r)) {
         if (r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
           const head = await this.link.call<{ batches: string }>('GET', '/v1/supply').catch(() => null);
-          if (head === null || this.cursorNext < BigInt(head.batches) || this.store.applied.get(txid) !== undefined) continue;
+          const cursor = BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0');
+          if (head === null || cursor < BigInt(head.batches) || this.store.applied.get(txid) !== undefined) continue;
         }
         await this.atomic(() => {
           if (p.kind === 'exchange') this.releaseExchange(txid);
@@ -1118,52 +1114,19 @@ export class Bank extends EventEmitter<BankEvents> {
     await this.atomic(() => this.applyTx(r.txid, tx.inputs.map((i) => i.pos.toString()), outputs, this.clock(), o.exchangeFor ?? null));
   }
 
-  /** The next batch of central's event stream to handle: every batch before it is handled. */
-  private cursorNext = 0n;
-
-  private storedCursor(): bigint {
-    return BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0');
-  }
-
-  /**
-   * Handles one settled batch from central's event stream, and moves the cursor with it. A
-   * batch with nothing of ours (another bank's business, or our own settlements already applied
-   * from central's answer) writes nothing: the stored cursor may lag the handled one by up to
-   * CURSOR_LAG_BATCHES_MAX batches, which a restart reads again and finds as empty for us.
-   */
+  /** Handles one settled batch from central's event stream, and moves the cursor with it. */
   private async onCentralBatch(b: CentralBatchEvent): Promise<void> {
-    const seq = BigInt(b.seq);
-    if (seq < this.cursorNext) return;
-    const outputsOf = (t: CentralEventTx) => t.outputs.map((o) => ({ pos: o.pos, id: o.id, value: o.value, lockHex: o.lock_hex ?? encodeLock(parseLock(o.lock)).toString('hex') }));
-    const txs = b.txs.map((t) => ({ t, outputs: outputsOf(t) }));
-    // Batches are handled in order and each one's writes commit before the next is looked at,
-    // so what this reads is all that applying could find (applyTx looks again inside the write).
-    if (!txs.some(({ t, outputs }) => this.concernsUs(t.txid, t.spent, outputs)) && seq + 1n - this.storedCursor() < CURSOR_LAG_BATCHES_MAX) {
-      this.cursorNext = seq + 1n;
-      return;
-    }
     await this.atomic(() => {
-      if (seq < this.storedCursor()) return;
-      // Central's own record: the lock bytes it checked when the output was created (parsed
-      // from the JSON only when a central too old to send them does not).
-      for (const { t, outputs } of txs) this.applyTx(t.txid, t.spent, outputs, b.time_ms, null);
-      this.store.meta.putSync('cursor', (seq + 1n).toString());
+      const cursor = BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0');
+      if (BigInt(b.seq) < cursor) return;
+      for (const t of b.txs) {
+        // Central's own record: the lock bytes it checked when the output was created (parsed
+        // from the JSON only when a central too old to send them does not).
+        const outputs = t.outputs.map((o) => ({ pos: o.pos, id: o.id, value: o.value, lockHex: o.lock_hex ?? encodeLock(parseLock(o.lock)).toString('hex') }));
+        this.applyTx(t.txid, t.spent, outputs, b.time_ms, null);
+      }
+      this.store.meta.putSync('cursor', (BigInt(b.seq) + 1n).toString());
     });
-    this.cursorNext = seq + 1n;
-  }
-
-  private async writeCursorIfBehind(): Promise<void> {
-    const next = this.cursorNext;
-    if (next <= this.storedCursor()) return;
-    await this.atomic(() => {
-      if (next > this.storedCursor()) this.store.meta.putSync('cursor', next.toString());
-    });
-  }
-
-  /** Whether applying a settled transaction would change anything here (applyTx's own test, read-only). */
-  private concernsUs(txid: string, spent: readonly string[], outputs: readonly { lockHex: string }[]): boolean {
-    if (this.store.applied.get(txid) !== undefined) return false;
-    return spent.some((pos) => this.store.coins.get(posKey(pos)) !== undefined) || outputs.some((o) => this.store.locks.get(o.lockHex) !== undefined);
   }
 
   /**
