@@ -34,14 +34,17 @@ const out = { ...f, target_payments_per_s: TARGETS.e2e_payments_per_s_min, targe
 if (o.json) {
   process.stdout.write(JSON.stringify(out) + '\n');
 } else {
-  const ops = (x: typeof f.min_ops): string => `${x.sign} signatures made, ${x.verify} checked, ${x.requests} HTTP request${x.requests === 1 ? '' : 's'}`;
+  const ops = (x: typeof f.min_ops): string => `${x.sign} signature${x.sign === 1 ? '' : 's'} made, ${x.verify} checked, ${x.requests} HTTP request${x.requests === 1 ? '' : 's'}`;
   process.stdout.write([
     `bench:floor, ${f.cores} cores`,
-    `  sign (native libsecp256k1)   ${f.costs.sign_us} us`,
-    `  verify                       ${f.costs.verify_us} us`,
-    `  one HTTP request             ${f.costs.request_us} us (fastify ${f.empty_route.server_us_per_request} + autocannon ${f.empty_route.client_us_per_request}; ${f.empty_route.req_per_s} req/s, other processes ${f.empty_route.other_cores} cores)`,
-    `  full mode, the least         ${ops(f.min_ops)}: ${f.min_cpu_us} us per payment -> at most ${f.min_payments_per_s} payments/s`,
-    `  the protocol as built        ${ops(f.protocol_ops)}: ${f.protocol_cpu_us} us per payment -> at most ${f.protocol_payments_per_s} payments/s`,
+    `  sign (native libsecp256k1)           ${f.costs.sign_us} us`,
+    `  verify                               ${f.costs.verify_us} us`,
+    `  one HTTP request                     ${f.costs.request_us} us (fastify ${f.empty_route.server_us_per_request} + autocannon ${f.empty_route.client_us_per_request}; ${f.empty_route.req_per_s} req/s, other processes ${f.empty_route.other_cores} cores)`,
+    `  full mode, the least                 ${ops(f.min_ops)}: ${f.min_cpu_us} us per payment -> at most ${f.min_payments_per_s} payments/s`,
+    `  relaxed: pre-signed                  ${ops(f.variants.presigned.ops)}: ${f.variants.presigned.cpu_us} us -> ${f.variants.presigned.payments_per_s} payments/s`,
+    `  relaxed: bank trusts the connection  ${ops(f.variants.bank_trusts_connection.ops)}: ${f.variants.bank_trusts_connection.cpu_us} us -> ${f.variants.bank_trusts_connection.payments_per_s} payments/s`,
+    `  relaxed: both                        ${ops(f.variants.both.ops)}: ${f.variants.both.cpu_us} us -> ${f.variants.both.payments_per_s} payments/s`,
+    `  the protocol as built                ${ops(f.protocol_ops)}: ${f.protocol_cpu_us} us per payment -> at most ${f.protocol_payments_per_s} payments/s`,
     `  e2e target ${TARGETS.e2e_payments_per_s_min} payments/s = ${out.target_to_floor} x the floor`,
     '',
   ].join('\n'));

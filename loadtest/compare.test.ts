@@ -32,11 +32,14 @@ describe('bench:compare', () => {
     expect(out.central_http_attested_tx_per_s).toBeGreaterThan(0);
     expect(out.fastify_empty_req_per_s).toBeGreaterThan(0);
     // The floor of a payment, from the same empty-route run and the signature costs measured here.
-    const floor = (out.runs as { floor: { min_payments_per_s: number; min_cpu_us: number; cores: number; protocol_payments_per_s: number; empty_route: { req_per_s: number } } }).floor;
+    const floor = (out.runs as { floor: { min_payments_per_s: number; min_cpu_us: number; cores: number; protocol_payments_per_s: number; empty_route: { req_per_s: number }; variants: Record<string, { payments_per_s: number }> } }).floor;
     expect(out.e2e_floor_payments_per_s).toBe(floor.min_payments_per_s);
     expect(floor.min_payments_per_s).toBe(Math.floor((floor.cores * 1e6) / floor.min_cpu_us));
     expect(out.e2e_protocol_floor_payments_per_s).toBe(floor.protocol_payments_per_s);
     expect(floor.protocol_payments_per_s).toBeLessThan(floor.min_payments_per_s);
+    // Each relaxation allows more; both together the most.
+    expect(floor.variants.presigned!.payments_per_s).toBeGreaterThan(floor.min_payments_per_s);
+    expect(floor.variants.both!.payments_per_s).toBeGreaterThan(floor.variants.bank_trusts_connection!.payments_per_s);
     expect(floor.empty_route.req_per_s).toBe(out.fastify_empty_req_per_s);
     expect(out.ratios.e2e_target_to_floor).toBeCloseTo(4500 / floor.min_payments_per_s, 2);
     expect(out.ratios.e2e_to_floor).toBeNull();

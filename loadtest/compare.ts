@@ -20,7 +20,6 @@ import { type Knobs, defaultKnobs, validateKnobs } from './workload.js';
 import type { LoadReport } from './report_json.js';
 import { CENTRAL_NODE_FLAGS } from '../central/node.js';
 
-
 function positiveInt(v: string): number {
   const n = Number(v.replace(/_/g, ''));
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');

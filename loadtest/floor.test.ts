@@ -2,11 +2,19 @@
 // measurements run for real (native signatures on this thread; autocannon against fastify's
 // empty route in its own process), briefly.
 import { describe, expect, it } from 'vitest';
-import { FULL_MODE_MIN_OPS, ceilingPerS, measureEmptyRoute, measureSignatures, paymentCpuUs, protocolOps } from './floor.js';
+import { FLOOR_VARIANTS, FULL_MODE_MIN_OPS, ceilingPerS, measureEmptyRoute, measureSignatures, paymentCpuUs, protocolOps } from './floor.js';
 
 describe('floor arithmetic', () => {
   it('full mode spends at least 2 signatures, 3 checks and one HTTP request per payment', () => {
     expect(FULL_MODE_MIN_OPS).toEqual({ sign: 2, verify: 3, requests: 1 });
+  });
+
+  it('relaxed: a pre-signed payment makes one signature fewer in the run; a bank trusting the connection checks one fewer', () => {
+    expect(FLOOR_VARIANTS).toEqual({
+      presigned: { sign: 1, verify: 3, requests: 1 },
+      bank_trusts_connection: { sign: 2, verify: 2, requests: 1 },
+      both: { sign: 1, verify: 2, requests: 1 },
+    });
   });
 
   it('the protocol as built: two signed wallet requests, plus a signed quote for a payment across banks', () => {
