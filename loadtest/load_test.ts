@@ -335,7 +335,8 @@ function mergeRuns(n: number, parts: { r: Awaited<ReturnType<typeof runPayments>
     ac.non_2xx += r.autocannon.non_2xx;
     ac.errors += r.autocannon.errors;
     ac.timeouts += r.autocannon.timeouts;
-    ac.req_per_s_mean += r.autocannon.req_per_s_mean;
+    // Summed per bank: rounded again, as each part was (floating point adds its own digits).
+    ac.req_per_s_mean = Math.round((ac.req_per_s_mean + r.autocannon.req_per_s_mean) * 100) / 100;
     for (const key of ['p50', 'p90', 'p99', 'p999', 'max'] as const) ac.request_latency_ms[key] = Math.max(ac.request_latency_ms[key], r.autocannon.request_latency_ms[key]);
   }
   const exhausted = parts.map((p) => p.r.exhaustedAtS).filter((x): x is number => x !== null);
