@@ -4,7 +4,7 @@
 import { type Tx } from '../protocol/tx.js';
 import { below, makeRng } from '../central/bench/workload_gen.js';
 import { forEachLimited, getWithRetry, signedCall } from './setup.js';
-import { type ContractPlan, KIND_BAD_SIGNATURE, KIND_CODES, KIND_DOUBLE_SPEND, KIND_NAMES, KIND_VALID, LOCK_NAMES, type PaymentPlan } from './workload.js';
+import { type ContractPlan, KIND_BAD_SIGNATURE, KIND_CODES, KIND_DOUBLE_SPEND, KIND_NAMES, KIND_VALID, LOCK_NAMES, PREPAID_UNITS, type PaymentPlan } from './workload.js';
 import { type ContractRecord, OUTCOME_REJECTED, OUTCOME_SETTLED, OUTCOME_UNKNOWN, type PaymentRecord, escrowSigners } from './runner.js';
 
 /** Transactions (and payments) whose outputs are looked up at central one by one, at most. */
@@ -236,19 +236,20 @@ export interface PaymentCheckInput {
   inputs: number;
   coinValueFen: bigint;
   seed: string;
-  /** Hash-locked contract payments run beside the payments (--mix contract). */
+  /** Contract payments run beside the payments (--mix contract). */
   contracts?: { plans: readonly ContractPlan[]; outcome: Uint8Array; records: readonly ContractRecord[]; accounts: readonly { accountId: string; bankUrl: string; sk: Buffer }[] };
 }
 
 /** A contract as its bank shows it to a party (GET /v1/contracts/:cid). */
 interface ContractView {
-  contract: { status: string; held_fen: string; state?: { decided_by?: string[] } };
+  contract: { status: string; held_fen: string; state?: { decided_by?: string[]; released_units?: string | number } };
   spends: { status: string }[];
 }
 
 /** The status a contract payment ends in when it ends as planned. */
 export function contractEndStatus(p: ContractPlan): string {
   if (p.kind === 'hashlock') return 'claimed';
+  if (p.kind === 'prepaid') return 'completed';
   return escrowSigners(p).outcome === 'release' ? 'released' : 'refunded';
 }
 
@@ -326,10 +327,12 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
   // Contract payments: a funded one moved its amount from the payer into the contract's lock
   // (one coin spent); an ended one moved it on (the contract's output spent) to its planned
   // recipient: the payee (hash lock claimed, escrow released) or the payer again (escrow refunded).
+  // A prepaid one moves a unit to the payee per release, each spending the contract's output and
+  // putting the rest back under its lock.
   const cc = {
     contracts_stopped_unfunded: 0, contracts_stopped_funded: 0, contracts_sent: 0, contracts_funded: 0, contracts_ended: 0, contracts_not_ended: 0,
     contracts_unanswered_resolved: 0, contracts_checked_ok: 0, contracts_checked: 0,
-    hashlock_sent: 0, hashlock_claimed: 0, escrow_sent: 0, escrow_released: 0, escrow_refunded: 0,
+    hashlock_sent: 0, hashlock_claimed: 0, escrow_sent: 0, escrow_released: 0, escrow_refunded: 0, prepaid_sent: 0, prepaid_completed: 0, prepaid_units_released: 0,
   };
   let lockedInContracts = 0n;
   let firstBadContract = '';
@@ -346,12 +349,17 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
       const i = open[j]!;
       const r = k.records[i]!;
       if (r.cid === null) return;
-      const st = (await view(i)).contract.status;
+      const v = await view(i);
+      const st = v.contract.status;
       if (st === contractEndStatus(k.plans[i]!)) {
         r.funded = true;
         r.ended = true;
+        if (k.plans[i]!.kind === 'prepaid') r.released = PREPAID_UNITS;
         k.outcome[i] = OUTCOME_SETTLED;
-      } else if (st === 'active') r.funded = true;
+      } else if (st === 'active') {
+        r.funded = true;
+        if (k.plans[i]!.kind === 'prepaid') r.released = Number(v.contract.state?.released_units ?? 0);
+      }
       cc.contracts_unanswered_resolved++;
     });
     for (let i = 0; i < k.plans.length; i++) {
@@ -368,24 +376,36 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
       else cc.contracts_sent++;
       // Per contract kind, sent counts those the run stopped funded but not yet ended, too.
       if (p.kind === 'hashlock') cc.hashlock_sent++;
+      else if (p.kind === 'prepaid') cc.prepaid_sent++;
       else cc.escrow_sent++;
       if (r.funded) {
         cc.contracts_funded++;
         settledInputs += 1n;
         delta.set(p.payer, (delta.get(p.payer) ?? 0n) - p.amountFen);
       }
+      if (p.kind === 'prepaid') {
+        // Each release spent the contract's output and paid the merchant one unit.
+        const unitFen = p.amountFen / BigInt(PREPAID_UNITS);
+        settledInputs += BigInt(r.released);
+        cc.prepaid_units_released += r.released;
+        delta.set(p.payee, (delta.get(p.payee) ?? 0n) + unitFen * BigInt(r.released));
+        if (r.funded) lockedInContracts += p.amountFen - unitFen * BigInt(r.released);
+      }
       if (r.ended) {
         cc.contracts_ended++;
-        settledInputs += 1n;
         const refund = p.kind === 'escrow' && escrowSigners(p).outcome === 'refund';
-        const to = refund ? p.payer : p.payee;
-        delta.set(to, (delta.get(to) ?? 0n) + p.amountFen);
+        if (p.kind !== 'prepaid') {
+          settledInputs += 1n;
+          const to = refund ? p.payer : p.payee;
+          delta.set(to, (delta.get(to) ?? 0n) + p.amountFen);
+        }
         if (p.kind === 'hashlock') cc.hashlock_claimed++;
+        else if (p.kind === 'prepaid') cc.prepaid_completed++;
         else if (refund) cc.escrow_refunded++;
         else cc.escrow_released++;
       } else {
         if (!stopped) cc.contracts_not_ended++;
-        if (r.funded) lockedInContracts += p.amountFen;
+        if (r.funded && p.kind !== 'prepaid') lockedInContracts += p.amountFen;
       }
     }
     // The bank's own view of sampled ended contracts: in the planned end state, nothing left
@@ -396,7 +416,7 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
       const p = k.plans[i]!;
       const v = await view(i);
       const settledSpends = v.spends.filter((s) => s.status === 'settled').length;
-      let ok = v.contract.status === contractEndStatus(p) && v.contract.held_fen === '0' && settledSpends === 1;
+      let ok = v.contract.status === contractEndStatus(p) && v.contract.held_fen === '0' && settledSpends === (p.kind === 'prepaid' ? PREPAID_UNITS : 1);
       if (ok && p.kind === 'escrow') {
         const e = escrowSigners(p);
         ok = JSON.stringify(v.contract.state?.decided_by) === JSON.stringify([k.accounts[e.proposer]!.accountId, k.accounts[e.second]!.accountId]);
@@ -455,11 +475,12 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
   check(checks, 'wallet balances: the wallets together neither gained nor lost', sumBefore === sumAfter + lockedInContracts,
     `${sumBefore} -> ${sumAfter} fen` + (x.contracts !== undefined ? ` + ${lockedInContracts} fen funded into contracts not yet ended` : ''));
   if (x.contracts !== undefined) {
-    check(checks, 'contract payments: every one funded once and ended once (hash locks claimed, escrows released or refunded as planned)', cc.contracts_not_ended === 0,
+    check(checks, 'contract payments: every one funded once and ended once (hash locks claimed, escrows released or refunded as planned, prepaid funds released unit by unit)', cc.contracts_not_ended === 0,
       `${cc.contracts_ended} of ${cc.contracts_sent} ended: hash locks ${cc.hashlock_claimed} of ${cc.hashlock_sent} claimed, escrows ${cc.escrow_released + cc.escrow_refunded} of ${cc.escrow_sent} ended ` +
-      `(${cc.escrow_released} released, ${cc.escrow_refunded} refunded); ${cc.contracts_funded} funded; ${cc.contracts_unanswered_resolved} answered by their bank after the run; ` +
+      `(${cc.escrow_released} released, ${cc.escrow_refunded} refunded), prepaid ${cc.prepaid_completed} of ${cc.prepaid_sent} completed (${cc.prepaid_units_released} units released); ` +
+      `${cc.contracts_funded} funded; ${cc.contracts_unanswered_resolved} answered by their bank after the run; ` +
       `stopped by the end of the run: ${cc.contracts_stopped_funded} funded and not yet ended, ${cc.contracts_stopped_unfunded} not funded`);
-    check(checks, 'contract payments: the bank shows every sampled ended contract in its planned end, emptied by exactly one settled spend', cc.contracts_checked_ok === cc.contracts_checked,
+    check(checks, 'contract payments: the bank shows every sampled ended contract in its planned end, emptied by exactly one settled spend (one per unit for prepaid)', cc.contracts_checked_ok === cc.contracts_checked,
       `${cc.contracts_checked_ok} of ${cc.contracts_checked} sampled` + (firstBadContract !== '' ? `; first not: ${firstBadContract}` : ''));
   }
   const spentDelta = BigInt(supplyAfter.spent) - BigInt(x.before.spent);

@@ -141,7 +141,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         return { bank, bankUrl: net.banks.get(bank)!.url, sk, pub: keys.pubs[w]!, staffSk: staffSk.get(bank)! };
       });
       o.log(`workload: ${plans.length} payments over ${k.wallets} wallets at ${k.banks} banks, ${JSON.stringify(countKinds(Uint8Array.from(plans.map((p) => p.kind))))}` +
-        (nContract > 0 ? `; ${nContract} contract payments (${contractPlans.filter((c) => c.kind === 'hashlock').length} hash locks, ${contractPlans.filter((c) => c.kind === 'escrow').length} escrows)` : '') +
+        (nContract > 0 ? `; ${nContract} contract payments (${contractPlans.filter((c) => c.kind === 'hashlock').length} hash locks, ${contractPlans.filter((c) => c.kind === 'escrow').length} escrows, ${contractPlans.filter((c) => c.kind === 'prepaid').length} prepaid)` : '') +
         (nOffline > 0 ? `; ${nOffline} offline vouchers from ${offlinePlans.length} pairs of devices` : ''));
       const accounts = await timed('open_accounts', () => openAccounts(NETWORK, wallets, k.seed));
       const outputs: { value: bigint; lock: ReturnType<typeof customerLock> }[] = [];
@@ -195,6 +195,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         conservation.by_kind.contract = {
           sent: sentC, funded: c.contracts_funded!, ended: c.contracts_ended!, not_ended: c.contracts_not_ended!,
           hashlock_sent: c.hashlock_sent!, hashlock_claimed: c.hashlock_claimed!, escrow_sent: c.escrow_sent!, escrow_released: c.escrow_released!, escrow_refunded: c.escrow_refunded!,
+          prepaid_sent: c.prepaid_sent!, prepaid_completed: c.prepaid_completed!, prepaid_units_released: c.prepaid_units_released!,
         };
         const spanC = Math.max(con.seconds, con.recorder.perSecond().length);
         byKind.contract = {
@@ -202,6 +203,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
           contract_kinds: {
             hashlock: { sent: c.hashlock_sent!, settled: c.hashlock_claimed! },
             escrow: { sent: c.escrow_sent!, settled: c.escrow_released! + c.escrow_refunded!, released: c.escrow_released!, refunded: c.escrow_refunded! },
+            prepaid: { sent: c.prepaid_sent!, settled: c.prepaid_completed! },
           },
         };
         timelineByKind = { ...(timelineByKind ?? {}), contract: con.recorder.perSecond() };

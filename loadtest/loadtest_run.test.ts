@@ -82,13 +82,13 @@ function commonChecks(r: Report, html: string, target: string): void {
 }
 
 describe('npm run loadtest, a few seconds of each path', () => {
-  it('e2e payments, contract payments (hash locks, escrows) and paced offline vouchers, central batches of key, multi and policy locks: reports written, conservation passed, every invalid refused', async () => {
+  it('e2e payments, contract payments (hash locks, escrows, prepaid funds) and paced offline vouchers, central batches of key, multi and policy locks: reports written, conservation passed, every invalid refused', async () => {
     const [e2e, central, unpaced] = await Promise.all([
       runCli(['--target', 'e2e', '--duration', '3', '--wallets', '12', '--banks', '2', '--transactions', '400', '--connections', '4', '--invalid', '0.05', '--rate', '60', '--mix', 'key=0.7,contract=0.1,offline=0.2']),
       runCli(['--target', 'central', '--duration', '3', '--wallets', '20', '--transactions', '3000', '--batch', '50', '--connections', '2', '--invalid', '0.04', '--mix', 'key=0.4,multi=0.3,policy=0.3', '--rate', '600']),
-      // No --rate, one bank, escrows alone: every kind as fast as it is answered, every offline pair uploaded.
+      // No --rate, one bank, escrows and prepaid funds: every kind as fast as it is answered, every offline pair uploaded.
       runCli(['--target', 'e2e', '--duration', '2', '--wallets', '9', '--banks', '1', '--cross-bank', '0', '--transactions', '150', '--connections', '2', '--invalid', '0',
-        '--mix', 'key=0.4,contract=0.4,offline=0.2', '--contract-kinds', 'escrow=1', '--seed', 'escrows-unpaced']),
+        '--mix', 'key=0.4,contract=0.4,offline=0.2', '--contract-kinds', 'escrow=1,prepaid=1', '--seed', 'escrows-unpaced']),
     ]);
     expect(e2e.code, e2e.stderr).toBe(0);
     expect(central.code, central.stderr).toBe(0);
@@ -129,14 +129,14 @@ describe('npm run loadtest, a few seconds of each path', () => {
     const names = a.json.conservation.checks.map((x) => x.name);
     expect(names).toEqual(expect.arrayContaining([
       'offline vouchers: every voucher settled exactly once (uploaded by payer and payee)',
-      'contract payments: every one funded once and ended once (hash locks claimed, escrows released or refunded as planned)',
-      'contract payments: the bank shows every sampled ended contract in its planned end, emptied by exactly one settled spend',
+      'contract payments: every one funded once and ended once (hash locks claimed, escrows released or refunded as planned, prepaid funds released unit by unit)',
+      'contract payments: the bank shows every sampled ended contract in its planned end, emptied by exactly one settled spend (one per unit for prepaid)',
       'offline devices at the bank: paid, received and held match the payments',
       'offline reserve covers every device (bank-a: GET /v1/bank/offline/check)',
       'offline reserve covers every device (bank-b: GET /v1/bank/offline/check)',
     ]));
     expect(e2e.stdout).toMatch(/offline\s+50 settled/);
-    expect(e2e.stdout).toMatch(/contract .*\(hashlock \d+ of \d+; escrow \d+ of \d+: \d+ released, \d+ refunded\)/);
+    expect(e2e.stdout).toMatch(/contract .*\(hashlock \d+ of \d+; escrow \d+ of \d+: \d+ released, \d+ refunded; prepaid 0 of 0\)/);
     expect(a.html).toContain('<h2>The mix</h2>');
     expect(a.html).toContain('contract/escrow');
     // Contract payments and offline vouchers have their own timelines, on the payments' clock,
@@ -156,10 +156,17 @@ describe('npm run loadtest, a few seconds of each path', () => {
     const u = reportOf(unpaced.dir);
     commonChecks(u.json, u.html, 'e2e');
     const uk = u.json.results.by_kind;
-    // 60 escrows planned: every one started ended as planned (released or refunded), no hash lock.
+    // 30 escrows and 30 prepaid planned: every one started ended as planned (escrows released or
+    // refunded, prepaid funds released in two units), no hash lock.
     expect(uk.contract!.contract_kinds!.hashlock).toEqual({ sent: 0, settled: 0 });
     expect(uk.contract!.contract_kinds!.escrow!.settled).toBeGreaterThan(0);
+    expect(uk.contract!.contract_kinds!.prepaid!.settled).toBeGreaterThan(0);
     expect(uk.contract!.refused).toBe(0);
+    const uc = u.json.conservation.counts;
+    // Two units per completed contract, and at most one more for each stopped between its releases.
+    expect(uc.prepaid_units_released).toBeGreaterThanOrEqual(2 * uc.prepaid_completed!);
+    expect(uc.prepaid_units_released).toBeLessThanOrEqual(2 * uc.prepaid_completed! + uc.contracts_stopped_funded!);
+    expect(unpaced.stdout).toContain('conservation: PASSED');
     expect(u.json.conservation.counts.contracts_checked_ok).toBe(u.json.conservation.counts.contracts_checked);
     // 30 vouchers in one pair, uploaded at once without a rate.
     expect(uk.offline).toMatchObject({ sent: 30, settled: 30, duplicates: 30, uploads: 2, vouchers: 30 });

@@ -11,7 +11,7 @@ import { batchMessage } from '../central/ledger.js';
 import { signedHeaders } from './setup.js';
 import { BATCH_WIRE_MEDIA_TYPE, encodeBatchWire } from '../protocol/batch_wire.js';
 import { runPaced } from './pacer.js';
-import { type ContractPlan, type Encoding, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, type PaymentPlan, wrongHash } from './workload.js';
+import { type ContractKind, type ContractPlan, type Encoding, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, PREPAID_UNITS, type PaymentPlan, wrongHash } from './workload.js';
 
 /** Per-request timeout: a request unanswered this long counts as an error. */
 const REQUEST_TIMEOUT_S = 30;
@@ -634,14 +634,16 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
 }
 
 // -------------------------------------------------------------------------------------------
-// e2e: contract payments (hash-locked payments and escrows)
+// e2e: contract payments (hash-locked payments, escrows, prepaid funds)
 
 export interface ContractRecord {
   cid: string | null;
   /** The funding payment settled: the amount sits under the contract's lock. */
   funded: boolean;
-  /** Its end settled (hash lock: claimed by the payee; escrow: released to the seller or refunded to the buyer, as planned). */
+  /** Its end settled (hash lock: claimed by the payee; escrow: released to the seller or refunded to the buyer, as planned; prepaid: every unit released). */
   ended: boolean;
+  /** prepaid: units released to the merchant so far (0 for the other kinds). */
+  released: number;
   code: string | null;
 }
 
@@ -657,12 +659,20 @@ export function escrowSigners(p: ContractPlan): { proposer: number; second: numb
 
 /** The bodies that create each contract, built before the clock. */
 function contractBodies(plans: readonly ContractPlan[], accounts: readonly PaymentAccount[], idemPrefix: string, timeoutMs: number): Buffer[] {
-  return plans.map((p, i) => Buffer.from(JSON.stringify(p.kind === 'hashlock' ? {
-    idempotency_key: `${idemPrefix}-c${i}`, payee: accounts[p.payee]!.accountId, amount_fen: p.amountFen.toString(),
-    hash: createHash('sha256').update(p.preimage).digest('hex'), timeout_ms: timeoutMs,
-  } : {
-    idempotency_key: `${idemPrefix}-c${i}`, seller: accounts[p.payee]!.accountId, arbiter: accounts[p.arbiter]!.accountId, amount_fen: p.amountFen.toString(),
-  })));
+  return plans.map((p, i) => {
+    const idempotency_key = `${idemPrefix}-c${i}`;
+    switch (p.kind) {
+      case 'hashlock': return Buffer.from(JSON.stringify({
+        idempotency_key, payee: accounts[p.payee]!.accountId, amount_fen: p.amountFen.toString(), hash: createHash('sha256').update(p.preimage).digest('hex'), timeout_ms: timeoutMs,
+      }));
+      case 'escrow': return Buffer.from(JSON.stringify({
+        idempotency_key, seller: accounts[p.payee]!.accountId, arbiter: accounts[p.arbiter]!.accountId, amount_fen: p.amountFen.toString(),
+      }));
+      case 'prepaid': return Buffer.from(JSON.stringify({
+        idempotency_key, merchant: accounts[p.payee]!.accountId, unit_fen: (p.amountFen / BigInt(PREPAID_UNITS)).toString(), units: PREPAID_UNITS, deadline_ms: timeoutMs,
+      }));
+    }
+  });
 }
 
 /**
@@ -674,14 +684,19 @@ function contractBodies(plans: readonly ContractPlan[], accounts: readonly Payme
  *             bank) and signs its funding; the proposer (buyer or arbiter) proposes the outcome
  *             (POST /v1/contracts/:cid/resolve) and signs it; the second party (seller, or the
  *             buyer for a refund) signs it, and the bank co-signs and settles it.
- * A step refused ends the contract payment there (the next request starts another); a hash
- * lock has no fifth request, so autocannon starts the next contract payment in its place.
+ *   prepaid   the payer creates it (.../contracts/prepaid, its merchant an account of its bank)
+ *             and signs its funding; then, for each unit, the payer proposes its release
+ *             (POST /v1/contracts/:cid/release, one unit) and signs it: the merchant is paid the
+ *             unit and the change goes back into the contract.
+ * A step refused ends the contract payment there (the next request starts another); a kind
+ * with fewer requests than the longest ends its cycle early, and autocannon starts the next
+ * contract payment in its place.
  */
 export async function runContracts(o: RunOptions & { network: string }, plans: readonly ContractPlan[], accounts: readonly PaymentAccount[], idemPrefix: string): Promise<RunResult & { records: ContractRecord[] }> {
   const rec = new Recorder();
   const n = plans.length;
   const outcome = new Uint8Array(n);
-  const records: ContractRecord[] = Array.from({ length: n }, () => ({ cid: null, funded: false, ended: false, code: null }));
+  const records: ContractRecord[] = Array.from({ length: n }, () => ({ cid: null, funded: false, ended: false, released: 0, code: null }));
   const bodies = contractBodies(plans, accounts, idemPrefix, Date.now() + 86_400_000);
   let next = 0;
   let sent = 0;
@@ -770,34 +785,49 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
     records[c.i!]!.funded = true;
     return true;
   });
-  const tookProposal = (c: Ctx, j: Record<string, unknown>): boolean => {
+  const tookProposal = (c: Ctx, _p: ContractPlan, j: Record<string, unknown>): boolean => {
     const s = (j as { spend?: { id?: string; txid?: string } }).spend;
     if (!s?.id || !s.txid) return false;
     c.spid = s.id;
     c.spTxid = s.txid;
     return true;
   };
-  const propose = step((c, p) => p.kind === 'hashlock'
-    ? { path: `/v1/contracts/${c.cid}/claim`, who: accounts[p.payee]!, body: Buffer.from(JSON.stringify({ preimage: p.preimage.toString('hex') })) }
-    : (() => {
-      const e = escrowSigners(p);
-      return { path: `/v1/contracts/${c.cid}/resolve`, who: accounts[e.proposer]!, body: Buffer.from(JSON.stringify({ outcome: e.outcome })) };
-    })(), tookProposal);
-  // First signature: the payee's claim (settles it), or the escrow proposer's (one of two).
-  const signFirst = step((c, p) => {
-    const who = accounts[p.kind === 'hashlock' ? p.payee : escrowSigners(p).proposer]!;
-    return { path: `/v1/contracts/${c.cid}/spends/${c.spid}/sign`, who, body: sigBody(who, c.spTxid!) };
-  }, (c, j) => {
-    const status = (j as { spend?: { status?: string } }).spend?.status;
-    if (plans[c.i!]!.kind === 'hashlock') return status === 'settled' && ended(c);
-    return status === 'awaiting_signatures';
+  // After funding, each kind's requests in turn: a proposal, then the signatures it needs.
+  type Act = { make: Make; ok: (c: Ctx, p: ContractPlan, j: Record<string, unknown>) => boolean };
+  const propose = (action: string, who: (p: ContractPlan) => PaymentAccount, body: (p: ContractPlan) => unknown): Act => ({
+    make: (c, p) => ({ path: `/v1/contracts/${c.cid}/${action}`, who: who(p), body: Buffer.from(JSON.stringify(body(p))) }),
+    ok: tookProposal,
   });
-  // Escrow only: the second party's signature settles the outcome.
-  const signSecond = step((c, p) => {
-    if (p.kind !== 'escrow') return null;
-    const who = accounts[escrowSigners(p).second]!;
-    return { path: `/v1/contracts/${c.cid}/spends/${c.spid}/sign`, who, body: sigBody(who, c.spTxid!) };
-  }, (c, j) => (j as { spend?: { status?: string } }).spend?.status === 'settled' && ended(c));
-  const { result } = await runAutocannon(o, [create, fund, propose, signFirst, signSecond], rec, flow);
+  const signBy = (who: (p: ContractPlan) => PaymentAccount, then: (c: Ctx, status: string | undefined) => boolean): Act => ({
+    make: (c, p) => ({ path: `/v1/contracts/${c.cid}/spends/${c.spid}/sign`, who: who(p), body: sigBody(who(p), c.spTxid!) }),
+    ok: (c, _p, j) => then(c, (j as { spend?: { status?: string } }).spend?.status),
+  });
+  const payer = (p: ContractPlan) => accounts[p.payer]!;
+  const payee = (p: ContractPlan) => accounts[p.payee]!;
+  // One unit of a prepaid contract released (its spend settled); the last one ends it.
+  const releaseUnit = propose('release', payer, () => ({ units: 1 }));
+  const unitReleased = signBy(payer, (c, status) => {
+    if (status !== 'settled') return false;
+    const r = records[c.i!]!;
+    r.released++;
+    return r.released < PREPAID_UNITS || ended(c);
+  });
+  const ACTS: Record<ContractKind, Act[]> = {
+    // The payee's claim with the preimage, and its signature (settles it).
+    hashlock: [propose('claim', payee, (p) => ({ preimage: p.preimage.toString('hex') })), signBy(payee, (c, status) => status === 'settled' && ended(c))],
+    // The proposer's outcome, its signature (one of two), the second party's (settles it).
+    escrow: [
+      propose('resolve', (p) => accounts[escrowSigners(p).proposer]!, (p) => ({ outcome: escrowSigners(p).outcome })),
+      signBy((p) => accounts[escrowSigners(p).proposer]!, (_c, status) => status === 'awaiting_signatures'),
+      signBy((p) => accounts[escrowSigners(p).second]!, (c, status) => status === 'settled' && ended(c)),
+    ],
+    prepaid: Array.from({ length: PREPAID_UNITS }, () => [releaseUnit, unitReleased]).flat(),
+  };
+  const longest = Math.max(...Object.values(ACTS).map((a) => a.length));
+  const acts = Array.from({ length: longest }, (_, k) => step((c, p) => ACTS[p.kind][k]?.make(c, p) ?? null, (c, j) => {
+    const p = plans[c.i!]!;
+    return ACTS[p.kind][k]!.ok(c, p, j);
+  }));
+  const { result } = await runAutocannon(o, [create, fund, ...acts], rec, flow);
   return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
 }

@@ -13,7 +13,7 @@ import { evaluateLock } from '../protocol/lock_eval.js';
 import {
   COIN_VALUE_FEN, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KIND_TIMELOCK, KIND_VALID, KIND_WRONG_PREIMAGE, KnobError, type Knobs, LOCK_POLICY,
   OFFLINE_LOAD_FEN, OFFLINE_PAYMENTS_PER_PAIR, bankOf, burnTransfers, coinsPerWallet, countKinds, countLocks,
-  CONTRACT_REQUESTS, ESCROW_ENDS, contractCount, defaultKnobs, e2eRates, offlineVoucherCount, parseContractKinds, planContracts, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
+  CONTRACT_REQUESTS, ESCROW_ENDS, PREPAID_UNITS, contractCount, defaultKnobs, e2eRates, offlineVoucherCount, parseContractKinds, planContracts, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
 } from './workload.js';
 
 const knobs = (over: Partial<Knobs> = {}): Knobs => ({ ...defaultKnobs(), ...over });
@@ -203,7 +203,7 @@ describe('seeded workloads', () => {
   });
 
   it('contract payments by kind: the exact escrow share at seeded positions, each escrow with an arbiter of its bank and an end from the seed', () => {
-    const k = knobs({ wallets: 20, banks: 2, mix: { key: 0.8, multi: 0, policy: 0, contract: 0.2, offline: 0 }, contractKinds: { hashlock: 0.3, escrow: 0.7 }, transactions: 1000 });
+    const k = knobs({ wallets: 20, banks: 2, mix: { key: 0.8, multi: 0, policy: 0, contract: 0.2, offline: 0 }, contractKinds: { hashlock: 0.3, escrow: 0.7, prepaid: 0 }, transactions: 1000 });
     expect(validateKnobs(k)).toBeTruthy();
     const n = contractCount(k);
     expect(n).toBe(200);
@@ -227,11 +227,33 @@ describe('seeded workloads', () => {
     expect(show(planContracts({ ...k, seed: 'another' }, n))).not.toBe(show(cs));
     // The kinds come from streams of their own: payer, payee, amount and preimage of each item
     // are those of a plan of hash locks alone (which plans as before escrows existed).
-    const alone = planContracts({ ...k, contractKinds: { hashlock: 1, escrow: 0 } }, n);
+    const alone = planContracts({ ...k, contractKinds: { hashlock: 1, escrow: 0, prepaid: 0 } }, n);
     expect(alone.every((c) => c.kind === 'hashlock')).toBe(true);
     expect(alone.map((c) => `${c.payer}/${c.payee}/${c.amountFen}/${c.preimage.toString('hex')}`)).toEqual(cs.map((c) => `${c.payer}/${c.payee}/${c.amountFen}/${c.preimage.toString('hex')}`));
-    // Requests per contract payment: create, fund, claim, sign; or create, fund, resolve, sign, sign.
-    expect(CONTRACT_REQUESTS).toEqual({ hashlock: 4, escrow: 5 });
+    // Requests per contract payment: create, fund, claim, sign; create, fund, resolve, sign, sign;
+    // or create, fund, then release and sign for each of the two units.
+    expect(CONTRACT_REQUESTS).toEqual({ hashlock: 4, escrow: 5, prepaid: 6 });
+  });
+
+  it('prepaid contract payments: the exact share of all, among the positions that are not escrows, in whole units', () => {
+    const k = knobs({ wallets: 20, banks: 2, mix: { key: 0.8, multi: 0, policy: 0, contract: 0.2, offline: 0 }, contractKinds: { hashlock: 0.3, escrow: 0.5, prepaid: 0.2 }, transactions: 1000 });
+    expect(validateKnobs(k)).toBeTruthy();
+    const n = contractCount(k);
+    const cs = planContracts(k, n);
+    expect(cs.filter((c) => c.kind === 'prepaid')).toHaveLength(40);
+    expect(cs.filter((c) => c.kind === 'escrow')).toHaveLength(100);
+    expect(cs.filter((c) => c.kind === 'hashlock')).toHaveLength(60);
+    for (const c of cs.filter((x) => x.kind === 'prepaid')) {
+      expect(c.amountFen % BigInt(PREPAID_UNITS)).toBe(0n);
+      expect(c.amountFen).toBeGreaterThan(0n);
+      expect(c.amountFen).toBeLessThan(COIN_VALUE_FEN);
+      expect([c.arbiter, c.end]).toEqual([-1, null]);
+      expect(bankOf(c.payee, 2)).toBe(bankOf(c.payer, 2));
+    }
+    // The escrows sit where they sit without prepaid funds; prepaid takes hash-lock positions.
+    const without = planContracts({ ...k, contractKinds: { hashlock: 0.5, escrow: 0.5, prepaid: 0 } }, n);
+    cs.forEach((c, t) => expect(c.kind === 'escrow', String(t)).toBe(without[t]!.kind === 'escrow'));
+    expect(parseContractKinds('hashlock=1,escrow=1,prepaid=2')).toEqual({ hashlock: 0.25, escrow: 0.25, prepaid: 0.5 });
   });
 
   it('--rate: every e2e kind is offered its share of the rate by the mix, adding up to the rate', () => {
@@ -290,8 +312,8 @@ describe('knobs', () => {
     bad({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0, offline: 0.5 }, transactions: 1_000_000, wallets: 10 }, /--mix offline: 500000 vouchers, above 50000/);
     bad({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0, offline: 0.5 }, transactions: 20_000, wallets: 10 }, /need more --wallets/);
     bad({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0.5, offline: 0 }, wallets: 5, banks: 2 }, /--contract-kinds escrow needs at least 3 wallets per bank/);
-    expect(validateKnobs(knobs({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0.5, offline: 0 }, wallets: 5, banks: 2, contractKinds: { hashlock: 1, escrow: 0 } }))).toBeTruthy();
-    bad({ contractKinds: { hashlock: 0.5, escrow: 0.6 } }, /--contract-kinds shares must be >= 0 and add up to 1/);
+    expect(validateKnobs(knobs({ mix: { key: 0.5, multi: 0, policy: 0, contract: 0.5, offline: 0 }, wallets: 5, banks: 2, contractKinds: { hashlock: 1, escrow: 0, prepaid: 0 } }))).toBeTruthy();
+    bad({ contractKinds: { hashlock: 0.5, escrow: 0.6, prepaid: 0 } }, /--contract-kinds shares must be >= 0 and add up to 1/);
   });
 
   it('refuses combinations the central path cannot do', () => {
@@ -311,9 +333,10 @@ describe('knobs', () => {
   });
 
   it('--contract-kinds: shares normalised', () => {
-    expect(parseContractKinds('hashlock=1,escrow=3')).toEqual({ hashlock: 0.25, escrow: 0.75 });
-    expect(parseContractKinds('escrow=1')).toEqual({ hashlock: 0, escrow: 1 });
-    expect(() => parseContractKinds('prepaid=1')).toThrow(/unknown kind "prepaid"/);
+    expect(parseContractKinds('hashlock=1,escrow=3')).toEqual({ hashlock: 0.25, escrow: 0.75, prepaid: 0 });
+    expect(parseContractKinds('escrow=1')).toEqual({ hashlock: 0, escrow: 1, prepaid: 0 });
+    expect(parseContractKinds('prepaid=1')).toEqual({ hashlock: 0, escrow: 0, prepaid: 1 });
+    expect(() => parseContractKinds('subsidy=1')).toThrow(/unknown kind "subsidy"/);
     expect(() => parseContractKinds('escrow=x')).toThrow(/needs a share >= 0/);
     expect(() => parseContractKinds('escrow=0')).toThrow(/add up to 0/);
   });

@@ -55,7 +55,7 @@ export const POLICY_INVALID_KINDS: readonly InvalidKind[] = ['timelock', 'wrong_
 export const MIX_KINDS = ['key', 'multi', 'policy', 'contract', 'offline'] as const;
 export type MixKind = (typeof MIX_KINDS)[number];
 /** Contract payments of the e2e mix, by the bank's contract service they use. */
-export const CONTRACT_KINDS = ['hashlock', 'escrow'] as const;
+export const CONTRACT_KINDS = ['hashlock', 'escrow', 'prepaid'] as const;
 export type ContractKind = (typeof CONTRACT_KINDS)[number];
 export const VERIFICATIONS = ['full', 'attested'] as const;
 export type Verification = (typeof VERIFICATIONS)[number];
@@ -137,7 +137,7 @@ export function defaultKnobs(): Knobs {
   return {
     target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
     rate: null, durationS: 30, connections: 64, pipelining: 1, batch: 1, verification: 'full', encoding: 'wire', crossBank: 0.5,
-    mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 }, contractKinds: { hashlock: 0.5, escrow: 0.5 }, transactions: null, seed: 'cbdc-loadtest',
+    mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 }, contractKinds: { hashlock: 0.5, escrow: 0.5, prepaid: 0 }, transactions: null, seed: 'cbdc-loadtest',
   };
 }
 
@@ -158,7 +158,7 @@ export function parseMix(text: string): Record<MixKind, number> {
 
 /** "hashlock=1,escrow=3" -> shares that add up to 1. */
 export function parseContractKinds(text: string): Record<ContractKind, number> {
-  const out: Record<ContractKind, number> = { hashlock: 0, escrow: 0 };
+  const out: Record<ContractKind, number> = { hashlock: 0, escrow: 0, prepaid: 0 };
   for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
     const [name, value] = part.split('=');
     if (!(CONTRACT_KINDS as readonly string[]).includes(name ?? '')) throw new KnobError(`--contract-kinds: unknown kind "${name}" (kinds: ${CONTRACT_KINDS.join(', ')})`);
@@ -166,9 +166,9 @@ export function parseContractKinds(text: string): Record<ContractKind, number> {
     if (value === undefined || !Number.isFinite(v) || v < 0) throw new KnobError(`--contract-kinds: "${part}" needs a share >= 0, e.g. ${name}=0.5`);
     out[name as ContractKind] = v;
   }
-  const total = out.hashlock + out.escrow;
+  const total = out.hashlock + out.escrow + out.prepaid;
   if (!(total > 0)) throw new KnobError('--contract-kinds: the shares add up to 0');
-  return { hashlock: out.hashlock / total, escrow: out.escrow / total };
+  return { hashlock: out.hashlock / total, escrow: out.escrow / total, prepaid: out.prepaid / total };
 }
 
 function intIn(name: string, v: number, min: number, max: number): void {
@@ -642,16 +642,21 @@ export function planOffline(k: Knobs, vouchers: number): OfflinePairPlan[] {
 }
 
 // -------------------------------------------------------------------------------------------
-// e2e: contract payments (--mix contract=x): hash-locked payments and escrows
+// e2e: contract payments (--mix contract=x): hash-locked payments, escrows and prepaid funds
 
 /** How an escrow ends: the buyer and the seller agree to release; the arbiter decides to release, or to refund the buyer. */
 export const ESCROW_ENDS = ['agreed_release', 'arbiter_release', 'arbiter_refund'] as const;
 export type EscrowEnd = (typeof ESCROW_ENDS)[number];
 
+/** Units of a prepaid contract payment: each released on its own, the second spending the change of the first. */
+export const PREPAID_UNITS = 2;
+
 /**
  * One contract payment from payer to payee at the payer's bank. hashlock: claimed by the payee
  * with `preimage`. escrow: the payer is the buyer, the payee the seller, `arbiter` a third
- * account of the bank; `end` says who proposes and signs which outcome.
+ * account of the bank; `end` says who proposes and signs which outcome. prepaid: the payer
+ * prepays the payee (its merchant) PREPAID_UNITS units of amountFen / PREPAID_UNITS and releases
+ * them one at a time.
  */
 export interface ContractPlan {
   kind: ContractKind;
@@ -665,8 +670,11 @@ export interface ContractPlan {
   end: EscrowEnd | null;
 }
 
-/** The requests one contract payment makes: create, fund, then claim and sign (hashlock) or resolve and two signatures (escrow). */
-export const CONTRACT_REQUESTS: Record<ContractKind, number> = { hashlock: 4, escrow: 5 };
+/**
+ * The requests one contract payment makes: create, fund, then claim and sign (hashlock), resolve
+ * and two signatures (escrow), or a release and its signature per unit (prepaid).
+ */
+export const CONTRACT_REQUESTS: Record<ContractKind, number> = { hashlock: 4, escrow: 5, prepaid: 2 + 2 * PREPAID_UNITS };
 
 /** Contract payments of the run: the contract share of the planned items (0 without one). */
 export function contractCount(k: Knobs): number {
@@ -677,14 +685,22 @@ export function contractCount(k: Knobs): number {
  * Seeded contract payments: a uniform payer, a payee at its bank (a contract's parties are
  * accounts of one bank), 0.01 to 99.99 yuan (one funding coin, with change), a preimage from
  * the seed. Exactly round(escrow share x n) of them are escrows, at seeded positions, each with
- * an arbiter at the same bank (neither payer nor payee) and an end drawn from ESCROW_ENDS. The
- * kinds, arbiters and ends come from streams of their own: a mix of hash locks alone plans
- * as it did before escrows existed.
+ * an arbiter at the same bank (neither payer nor payee) and an end drawn from ESCROW_ENDS; of
+ * the others, exactly round(prepaid share x n) are prepaid, at seeded positions, their amount
+ * rounded down to whole units. The kinds, arbiters and ends come from streams of their own: a
+ * mix without escrows or prepaid funds plans as it did before they existed.
  */
 export function planContracts(k: Knobs, n: number): ContractPlan[] {
   const rng = makeRng(k.seed, 'contracts');
   const escrowRng = makeRng(k.seed, 'contracts/escrow');
   const escrows = planKinds({ invalid: k.contractKinds.escrow, invalidKinds: ['bad_signature'], seed: `${k.seed}/contract-kinds` }, n);
+  // Prepaid among the positions that are not escrows: its share of all n, exactly.
+  const others = [...escrows.keys()].filter((t) => escrows[t] === 0);
+  const prepaidAt = new Set<number>();
+  if (others.length > 0 && k.contractKinds.prepaid > 0) {
+    const picks = planKinds({ invalid: Math.min(1, Math.round(k.contractKinds.prepaid * n) / others.length), invalidKinds: ['bad_signature'], seed: `${k.seed}/contract-kinds/prepaid` }, others.length);
+    picks.forEach((x, j) => { if (x !== 0) prepaidAt.add(others[j]!); });
+  }
   const perBank: number[][] = Array.from({ length: k.banks }, () => []);
   for (let w = 0; w < k.wallets; w++) perBank[bankOf(w, k.banks)]!.push(w);
   const out: ContractPlan[] = new Array(n);
@@ -695,6 +711,11 @@ export function planContracts(k: Knobs, n: number): ContractPlan[] {
     do payee = list[below(rng, list.length)]!; while (payee === payer);
     const amountFen = 1n + BigInt(below(rng, Number(COIN_VALUE_FEN) - 1));
     const preimage = createHash('sha256').update('cbdc-loadtest/contract').update(k.seed).update('\0').update(String(t)).digest();
+    if (prepaidAt.has(t)) {
+      const unitFen = amountFen / BigInt(PREPAID_UNITS) > 0n ? amountFen / BigInt(PREPAID_UNITS) : 1n;
+      out[t] = { kind: 'prepaid', payer, payee, amountFen: unitFen * BigInt(PREPAID_UNITS), preimage, arbiter: -1, end: null };
+      continue;
+    }
     if (escrows[t] === 0) {
       out[t] = { kind: 'hashlock', payer, payee, amountFen, preimage, arbiter: -1, end: null };
       continue;
