@@ -2,21 +2,10 @@
 // npm run bench:floor: the floor of one payment on this machine (loadtest/floor.ts): what the
 // signatures of `full` mode and one HTTP request cost here, and the payments per second that
 // allows at the most, against the e2e target. --json prints one JSON object.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { measureFloor } from './floor.js';
 import { TARGETS } from './targets.js';
-
-function positiveInt(v: string): number {
-  const n = Number(v.replace(/_/g, ''));
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function share(v: string): number {
-  const n = Number(v);
-  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a share, 0 to 1');
-  return n;
-}
+import { positiveInt, share } from '../platform/cli_args.js';
 
 const o = new Command('bench:floor')
   .description("The CPU one payment must spend on this machine in full mode (signatures and one HTTP request), and the payments per second that allows.")

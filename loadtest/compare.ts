@@ -11,20 +11,15 @@ import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { REPO_ROOT } from './processes.js';
 import { measureFloor } from './floor.js';
 import { OPENCBDC, TARGETS } from './targets.js';
+import { positiveInt } from '../platform/cli_args.js';
 import { runLoadTest } from './load_test.js';
 import { type Knobs, defaultKnobs, validateKnobs } from './workload.js';
 import type { LoadReport } from './report_json.js';
 import { CENTRAL_NODE_FLAGS } from '../central/node.js';
-
-function positiveInt(v: string): number {
-  const n = Number(v.replace(/_/g, ''));
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
 
 interface Options {
   duration: number;

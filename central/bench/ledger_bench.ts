@@ -46,6 +46,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { nonNegativeInt, positiveInt } from '../../platform/cli_args.js';
 import { AMOUNT_FEN_MAX } from '../../protocol/amount.js';
 import { TX_OUTPUTS_MAX } from '../../protocol/limits.js';
 import { publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
@@ -88,18 +89,6 @@ interface Options {
   json: boolean;
   dataDir: string | undefined;
   profile: string | undefined;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value.replace(/_/g, ''));
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value.replace(/_/g, ''));
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
-  return n;
 }
 
 function phaseList(value: string): Phase[] {
