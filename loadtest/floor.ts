@@ -28,7 +28,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
 import { generateSecretKey, nativeVerifier, publicKeyOfNative, signHashNative } from '../protocol/sig.js';
-import { NodeProcess, REPO_ROOT, ProcSampler, readProc } from './processes.js';
+import { NodeProcess, REPO_ROOT, ProcSampler } from './processes.js';
 
 /** Operations one payment costs: signatures made, signatures checked, HTTP requests. */
 export interface PaymentOps {
@@ -136,16 +136,14 @@ export async function measureEmptyRoute(o: { connections: number; durationS: num
   await server.start();
   const sampler = new ProcSampler(() => new Map([['fastify-empty', server.pid], ['loadgen', process.pid]]));
   try {
-    const serverBefore = readProc(server.pid);
-    const clientBefore = cpuUsNow();
     sampler.start();
     const r = await autocannon({ url: server.url, connections: o.connections, duration: o.durationS });
     sampler.stop();
-    const clientUs = cpuUsNow() - clientBefore;
-    const serverAfter = readProc(server.pid);
     const requests = r.requests.total;
-    if (requests < 1 || serverBefore === null || serverAfter === null) throw new Error('floor: the empty-route run answered no requests or its server is gone');
-    const serverUs = (serverAfter.cpuS - serverBefore.cpuS) * 1e6;
+    if (requests < 1) throw new Error('floor: the empty-route run answered no requests');
+    // CPU between the sampler's first and last readings of each process, the run between them.
+    const serverUs = sampler.cpuSeconds('fastify-empty') * 1e6;
+    const clientUs = sampler.cpuSeconds('loadgen') * 1e6;
     const l = r.latency as unknown as Record<string, number>;
     return {
       req_per_s: Math.round(r.requests.average),
