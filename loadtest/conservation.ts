@@ -383,30 +383,23 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
         settledInputs += 1n;
         delta.set(p.payer, (delta.get(p.payer) ?? 0n) - p.amountFen);
       }
-      if (p.kind === 'prepaid') {
-        // Each release spent the contract's output and paid the merchant one unit.
-        const unitFen = p.amountFen / BigInt(PREPAID_UNITS);
-        settledInputs += BigInt(r.released);
-        cc.prepaid_units_released += r.released;
-        delta.set(p.payee, (delta.get(p.payee) ?? 0n) + unitFen * BigInt(r.released));
-        if (r.funded) lockedInContracts += p.amountFen - unitFen * BigInt(r.released);
-      }
+      // What left the contract so far, each move spending its output once: the whole amount at
+      // its end (hash lock, escrow), or a unit per release (prepaid, the rest staying in it).
+      const refund = p.kind === 'escrow' && escrowSigners(p).outcome === 'refund';
+      const moves = p.kind === 'prepaid' ? r.released : r.ended ? 1 : 0;
+      const movedFen = p.kind === 'prepaid' ? (p.amountFen / BigInt(PREPAID_UNITS)) * BigInt(r.released) : r.ended ? p.amountFen : 0n;
+      settledInputs += BigInt(moves);
+      const to = refund ? p.payer : p.payee;
+      delta.set(to, (delta.get(to) ?? 0n) + movedFen);
+      if (r.funded) lockedInContracts += p.amountFen - movedFen;
+      if (p.kind === 'prepaid') cc.prepaid_units_released += r.released;
       if (r.ended) {
         cc.contracts_ended++;
-        const refund = p.kind === 'escrow' && escrowSigners(p).outcome === 'refund';
-        if (p.kind !== 'prepaid') {
-          settledInputs += 1n;
-          const to = refund ? p.payer : p.payee;
-          delta.set(to, (delta.get(to) ?? 0n) + p.amountFen);
-        }
         if (p.kind === 'hashlock') cc.hashlock_claimed++;
         else if (p.kind === 'prepaid') cc.prepaid_completed++;
         else if (refund) cc.escrow_refunded++;
         else cc.escrow_released++;
-      } else {
-        if (!stopped) cc.contracts_not_ended++;
-        if (r.funded && p.kind !== 'prepaid') lockedInContracts += p.amountFen;
-      }
+      } else if (!stopped) cc.contracts_not_ended++;
     }
     // The bank's own view of sampled ended contracts: in the planned end state, nothing left
     // in them, spent by exactly one settled proposal, signed (escrow) by the planned parties.
