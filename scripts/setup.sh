@@ -13,8 +13,10 @@ fi
 
 # Debian packages: the PC/SC stack for the offline NFC suite (pcscd, the vsmartcard virtual
 # reader driver vpcd, and libpcsclite's headers that nfc-pcsc compiles against) and Chromium
-# for the dashboard's browser test. Skipped when already present; needs root otherwise.
-debian_packages=(pcscd vsmartcard-vpcd libpcsclite-dev chromium)
+# for the dashboard's browser test, and PostgreSQL for central's SQL store (its tests start
+# throw-away clusters of their own with platform/pg_cluster.ts; the package's own cluster is
+# not used). Skipped when already present; needs root otherwise.
+debian_packages=(pcscd vsmartcard-vpcd libpcsclite-dev chromium postgresql)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
