@@ -48,6 +48,19 @@ describe('pg_cluster', () => {
     await expect(c.createDatabase('bad-name;')).rejects.toThrow(/plain identifier/);
   });
 
+  it('the same folder reopens with its data on its own port', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cbdc-pg-'));
+    dirs.push(dir);
+    const first = await startPgCluster({ dir });
+    const url = await first.createDatabase('kept');
+    await sql(url, 'CREATE TABLE t AS SELECT 7 AS k');
+    await first.stop('fast');
+    const again = await startPgCluster({ dir });
+    clusters.push(again);
+    expect(again.urlFor('kept')).toBe(url);
+    expect(await sql(url, 'SELECT k FROM t')).toEqual([{ k: 7 }]);
+  });
+
   it('a 3-node set waits for a standby, and a promoted standby has every acknowledged commit', async () => {
     const c = await start(2);
     const rep = await c.query(c.primary, 'SELECT application_name, sync_state FROM pg_stat_replication ORDER BY application_name');

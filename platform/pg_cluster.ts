@@ -5,7 +5,7 @@
 // It uses Debian's `postgresql` binaries; as root, every server runs as the `postgres` OS
 // user the package creates, since PostgreSQL refuses to run as root.
 import { execFile as execFileCb, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -16,6 +16,8 @@ const execFile = promisify(execFileCb);
 /** The superuser every cluster is created with (trust auth on loopback only). */
 export const PG_SUPERUSER = 'cbdc';
 const STANDBY_NAMES = ['s1', 's2'] as const;
+/** The set's layout (names, ports, folders, roles), kept so the same folder reopens. */
+const CLUSTER_FILE = 'pg_cluster.json';
 const REPLICATION_WAIT_MS_MAX = 30_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 
@@ -69,6 +71,7 @@ export class PgCluster {
   readonly nodes: PgNode[];
   private readonly bin: string;
   private readonly runAs: RunAs | null;
+  private savedAt: string | null = null;
 
   private constructor(bin: string, runAs: RunAs | null, nodes: PgNode[]) {
     this.bin = bin;
@@ -83,6 +86,8 @@ export class PgCluster {
     mkdirSync(opts.dir, { recursive: true });
     // The server user must reach its data folders below the caller's folder.
     if (runAs !== null) chmodSync(opts.dir, 0o711);
+    const saved = path.join(opts.dir, CLUSTER_FILE);
+    if (existsSync(saved)) return PgCluster.reopen(bin, runAs, saved);
     const standbys = opts.standbys ?? 0;
     const nodes: PgNode[] = [];
     for (let i = 0; i <= standbys; i++) {
@@ -103,7 +108,27 @@ export class PgCluster {
       await cluster.stop();
       throw e;
     }
+    cluster.save(saved);
     return cluster;
+  }
+
+  /** A set made earlier in the same folder comes back on its own ports with its data. */
+  private static async reopen(bin: string, runAs: RunAs | null, saved: string): Promise<PgCluster> {
+    const nodes = (JSON.parse(readFileSync(saved, 'utf8')) as PgNode[]).map((n) => ({ ...n, alive: false }));
+    const cluster = new PgCluster(bin, runAs, nodes);
+    cluster.savedAt = saved;
+    try {
+      for (const n of nodes) await cluster.startNode(n);
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    return cluster;
+  }
+
+  private save(file: string): void {
+    this.savedAt = file;
+    writeFileSync(file, JSON.stringify(this.nodes.map(({ name, port, dataDir, role }) => ({ name, port, dataDir, role })), null, 2) + '\n');
   }
 
   /** The current primary (after a promotion, the promoted standby). */
@@ -179,14 +204,18 @@ export class PgCluster {
       appendFileSync(path.join(other.dataDir, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo(node, other.name)}'\n`);
       await this.run('pg_ctl', ['-D', other.dataDir, 'reload']);
     }
+    if (this.savedAt !== null) this.save(this.savedAt);
   }
 
-  /** Stops every live node at once (immediate mode: the data is throw-away). */
-  async stop(): Promise<void> {
+  /**
+   * Stops every live node: `immediate` (the default) for throw-away data, `fast` for a set
+   * that will be reopened (a clean shutdown, no crash recovery at the next start).
+   */
+  async stop(mode: 'immediate' | 'fast' = 'immediate'): Promise<void> {
     for (const n of this.nodes) {
       if (!existsSync(path.join(n.dataDir, 'postmaster.pid'))) continue;
       try {
-        await this.run('pg_ctl', ['-D', n.dataDir, '-m', 'immediate', '-w', 'stop']);
+        await this.run('pg_ctl', ['-D', n.dataDir, '-m', mode, '-w', 'stop']);
       } catch {
         this.kill(this.nodes.indexOf(n));
       }
