@@ -37,7 +37,6 @@
 // Usage: npm run bench:ledger [-- --json] [-- --durability sync|overlapping|nosync] ...
 //        (`npm run -s bench:ledger -- --json` keeps npm's banner off stdout.)
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, mkdirSync, readdirSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -45,9 +44,8 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegativeInt, positiveInt } from '../../platform/cli_args.js';
-import { AMOUNT_FEN_MAX } from '../../protocol/amount.js';
 import { TX_OUTPUTS_MAX } from '../../protocol/limits.js';
-import { publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
+import { signHashNative } from '../../protocol/sig.js';
 import { type Tx, outputId, txId } from '../../protocol/tx.js';
 import { keyLock, makeTx } from '../../protocol/tx_builder.js';
 import { type Lock, encodeLock } from '../../protocol/lock.js';
@@ -58,11 +56,9 @@ import { TriplePacker } from '../verify_pack.js';
 import { VerifyPool } from '../verify_pool.js';
 import { benchPolicy, makeKeyPool, makeRng } from './workload_gen.js';
 import {
-  NETWORK, BANK_ID, log, gc, mainThreadCpuMs, machineBusyMs, round, InitialOutputs, buildIssuance, unsignedTransfer, buildTransfers, signTransfers, PolicyOutputs, policyOutputs, attestChunks, runChunks, assertAllSettled, type PhaseFigures, timedPhase,
+  NETWORK, log, gc, mainThreadCpuMs, machineBusyMs, round, InitialOutputs, buildIssuance, unsignedTransfer, buildTransfers, signTransfers, PolicyOutputs, policyOutputs, attestChunks, runChunks, assertAllSettled, type PhaseFigures, timedPhase, benchIdentities, registerBenchBank, loadInitialOutputs,
 } from './ledger_workload.js';
 
-/** Issuance transactions per ledger batch while loading the initial outputs (64 outputs each). */
-const SETUP_BATCH_TX = 250;
 const MB = 1024 * 1024;
 const PHASES = ['verify', 'full', 'oldest', 'attested', 'policy', 'policy-attested', 'store'] as const;
 type Phase = (typeof PHASES)[number];
@@ -153,35 +149,17 @@ async function main(): Promise<void> {
     // --- Setup: keys, one intermediary, the initial outputs through the real issuance path.
     let t = performance.now();
     const keys = makeKeyPool(o.seed, o.keys);
-    const operatorSk = createHash('sha256').update(o.seed).update('\0operator').digest();
-    const bankSk = createHash('sha256').update(o.seed).update('\0bank').digest();
-    const operatorPub = publicKeyOfNative(operatorSk);
-    const bankPub = publicKeyOfNative(bankSk);
+    const { operatorSk, operatorPub, bankSk, bankPub } = benchIdentities(o.seed);
     log(`${keys.sks.length} keys derived in ${round((performance.now() - t) / 1000, 2)} s`);
 
-    await store.registerIntermediary({
-      id: BANK_ID, publicKey: bankPub.toString('hex'), quotaFen: AMOUNT_FEN_MAX, reserveFen: AMOUNT_FEN_MAX,
-      issuedFen: 0n, redeemedFen: 0n, nextSerial: 0n, registeredAtMs: Date.now(),
-    });
+    await registerBenchBank(store, bankPub);
     const outs = new InitialOutputs(o.outputs, keys.sks.length);
     t = performance.now();
     const issuance = await buildIssuance(o.outputs, keys, outs, operatorSk, makeRng(o.seed, 'values'), availableParallelism());
     const issueSignSeconds = (performance.now() - t) / 1000;
     log(`${issuance.txs.length} issuance transactions operator-signed in ${round(issueSignSeconds, 2)} s`);
     t = performance.now();
-    const setupLedger = new Ledger(store, { network: NETWORK, operatorPublicKey: operatorPub, pool, batchTxMax: SETUP_BATCH_TX });
-    const setupRun = await runChunks(setupLedger, issuance.txs, SETUP_BATCH_TX, 4);
-    await setupLedger.drain();
-    assertAllSettled('setup', setupRun.results);
-    for (let s = 0; s < setupRun.results.length; s++) {
-      const r = setupRun.results[s]!;
-      if (!r.ok) throw new Error('unreachable');
-      const first = s * TX_OUTPUTS_MAX;
-      r.outputIds.forEach((id, k) => {
-        outs.pos[first + k] = Number(r.firstPos) + k;
-        id.copy(outs.ids, (first + k) * 32);
-      });
-    }
+    await loadInitialOutputs(store, pool, operatorPub, issuance.txs, outs, 'record');
     const setupCommitSeconds = (performance.now() - t) / 1000;
     const supply0 = store.supply();
     if (supply0.unspentFen !== issuance.totalFen || supply0.outputCount !== BigInt(o.outputs)) {
@@ -189,7 +167,6 @@ async function main(): Promise<void> {
     }
     log(`${o.outputs} outputs committed through the ledger in ${round(setupCommitSeconds, 2)} s (${round(o.outputs / setupCommitSeconds)} outputs/s)`);
     issuance.txs.length = 0;
-    setupRun.results.length = 0;
 
     // --- Memory with the initial outputs loaded, before any workload exists.
     gc();

@@ -3,6 +3,7 @@
 // chunked submission through a Ledger with its CPU and event-loop figures, and the
 // machine-load readings that say how far a run on a shared machine can be trusted. Used by
 // ledger_bench.ts (LMDB phases) and store_bench.ts (one workload on every ledger store).
+import { createHash } from 'node:crypto';
 import { Session } from 'node:inspector/promises';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { TX_OUTPUTS_MAX } from '../../protocol/limits.js';
-import { signHashNative } from '../../protocol/sig.js';
+import { publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
+import { AMOUNT_FEN_MAX } from '../../protocol/amount.js';
 import { type Tx, txId } from '../../protocol/tx.js';
 import { keyLock, makeTx, operatorSignTx, signTx } from '../../protocol/tx_builder.js';
 import { type Lock } from '../../protocol/lock.js';
@@ -22,6 +24,51 @@ import { type CpuProfile, topSelfTimeUs } from '../../platform/cpu_profile.js';
 
 export const NETWORK = 'bench';
 export const BANK_ID = 'bench-bank';
+/** Issuance transactions per ledger batch while loading the initial outputs (64 outputs each). */
+const SETUP_BATCH_TX = 250;
+
+/** The operator's and the bank's keys, derived from the seed. */
+export function benchIdentities(seed: string): { operatorSk: Buffer; operatorPub: Buffer; bankSk: Buffer; bankPub: Buffer } {
+  const operatorSk = createHash('sha256').update(seed).update('\0operator').digest();
+  const bankSk = createHash('sha256').update(seed).update('\0bank').digest();
+  return { operatorSk, operatorPub: publicKeyOfNative(operatorSk), bankSk, bankPub: publicKeyOfNative(bankSk) };
+}
+
+/** The one intermediary every benchmark transaction comes from, with room for any issuance. */
+export async function registerBenchBank(store: LedgerStore, bankPub: Buffer): Promise<void> {
+  await store.registerIntermediary({
+    id: BANK_ID, publicKey: bankPub.toString('hex'), quotaFen: AMOUNT_FEN_MAX, reserveFen: AMOUNT_FEN_MAX,
+    issuedFen: 0n, redeemedFen: 0n, nextSerial: 0n, registeredAtMs: Date.now(),
+  });
+}
+
+/**
+ * Commits the issuance through a Ledger on `store` and either records where each initial
+ * output landed ('record') or checks that it landed where an earlier store put it ('same'),
+ * so one signed workload runs on several stores.
+ */
+export async function loadInitialOutputs(
+  store: LedgerStore, pool: VerifyPool, operatorPub: Buffer, issuance: readonly Tx[], outs: InitialOutputs, mode: 'record' | 'same',
+): Promise<void> {
+  const ledger = new Ledger(store, { network: NETWORK, operatorPublicKey: operatorPub, pool, batchTxMax: SETUP_BATCH_TX });
+  const run = await runChunks(ledger, issuance, SETUP_BATCH_TX, 4);
+  await ledger.drain();
+  assertAllSettled('setup', run.results);
+  for (let s = 0; s < run.results.length; s++) {
+    const r = run.results[s]!;
+    if (!r.ok) throw new Error('unreachable');
+    const first = s * TX_OUTPUTS_MAX;
+    r.outputIds.forEach((id, k) => {
+      const j = first + k;
+      if (mode === 'record') {
+        outs.pos[j] = Number(r.firstPos) + k;
+        id.copy(outs.ids, j * 32);
+      } else if (outs.pos[j] !== Number(r.firstPos) + k || !outs.ids.subarray(j * 32, j * 32 + 32).equals(id)) {
+        throw new Error(`setup: initial output ${j} landed at position ${Number(r.firstPos) + k}, not ${outs.pos[j]} as on the first store`);
+      }
+    });
+  }
+}
 
 /** What a timed phase needs of the benchmark's options. */
 export interface PhaseOptions {
