@@ -10,18 +10,18 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { createHash } from 'node:crypto';
 import { CbdcError, assert } from '../protocol/errors.js';
-import { ByteWriter, writeU64 } from '../protocol/bytes.js';
 import { AMOUNT_FEN_MAX } from '../protocol/amount.js';
-import type { TxKind } from '../protocol/tx.js';
 import type {
-  AppliedBatch, AuditReport, BatchRecord, BatchRecordTx, Durability, EffectResult, Intermediary,
+  AppliedBatch, AuditReport, BatchRecord, Durability, EffectResult, Intermediary,
   LedgerStore, StoredOutput, Supply, TxEffect,
 } from './store.js';
+import {
+  type IntermediaryRow, type State, OUT_FIXED_BYTES, POS_SAFE_MAX, decodeBatch, decodeOutput, decodeState, encodeBatch,
+  encodeOutput, encodeState, intermediaryToRow, key64, planBatch, rowToIntermediary,
+} from './store_records.js';
 
 export const SPENT_CHUNK_POSITIONS = 8192;
 const SPENT_CHUNK_BYTES = SPENT_CHUNK_POSITIONS / 8;
-const KIND_CODE: Record<TxKind, number> = { transfer: 1, issue: 2, redeem: 3 };
-const CODE_KIND: Record<number, TxKind> = { 1: 'transfer', 2: 'issue', 3: 'redeem' };
 
 export interface LmdbStoreOptions {
   path: string;
@@ -34,35 +34,7 @@ export interface LmdbStoreOptions {
   mapSizeBytes?: number;
 }
 
-interface State {
-  nextPos: bigint;
-  nextBatch: bigint;
-  issuedFen: bigint;
-  redeemedFen: bigint;
-  unspentFen: bigint;
-  spentCount: bigint;
-}
-
-interface IntermediaryRow {
-  id: string;
-  publicKey: string;
-  quotaFen: string;
-  reserveFen: string;
-  issuedFen: string;
-  redeemedFen: string;
-  nextSerial: string;
-  registeredAtMs: number;
-}
-
-function key64(v: bigint): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(v);
-  return b;
-}
-
 const TWO_POW_32 = 4294967296;
-/** Positions, chunk and batch numbers on the hot path are numbers: the ledger never nears 2^53. */
-const POS_SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Writes the u64 big-endian key of v (an integer below 2^53) into b; lmdb-js copies keys, so b can be reused. */
 function writeKey64(b: Buffer, v: number): Buffer {
@@ -72,112 +44,6 @@ function writeKey64(b: Buffer, v: number): Buffer {
 }
 
 const APPEND = { append: true } as const;
-
-function encodeState(s: State): Buffer {
-  return new ByteWriter(48).u64(s.nextPos).u64(s.nextBatch).u64(s.issuedFen).u64(s.redeemedFen).u64(s.unspentFen).u64(s.spentCount).finish();
-}
-
-function decodeState(b: Buffer | undefined): State {
-  if (b === undefined) return { nextPos: 0n, nextBatch: 0n, issuedFen: 0n, redeemedFen: 0n, unspentFen: 0n, spentCount: 0n };
-  assert(b.length === 48, 'state record is 48 bytes');
-  return {
-    nextPos: b.readBigUInt64BE(0), nextBatch: b.readBigUInt64BE(8), issuedFen: b.readBigUInt64BE(16),
-    redeemedFen: b.readBigUInt64BE(24), unspentFen: b.readBigUInt64BE(32), spentCount: b.readBigUInt64BE(40),
-  };
-}
-
-// Output record: value u64 | id 32 | txid 32 | index u16 | batch u64 | lock bytes
-const OUT_FIXED_BYTES = 8 + 32 + 32 + 2 + 8;
-
-/** An output record; `batch8` is the batch number's u64 big-endian bytes (the same for a whole batch). */
-function encodeOutput(value: bigint, id: Buffer, txid: Buffer, index: number, batch8: Buffer, lockBytes: Buffer): Buffer {
-  const b = Buffer.allocUnsafe(OUT_FIXED_BYTES + lockBytes.length);
-  writeU64(b, value, 0);
-  b.set(id, 8);
-  b.set(txid, 40);
-  b[72] = index >>> 8;
-  b[73] = index & 0xff;
-  b.set(batch8, 74);
-  b.set(lockBytes, OUT_FIXED_BYTES);
-  return b;
-}
-
-/** Whether a position appears twice (an effect's inputs: at most TX_INPUTS_MAX, pairwise). */
-function repeats(positions: readonly bigint[]): boolean {
-  for (let i = 1; i < positions.length; i++) {
-    const p = positions[i]!;
-    for (let j = 0; j < i; j++) if (positions[j] === p) return true;
-  }
-  return false;
-}
-
-function decodeOutput(pos: bigint, b: Buffer): StoredOutput {
-  return {
-    pos,
-    value: b.readBigUInt64BE(0),
-    id: Buffer.from(b.subarray(8, 40)),
-    txid: Buffer.from(b.subarray(40, 72)),
-    index: b.readUInt16BE(72),
-    batch: b.readBigUInt64BE(74),
-    lockBytes: Buffer.from(b.subarray(OUT_FIXED_BYTES)),
-  };
-}
-
-function encodeBatch(timeMs: number, firstPos: bigint, outputCount: number, txs: BatchRecordTx[]): Buffer {
-  let size = 24;
-  for (const t of txs) size += 32 + 1 + 1 + t.intermediary.length + 8 + 2 + 2 + 8 * t.inputs.length;
-  const w = new ByteWriter(size);
-  w.u64(BigInt(timeMs)).u64(firstPos).u32(outputCount).u32(txs.length);
-  for (const t of txs) {
-    w.bytes(t.txid).u8(KIND_CODE[t.kind]).str8(t.intermediary).u64(t.firstPos).u16(t.outputCount).u16(t.inputs.length);
-    for (const p of t.inputs) w.u64(p);
-  }
-  return w.finish();
-}
-
-function decodeBatch(seq: bigint, b: Buffer): BatchRecord {
-  let at = 0;
-  const u64 = () => { const v = b.readBigUInt64BE(at); at += 8; return v; };
-  const timeMs = Number(u64());
-  const firstPos = u64();
-  const outputCount = b.readUInt32BE(at);
-  const n = b.readUInt32BE(at + 4);
-  at += 8;
-  const txs: BatchRecordTx[] = [];
-  for (let i = 0; i < n; i++) {
-    const txid = Buffer.from(b.subarray(at, at + 32));
-    at += 32;
-    const kind = CODE_KIND[b[at++]!];
-    assert(kind !== undefined, 'batch record kind');
-    const len = b[at++]!;
-    const intermediary = b.toString('latin1', at, at + len);
-    at += len;
-    const txFirst = u64();
-    const outCount = b.readUInt16BE(at);
-    const inCount = b.readUInt16BE(at + 2);
-    at += 4;
-    const inputs: bigint[] = [];
-    for (let j = 0; j < inCount; j++) inputs.push(u64());
-    txs.push({ txid, kind, intermediary, firstPos: txFirst, outputCount: outCount, inputs });
-  }
-  return { seq, timeMs, firstPos, outputCount, txs };
-}
-
-function rowToIntermediary(r: IntermediaryRow): Intermediary {
-  return {
-    id: r.id, publicKey: r.publicKey, quotaFen: BigInt(r.quotaFen), reserveFen: BigInt(r.reserveFen),
-    issuedFen: BigInt(r.issuedFen), redeemedFen: BigInt(r.redeemedFen), nextSerial: BigInt(r.nextSerial),
-    registeredAtMs: r.registeredAtMs,
-  };
-}
-
-function intermediaryToRow(i: Intermediary): IntermediaryRow {
-  return {
-    id: i.id, publicKey: i.publicKey, quotaFen: i.quotaFen.toString(), reserveFen: i.reserveFen.toString(),
-    issuedFen: i.issuedFen.toString(), redeemedFen: i.redeemedFen.toString(), nextSerial: i.nextSerial.toString(),
-    registeredAtMs: i.registeredAtMs,
-  };
-}
 
 /**
  * Spent outputs read by a thread other than the store's own (the verify workers, for the
@@ -317,22 +183,11 @@ export class LmdbStore implements LedgerStore {
     if (usedBytes >= this.bytesMax) throw new CbdcError('CBDC_ERR_STORAGE', `the ledger store is full: ${usedBytes} of ${this.bytesMax} bytes`);
   }
 
-  /** Runs inside the write transaction: validate every effect first, then write. */
+  /** Runs inside the write transaction: plan the batch (store_records.ts planBatch), then write. */
   private applyInTxn(effects: readonly TxEffect[], timeMs: number): { seq: bigint; results: EffectResult[]; spentChunks: [number, Buffer][] } {
-    const s = this.readState();
-    const seq = s.nextBatch;
-    const firstPosOfBatch = s.nextPos;
     const chunks = new Map<number, Buffer>();
     const dirtyChunks = new Set<number>();
-    const inters = new Map<string, Intermediary>();
-    const outputWrites: Buffer[] = [];
-    const recordTxs: BatchRecordTx[] = [];
-    const results: EffectResult[] = [];
-    let { nextPos, issuedFen, redeemedFen, unspentFen, spentCount } = s;
-
-    assert(nextPos <= POS_SAFE_MAX, 'positions stay below 2^53');
     const keyScratch = Buffer.allocUnsafe(8);
-    const seq8 = key64(seq);
     /** The batch's working copy of the spent bitmap chunk holding position p. */
     const chunkOf = (p: number): Buffer => {
       const c = Math.floor(p / SPENT_CHUNK_POSITIONS);
@@ -344,86 +199,20 @@ export class LmdbStore implements LedgerStore {
       }
       return buf;
     };
-    const inter = (id: string): Intermediary | undefined => {
-      let i = inters.get(id);
-      if (i === undefined) {
-        i = this.getIntermediary(id);
-        if (i !== undefined) inters.set(id, i);
-      }
-      return i;
-    };
-
-    for (const e of effects) {
-      let error: CbdcError | null = null;
-      // A position repeated within one effect would pass the bitmap check twice and be counted twice.
-      if (repeats(e.inputs)) {
-        error = new CbdcError('CBDC_ERR_DUPLICATE_INPUT', 'the effect spends the same position twice');
-      }
-      for (const pos of error === null ? e.inputs : []) {
-        assert(pos < nextPos, 'inputs were checked to exist before apply');
-        const p = Number(pos);
+    const plan = planBatch(effects, this.readState(), {
+      isSpent: (p) => {
         const off = p % SPENT_CHUNK_POSITIONS;
-        if ((chunkOf(p)[off >> 3]! & (1 << (off & 7))) !== 0) {
-          error = new CbdcError('CBDC_ERR_DOUBLE_SPEND', `output at position ${pos} is already spent`);
-          break;
-        }
-      }
-      let i: Intermediary | undefined;
-      if (error === null && e.kind !== 'transfer') {
-        i = inter(e.intermediary);
-        if (i === undefined) error = new CbdcError('CBDC_ERR_INTERMEDIARY_UNKNOWN', `no intermediary "${e.intermediary}"`);
-        else if (e.kind === 'issue') {
-          const amount = e.outputSumFen;
-          if (e.serial !== i.nextSerial) error = new CbdcError('CBDC_ERR_ISSUE_SERIAL', `issuance serial ${e.serial}, expected ${i.nextSerial}`);
-          else if (i.issuedFen - i.redeemedFen + amount > i.quotaFen) error = new CbdcError('CBDC_ERR_QUOTA_EXCEEDED');
-          else if (i.reserveFen < amount) error = new CbdcError('CBDC_ERR_RESERVE_INSUFFICIENT');
-          else if (issuedFen + amount > AMOUNT_FEN_MAX) error = new CbdcError('CBDC_ERR_AMOUNT_OVERFLOW', 'issuance would take total issuance above AMOUNT_FEN_MAX');
-        } else if (i.reserveFen + (e.inputSumFen - e.outputSumFen) > AMOUNT_FEN_MAX) {
-          error = new CbdcError('CBDC_ERR_AMOUNT_OVERFLOW', 'redemption would take the reserve above AMOUNT_FEN_MAX');
-        }
-      }
-      if (error !== null) {
-        results.push({ ok: false, error });
-        continue;
-      }
-
-      // Every check passed: apply this effect to the batch's working state.
-      if (e.kind === 'transfer') assert(e.inputSumFen === e.outputSumFen, 'transfer conserves value');
-      if (e.kind === 'issue') {
-        assert(e.inputs.length === 0 && i !== undefined, 'issuance spends nothing');
-        issuedFen += e.outputSumFen;
-        inters.set(i.id, { ...i, issuedFen: i.issuedFen + e.outputSumFen, reserveFen: i.reserveFen - e.outputSumFen, nextSerial: i.nextSerial + 1n });
-      }
-      if (e.kind === 'redeem') {
-        assert(i !== undefined && e.inputSumFen > e.outputSumFen, 'redemption destroys value');
-        const destroyed = e.inputSumFen - e.outputSumFen;
-        redeemedFen += destroyed;
-        inters.set(i.id, { ...i, redeemedFen: i.redeemedFen + destroyed, reserveFen: i.reserveFen + destroyed });
-      }
-      for (const pos of e.inputs) {
-        const p = Number(pos);
+        return (chunkOf(p)[off >> 3]! & (1 << (off & 7))) !== 0;
+      },
+      markSpent: (p) => {
         const off = p % SPENT_CHUNK_POSITIONS;
         const buf = chunkOf(p);
         buf[off >> 3] = buf[off >> 3]! | (1 << (off & 7));
         dirtyChunks.add(Math.floor(p / SPENT_CHUNK_POSITIONS));
-      }
-      spentCount += BigInt(e.inputs.length);
-      unspentFen = unspentFen - e.inputSumFen + e.outputSumFen;
-      const firstPos = nextPos;
-      for (let index = 0; index < e.outputs.length; index++) {
-        const o = e.outputs[index]!;
-        outputWrites.push(encodeOutput(o.value, o.id, e.txid, index, seq8, o.lockBytes));
-      }
-      nextPos += BigInt(e.outputs.length);
-      recordTxs.push({ txid: e.txid, kind: e.kind, inputs: e.inputs, firstPos, outputCount: e.outputs.length, intermediary: e.intermediary });
-      results.push({ ok: true, firstPos });
-    }
-
-    // The supply invariant holds at every committed state (kept on: it is cheap).
-    assert(unspentFen === issuedFen - redeemedFen, 'sum(unspent) == issued - redeemed');
-    assert(unspentFen >= 0n && issuedFen <= AMOUNT_FEN_MAX, 'supply within bounds');
-
-    if (recordTxs.length === 0) return { seq: -1n, results, spentChunks: [] };
+      },
+      intermediary: (id) => this.getIntermediary(id),
+    });
+    if (plan.txs.length === 0) return { seq: -1n, results: plan.results, spentChunks: [] };
     const spentChunks: [number, Buffer][] = [];
     for (const c of dirtyChunks) {
       const bits = chunks.get(c)!;
@@ -431,12 +220,13 @@ export class LmdbStore implements LedgerStore {
       spentChunks.push([c, bits]);
     }
     // Outputs take consecutive positions from the batch's first: appended at the B-tree's right edge.
-    let p = Number(firstPosOfBatch);
-    for (const rec of outputWrites) this.outputs.putSync(writeKey64(keyScratch, p++), rec, APPEND);
-    for (const i of inters.values()) this.intermediaries.putSync(i.id, intermediaryToRow(i));
-    this.batches.putSync(key64(seq), encodeBatch(timeMs, firstPosOfBatch, Number(nextPos - firstPosOfBatch), recordTxs), APPEND);
-    this.meta.putSync('state', encodeState({ nextPos, nextBatch: seq + 1n, issuedFen, redeemedFen, unspentFen, spentCount }));
-    return { seq, results, spentChunks };
+    const seq8 = key64(plan.seq);
+    let p = Number(plan.firstPos);
+    for (const o of plan.outputs) this.outputs.putSync(writeKey64(keyScratch, p++), encodeOutput(o.value, o.id, o.txid, o.index, seq8, o.lockBytes), APPEND);
+    for (const i of plan.intermediaries) this.intermediaries.putSync(i.id, intermediaryToRow(i));
+    this.batches.putSync(key64(plan.seq), encodeBatch(timeMs, plan.firstPos, Number(plan.state.nextPos - plan.firstPos), plan.txs), APPEND);
+    this.meta.putSync('state', encodeState(plan.state));
+    return { seq: plan.seq, results: plan.results, spentChunks };
   }
 
   getOutput(pos: bigint): StoredOutput | undefined {
