@@ -9,10 +9,17 @@ import { txToJson } from '../protocol/tx.js';
 import { readKeyFile, readOrCreateKeyFile, writeKeyFile } from '../platform/key_file.js';
 import { SignedClient } from '../platform/signed_client.js';
 import { LmdbStore } from './store_lmdb.js';
+import { SqlStore } from './store_sql.js';
 import { DURABILITIES, type Durability } from './store.js';
 import { startCentral } from './node.js';
 import { CENTRAL_LIMITS, OPERATOR_SIGNER } from './api.js';
 import { limitsFromCli, tlsFromCli, wholeNumberFromCli } from '../platform/server_limits.js';
+
+/** A --store value: only postgres:// (or postgresql://) URLs name a SQL store. */
+function sqlUrl(v: string): string {
+  if (!/^postgres(ql)?:\/\//.test(v)) throw Object.assign(new Error(`--store takes a postgres:// URL, not ${JSON.stringify(v)}`), { code: 'CBDC_ERR_STORAGE' });
+  return v;
+}
 
 const program = new Command();
 program.name('cbdc-central').description('Central bank node of the two-tier digital currency');
@@ -21,7 +28,8 @@ program.command('serve')
   .description('run the central bank node')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on', '7100')
-  .option('--data-dir <dir>', 'where the ledger lives', 'data/central')
+  .option('--data-dir <dir>', 'where the ledger lives (and the operator key, when --operator-key is not given)', 'data/central')
+  .option('--store <url>', 'keep the ledger in this SQL database (postgres://user@host:port/db; PostgreSQL, CockroachDB, YugabyteDB) instead of LMDB under --data-dir')
   .option('--network <id>', 'network id', 'cbdc-local')
   .option('--operator-key <file>', 'operator key file (created if missing)', '')
   .option('--no-auto-issue', "do not authorize intermediaries' issuance and redemption requests with the operator key")
@@ -42,7 +50,7 @@ program.command('serve')
     const operatorKeyFile = o.operatorKey || path.join(o.dataDir, 'operator.key');
     const op = readOrCreateKeyFile(operatorKeyFile);
     const node = await startCentral({
-      host: o.host, port: Number(o.port), dataDir: o.dataDir, network: o.network, operatorPublicKey: op.publicKey,
+      host: o.host, port: Number(o.port), dataDir: o.dataDir, ...(o.store ? { store: sqlUrl(o.store) } : {}), network: o.network, operatorPublicKey: op.publicKey,
       ...(o.autoIssue ? { operatorSecretKey: op.secretKey } : {}),
       durability: o.durability as Durability, verification: o.verification, verifyBackend: o.verifier,
       ...(o.verifyThreads !== undefined ? { verifyThreads: Number(o.verifyThreads) } : {}),
@@ -53,7 +61,7 @@ program.command('serve')
       ...(tlsFromCli(o) ? { tls: tlsFromCli(o)! } : {}),
     });
     // One line a supervisor (or a test) can wait for.
-    process.stdout.write(JSON.stringify({ event: 'listening', role: 'central', url: node.url, network: o.network, durability: o.durability, verification: o.verification }) + '\n');
+    process.stdout.write(JSON.stringify({ event: 'listening', role: 'central', url: node.url, network: o.network, store: o.store ? 'sql' : 'lmdb', durability: node.store.durability, verification: o.verification }) + '\n');
     const stop = () => { void node.close().then(() => process.exit(0)); };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -62,11 +70,22 @@ program.command('serve')
 program.command('audit')
   .description('recompute sum(unspent) from the store and prove it equals issued - redeemed')
   .option('--data-dir <dir>', 'the ledger to audit', 'data/central')
+  .option('--store <url>', 'audit the ledger in this SQL database instead (the database sums its own rows)')
   .option('--json', 'print JSON')
   .action(async (o) => {
-    const store = new LmdbStore({ path: path.join(o.dataDir, 'ledger.mdb'), durability: 'sync' });
-    const a = store.audit();
-    await store.close();
+    let a;
+    if (o.store) {
+      const store = await SqlStore.open({ url: sqlUrl(o.store) });
+      try {
+        a = await store.auditDatabase();
+      } finally {
+        await store.close();
+      }
+    } else {
+      const store = new LmdbStore({ path: path.join(o.dataDir, 'ledger.mdb'), durability: 'sync' });
+      a = store.audit();
+      await store.close();
+    }
     if (o.json) {
       process.stdout.write(JSON.stringify({
         ok: a.ok, issued_fen: a.issuedFen.toString(), redeemed_fen: a.redeemedFen.toString(),

@@ -12,7 +12,6 @@ import { decodeLockTrusted, lockToJson } from '../protocol/lock.js';
 import { U64 } from '../protocol/json_schemas.js';
 import type { Ledger } from './ledger.js';
 import type { BatchRecord, LedgerStore } from './store.js';
-import type { LmdbStore } from './store_lmdb.js';
 
 /** Subscribers at once. */
 export const EVENT_SUBSCRIBERS_MAX = 10_000;
@@ -59,7 +58,7 @@ export class EventTextCache {
 }
 
 export function batchEventJson(store: LedgerStore, b: BatchRecord): Record<string, unknown> {
-  const outputs = (store as LmdbStore).readOutputs(b.firstPos, b.outputCount);
+  const outputs = store.readOutputs(b.firstPos, b.outputCount);
   let at = 0;
   return {
     type: 'batch',

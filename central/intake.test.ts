@@ -56,7 +56,7 @@ describe('intake: worker-side ids and input reads', () => {
 
   it('gives the txids and output ids the protocol defines, and each input read as the store has it', () => {
     const txs = sample();
-    const task = packIntake(txs, 0, txs.length, fx.store.path);
+    const task = packIntake(txs, 0, txs.length, fx.store.path ?? null);
     const admitted: Admitted[] = [];
     unpackIntake(txs, 0, txs.length, runIntake(task), admitted);
     expect(admitted).toHaveLength(txs.length);

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../protocol/errors.js';
 import { type Tx, outputId, txId } from '../protocol/tx.js';
 import { signHash } from '../protocol/sig.js';
-import { DURABILITIES, type Durability } from './store.js';
+import type { Durability } from './store.js';
+import { durabilitiesUnderTest, storeUnderTest } from '../test/helpers/store_under_test.js';
 import type { TxResult } from './ledger.js';
 import { VerifyPool } from './verify_pool.js';
 import {
@@ -37,7 +38,7 @@ function withSig(tx: Tx, index: number, sig: Buffer): Tx {
   return { ...tx, sigs: tx.sigs.map((s, i) => (i === index ? { key: s.key, sig } : s)) };
 }
 
-describe.each(DURABILITIES)('Ledger on LMDB, durability %s', (durability: Durability) => {
+describe.each(durabilitiesUnderTest())(`Ledger on ${storeUnderTest()}, durability %s`, (durability: Durability) => {
   let fx: LedgerFixture;
   const durable = durability !== 'nosync';
 

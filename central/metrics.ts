@@ -6,14 +6,15 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { BATCH_TX_MAX } from '../protocol/limits.js';
 import { BulkHistogram, LATENCY_BUCKETS_S, registerLmdbGauges } from '../platform/metrics.js';
 import type { DecidedStats, Ledger } from './ledger.js';
-import type { LmdbStore } from './store_lmdb.js';
+import { LmdbStore } from './store_lmdb.js';
+import type { LedgerStore } from './store.js';
 
 /** Intermediaries given their own series at most (the label's cardinality bound). */
 export const METRICS_INTERMEDIARIES_MAX = 1_000;
 /** Transactions per committed batch: 1 to the ledger's cap. */
 export const BATCH_SIZE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, BATCH_TX_MAX] as const;
 
-export function registerCentralMetrics(registry: Registry, o: { ledger: Ledger; store: LmdbStore }): void {
+export function registerCentralMetrics(registry: Registry, o: { ledger: Ledger; store: LedgerStore }): void {
   const settled = new Counter({
     name: 'cbdc_settled_transactions_total', help: 'Transactions settled (durably committed), by kind',
     labelNames: ['kind'] as const, registers: [registry],
@@ -47,7 +48,7 @@ export function registerCentralMetrics(registry: Registry, o: { ledger: Ledger; 
   });
 
   // Supply, from the store's running totals (a gauge is a float: exact up to 2^53 fen).
-  const supplyGauge = (name: string, help: string, pick: (s: ReturnType<LmdbStore['supply']>) => bigint): void => {
+  const supplyGauge = (name: string, help: string, pick: (s: ReturnType<LedgerStore['supply']>) => bigint): void => {
     new Gauge({ name, help, registers: [registry], collect() { this.set(Number(pick(o.store.supply()))); } });
   };
   supplyGauge('cbdc_supply_issued_fen', 'Money ever issued, in fen', (s) => s.issuedFen);
@@ -56,7 +57,7 @@ export function registerCentralMetrics(registry: Registry, o: { ledger: Ledger; 
   supplyGauge('cbdc_ledger_outputs', 'Outputs ever created', (s) => s.outputCount);
   supplyGauge('cbdc_ledger_batches', 'Batches committed', (s) => s.batchCount);
 
-  const perIntermediary = (name: string, help: string, pick: (i: ReturnType<LmdbStore['listIntermediaries']>[number]) => bigint): void => {
+  const perIntermediary = (name: string, help: string, pick: (i: ReturnType<LedgerStore['listIntermediaries']>[number]) => bigint): void => {
     new Gauge({
       name, help, labelNames: ['intermediary'] as const, registers: [registry],
       collect() {
@@ -68,5 +69,7 @@ export function registerCentralMetrics(registry: Registry, o: { ledger: Ledger; 
   perIntermediary('cbdc_intermediary_issued_fen', 'Money issued to an intermediary, in fen', (i) => i.issuedFen);
   perIntermediary('cbdc_intermediary_outstanding_fen', "An intermediary's issued minus redeemed, in fen", (i) => i.issuedFen - i.redeemedFen);
 
-  registerLmdbGauges(registry, () => o.store.envStats());
+  // The LMDB map's figures exist only for the LMDB store.
+  const store = o.store;
+  if (store instanceof LmdbStore) registerLmdbGauges(registry, () => store.envStats());
 }

@@ -1,16 +1,18 @@
-// Starts a central bank node: LMDB store, verification pool, ledger, HTTP and ws API.
+// Starts a central bank node: ledger store (LMDB, or SQL with `store`), verification pool,
+// ledger, HTTP and ws API.
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { NETWORK_ID_PATTERN } from '../protocol/tx.js';
 import { verifierByName } from '../protocol/sig.js';
 import { LmdbStore } from './store_lmdb.js';
+import { SqlStore } from './store_sql.js';
 import { Ledger, type VerificationMode } from './ledger.js';
 import { VerifyPool, type VerifierBackend } from './verify_pool.js';
 import { buildCentralApi } from './api.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { registerCentralMetrics } from './metrics.js';
-import type { Durability } from './store.js';
+import type { Durability, LedgerStore } from './store.js';
 import type { ServerLimits, TlsConfig } from '../platform/server_limits.js';
 
 export interface CentralConfig {
@@ -28,6 +30,8 @@ export interface CentralConfig {
   verifyThreads?: number;
   batchTxMax?: number;
   mapSizeBytes?: number;
+  /** A postgres:// URL: the ledger lives in that SQL database (store_sql.ts) instead of LMDB under dataDir. */
+  store?: string;
   logLevel?: string;
   /** How often the dashboard pushes figures (default one second). */
   dashboardIntervalMs?: number;
@@ -40,7 +44,7 @@ export interface CentralConfig {
 export interface CentralNode {
   app: FastifyInstance;
   ledger: Ledger;
-  store: LmdbStore;
+  store: LedgerStore;
   url: string;
   close(): Promise<void>;
 }
@@ -48,7 +52,9 @@ export interface CentralNode {
 export async function startCentral(c: CentralConfig): Promise<CentralNode> {
   if (!NETWORK_ID_PATTERN.test(c.network)) throw new Error(`bad network id "${c.network}"`);
   mkdirSync(c.dataDir, { recursive: true });
-  const store = new LmdbStore({ path: path.join(c.dataDir, 'ledger.mdb'), durability: c.durability, ...(c.mapSizeBytes ? { mapSizeBytes: c.mapSizeBytes } : {}) });
+  const store: LedgerStore = c.store !== undefined
+    ? await SqlStore.open({ url: c.store })
+    : new LmdbStore({ path: path.join(c.dataDir, 'ledger.mdb'), durability: c.durability, ...(c.mapSizeBytes ? { mapSizeBytes: c.mapSizeBytes } : {}) });
   const pool = c.verifyThreads === 0 ? null : new VerifyPool({ backend: c.verifyBackend, ...(c.verifyThreads ? { threads: c.verifyThreads } : {}) });
   const verifier = verifierByName(c.verifyBackend);
   const ledger = new Ledger(store, {

@@ -103,6 +103,8 @@ export interface LedgerStore {
   inputOf(pos: bigint, id: Uint8Array): { value: bigint; lockBytes: Buffer } | undefined;
   isSpent(pos: bigint): boolean;
   readBatches(fromSeq: bigint, limit: number): BatchRecord[];
+  /** Outputs in ledger order from a position (the event stream, the dashboard). */
+  readOutputs(fromPos: bigint, count: number): StoredOutput[];
   supply(): Supply;
   getIntermediary(id: string): Intermediary | undefined;
   listIntermediaries(): Intermediary[];

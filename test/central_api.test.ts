@@ -367,6 +367,32 @@ describe('batches', () => {
     expect((await outputStatus(bank, coin!)).spent).toBe(true);
   });
 
+  it('many conflicting spends of one output in flight at once: exactly one settles, the rest are double spends', async () => {
+    const coins = await issue(c, [500n, 700n, 900n], alice);
+    const before = await supply(c);
+    const owners = [bob, carol];
+    // 3 outputs x 16 different spends each (a resent identical transaction is a repeat, not a
+    // conflict), all on the wire together, as single requests and batches.
+    const sends = coins.flatMap((coin) => Array.from({ length: 16 }, (_, k) => {
+      const split = BigInt(1 + k);
+      const tx = transferTx(c.network, [coin], [{ value: coin.value - split, owner: owners[k % 2]! }, { value: split, owner: alice }]);
+      return k % 4 === 0
+        ? bank.post('/v1/batches', { transactions: [json(tx)] }).then((r) => ({ pos: coin.pos, status: r.body.results?.[0]?.status, code: r.body.results?.[0]?.code }))
+        : bank.post('/v1/transactions', json(tx)).then((r) => ({ pos: coin.pos, status: r.status === 200 ? r.body.status : 'rejected', code: r.body.code }));
+    }));
+    const results = await Promise.all(sends);
+    for (const coin of coins) {
+      const mine = results.filter((r) => r.pos === coin.pos);
+      expect(mine.filter((r) => r.status === 'settled'), `output ${coin.pos}`).toHaveLength(1);
+      expect(mine.filter((r) => r.status !== 'settled').map((r) => r.code)).toEqual(Array(15).fill('CBDC_ERR_DOUBLE_SPEND'));
+      expect((await outputStatus(bank, coin)).spent).toBe(true);
+    }
+    const after = await supply(c);
+    expect(after.unspent_fen).toBe(before.unspent_fen);
+    expect(BigInt(after.outputs) - BigInt(before.outputs)).toBe(6n);
+    expect(BigInt(after.spent) - BigInt(before.spent)).toBe(3n);
+  });
+
   it('a batch holding one malformed transaction is refused whole with its code and changes nothing', async () => {
     const coins = await issue(c, [10n, 20n, 30n], alice);
     const good = coins.map((coin) => json(transferTx(c.network, [coin], [{ value: coin.value, owner: bob }])));

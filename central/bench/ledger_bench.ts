@@ -35,6 +35,7 @@
 // profiles the run itself, in one process).
 //
 // Usage: npm run bench:ledger [-- --json] [-- --durability sync|overlapping|nosync] ...
+//        npm run bench:ledger -- --store postgres   (LMDB against PostgreSQL, store_bench.ts)
 //        (`npm run -s bench:ledger -- --json` keeps npm's banner off stdout.)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync, readdirSync } from 'node:fs';
@@ -58,6 +59,7 @@ import { benchPolicy, makeKeyPool, makeRng } from './workload_gen.js';
 import {
   NETWORK, log, gc, mainThreadCpuMs, machineBusyMs, round, InitialOutputs, buildIssuance, unsignedTransfer, buildTransfers, signTransfers, PolicyOutputs, policyOutputs, attestChunks, runChunks, assertAllSettled, type PhaseFigures, timedPhase, benchIdentities, registerBenchBank, loadInitialOutputs,
 } from './ledger_workload.js';
+import { storeBench } from './store_bench.js';
 
 const MB = 1024 * 1024;
 const PHASES = ['verify', 'full', 'oldest', 'attested', 'policy', 'policy-attested', 'store'] as const;
@@ -83,12 +85,21 @@ interface Options {
   json: boolean;
   dataDir: string | undefined;
   profile: string | undefined;
+  store: 'lmdb' | 'postgres';
+  sqlSets: ('single' | 'standbys')[];
+  storeBenchTransfers: number;
 }
 
 function phaseList(value: string): Phase[] {
   const list = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   for (const p of list) if (!(PHASES as readonly string[]).includes(p)) throw new InvalidArgumentError(`unknown phase "${p}" (phases: ${PHASES.join(',')})`);
   return list as Phase[];
+}
+
+function sqlSetList(value: string): ('single' | 'standbys')[] {
+  const list = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const s of list) if (s !== 'single' && s !== 'standbys') throw new InvalidArgumentError(`unknown PostgreSQL layout "${s}" (single, standbys)`);
+  return list as ('single' | 'standbys')[];
 }
 
 function parseOptions(argv: string[]): Options {
@@ -113,6 +124,9 @@ function parseOptions(argv: string[]): Options {
     .option('--json', 'print exactly one JSON object on stdout', false)
     .option('--data-dir <dir>', 'LMDB directory, empty or new (kept afterwards); default: a fresh temp dir, removed at the end')
     .option('--profile <dir>', 'write a main-thread .cpuprofile of each timed phase to <dir> and log its top self-time functions')
+    .addOption(new Option('--store <engine>', 'lmdb: the phases above on LMDB; postgres: the store comparison (store_bench.ts): full and attested at batch 1/100/1000 on LMDB and PostgreSQL').choices(['lmdb', 'postgres']).default('lmdb'))
+    .option('--sql-sets <list>', 'with --store postgres: PostgreSQL layouts beside LMDB (single = one node, standbys = primary + 2 synchronous standbys)', sqlSetList, ['single', 'standbys'])
+    .option('--store-bench-transfers <n>', 'with --store postgres: transfers per phase at batch 1000 (at batch b: b/1000 of it, at least 1,000)', positiveInt, 20_000)
     .showHelpAfterError();
   cmd.parse(argv, { from: 'user' });
   const o = cmd.opts<Options>();
@@ -125,6 +139,13 @@ function parseOptions(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
+  if (o.store === 'postgres') {
+    await storeBench({
+      seed: o.seed, keys: o.keys, threads: o.threads, durability: o.durability, json: o.json, sqlSets: o.sqlSets,
+      transfersPerBatch: o.storeBenchTransfers / 1000, transfersMin: 1_000, transfersMax: o.storeBenchTransfers,
+    });
+    return;
+  }
   const tStart = performance.now();
   const loadStart = loadavg()[0]!;
   const hasGc = typeof (globalThis as { gc?: unknown }).gc === 'function';

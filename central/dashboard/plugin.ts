@@ -12,8 +12,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { CbdcError } from '../../protocol/errors.js';
 import { formatAmountFen } from '../../protocol/amount.js';
 import type { Ledger } from '../ledger.js';
-import type { LmdbStore } from '../store_lmdb.js';
-import type { BatchRecordTx } from '../store.js';
+import type { BatchRecordTx, LedgerStore } from '../store.js';
 import { IntervalCollector, type IntervalFigures } from './collector.js';
 import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_ICON_SVG, DASHBOARD_JS } from './page.js';
 
@@ -31,7 +30,7 @@ const VIEWER_BUFFER_BYTES_MAX = 1024 * 1024;
 
 export interface DashboardOptions {
   ledger: Ledger;
-  store: LmdbStore;
+  store: LedgerStore;
   network: string;
   /** How often figures are pushed (default one second). */
   intervalMs?: number;

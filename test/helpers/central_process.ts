@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { readKeyFile } from '../../platform/key_file.js';
 import type { KeyPair } from './http_fixture.js';
+import { freshDatabaseUrl, storeUnderTest } from './store_under_test.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(REPO_ROOT, 'dist', 'central', 'cli.js');
@@ -50,6 +51,8 @@ export interface CentralProcessOptions {
   startTimeoutMs?: number;
   /** Listen on this port, every start (default: a port the OS picks at each start). */
   port?: number;
+  /** Keep the ledger in this SQL database (default: LMDB under dataDir; under the sql project, a fresh database). */
+  store?: string;
 }
 
 export class CentralProcess {
@@ -58,6 +61,8 @@ export class CentralProcess {
   starts = 0;
   /** The last lines the child wrote to stderr (for failure messages). */
   stderrTail: string[] = [];
+  /** The SQL database the ledger lives in, when it is not LMDB. */
+  sqlUrl: string | null = null;
 
   constructor(readonly o: CentralProcessOptions) {}
 
@@ -70,12 +75,14 @@ export class CentralProcess {
   }
 
   /** Spawns the node and resolves with its URL once it prints its listening line. */
-  start(): Promise<string> {
+  async start(): Promise<string> {
     if (this.running) throw new Error('central child already running');
+    this.sqlUrl ??= this.o.store ?? (storeUnderTest() === 'postgres' ? await freshDatabaseUrl() : null);
     const args = [
       CLI, 'serve', '--port', String(this.o.port ?? 0), '--data-dir', this.o.dataDir, '--network', this.network,
       '--durability', this.o.durability ?? 'sync', '--verification', this.o.verification ?? 'full',
       ...(this.o.verifyThreads !== undefined ? ['--verify-threads', String(this.o.verifyThreads)] : []),
+      ...(this.sqlUrl !== null ? ['--store', this.sqlUrl] : []),
       ...(this.o.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -129,6 +136,11 @@ export class CentralProcess {
     return this.start();
   }
 
+  /** `cbdc-central audit --json` of this node's ledger (its data dir, or its SQL database). */
+  audit(): Promise<AuditJson> {
+    return this.sqlUrl !== null ? auditCli(['--store', this.sqlUrl]) : auditDataDir(this.o.dataDir);
+  }
+
   /** The operator key the node created in its data dir on first start. */
   operatorKey(): KeyPair {
     const kp = readKeyFile(path.join(this.o.dataDir, 'operator.key'));
@@ -158,8 +170,12 @@ export interface AuditJson {
 }
 
 /** `cbdc-central audit --data-dir DIR --json`. */
-export async function auditDataDir(dataDir: string): Promise<AuditJson> {
-  const r = await runCli(['audit', '--data-dir', dataDir, '--json']);
+export function auditDataDir(dataDir: string): Promise<AuditJson> {
+  return auditCli(['--data-dir', dataDir]);
+}
+
+async function auditCli(where: string[]): Promise<AuditJson> {
+  const r = await runCli(['audit', ...where, '--json']);
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(line) as AuditJson;

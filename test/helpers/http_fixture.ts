@@ -17,6 +17,7 @@ import { isValidSecretKey, publicKeyOfNative, signHashNative } from '../../proto
 import { type OutPoint, type Tx, type TxJson, operatorMessage, txId, txToJson } from '../../protocol/tx.js';
 import { keyLock, makeTx } from '../../protocol/tx_builder.js';
 import { startCentral, type CentralConfig, type CentralNode } from '../../central/node.js';
+import { freshDatabaseUrl, storeUnderTest } from './store_under_test.js';
 
 export interface KeyPair {
   readonly sk: Buffer;
@@ -231,8 +232,9 @@ export async function startInProcess(o: Partial<Omit<CentralConfig, 'operatorPub
   const dir = o.dir ?? await mkdtemp(path.join(tmpdir(), 'cbdc-central-'));
   const network = o.network ?? 'cbdc-httptest';
   const operator = keyPair('operator');
+  const store = o.store ?? (storeUnderTest() === 'postgres' ? await freshDatabaseUrl() : undefined);
   const config: CentralConfig = {
-    host: '127.0.0.1', port: 0, dataDir: dir, network, operatorPublicKey: operator.pk,
+    host: '127.0.0.1', port: 0, dataDir: dir, network, operatorPublicKey: operator.pk, ...(store !== undefined ? { store } : {}),
     durability: o.durability ?? 'sync', verification: o.verification ?? 'full', verifyBackend: o.verifyBackend ?? 'native',
     verifyThreads: o.verifyThreads ?? 1,
     ...(o.batchTxMax !== undefined ? { batchTxMax: o.batchTxMax } : {}),

@@ -10,8 +10,10 @@ import { isValidSecretKey, publicKeyOf, signHash } from '../../protocol/sig.js';
 import { type OutPoint, type Tx, txId } from '../../protocol/tx.js';
 import { keyLock, makeTx, multiLock, operatorSignTx, signTx } from '../../protocol/tx_builder.js';
 import { Ledger, type LedgerOptions, type TxResult, batchMessage } from '../../central/ledger.js';
-import type { Durability, Intermediary } from '../../central/store.js';
+import type { Durability, Intermediary, LedgerStore } from '../../central/store.js';
 import { LmdbStore } from '../../central/store_lmdb.js';
+import { SqlStore } from '../../central/store_sql.js';
+import { freshDatabaseUrl, storeUnderTest } from './store_under_test.js';
 import type { VerifyPool } from '../../central/verify_pool.js';
 
 export const NETWORK = 'cbdc-test';
@@ -87,24 +89,30 @@ export interface FixtureOptions {
   ledger?: Partial<Omit<LedgerOptions, 'network' | 'operatorPublicKey' | 'pool'>>;
 }
 
-/** A Ledger over a real LmdbStore in its own temp dir. dispose() closes it and removes the dir. */
+/**
+ * A Ledger over a real store: LmdbStore in its own temp dir, or (under the `sql` project)
+ * SqlStore in its own database. dispose() closes it and removes the dir.
+ */
 export class LedgerFixture {
-  store: LmdbStore;
   ledger: Ledger;
   private disposed = false;
 
-  private constructor(readonly dir: string, readonly opts: FixtureOptions) {
-    this.store = new LmdbStore({ path: dir, durability: opts.durability });
+  private constructor(readonly dir: string, readonly opts: FixtureOptions, public store: LedgerStore, readonly sqlUrl: string | null) {
     this.ledger = LedgerFixture.makeLedger(this.store, opts);
   }
 
-  private static makeLedger(store: LmdbStore, opts: FixtureOptions): Ledger {
+  private static makeLedger(store: LedgerStore, opts: FixtureOptions): Ledger {
     return new Ledger(store, { network: NETWORK, operatorPublicKey: OPERATOR.pk, pool: opts.pool ?? null, ...opts.ledger });
+  }
+
+  private static openStore(dir: string, opts: FixtureOptions, sqlUrl: string | null): Promise<LedgerStore> | LedgerStore {
+    return sqlUrl !== null ? SqlStore.open({ url: sqlUrl }) : new LmdbStore({ path: dir, durability: opts.durability });
   }
 
   static async open(opts: FixtureOptions): Promise<LedgerFixture> {
     const dir = await mkdtemp(path.join(tmpdir(), 'cbdc-ledger-'));
-    return new LedgerFixture(dir, opts);
+    const sqlUrl = storeUnderTest() === 'postgres' ? await freshDatabaseUrl() : null;
+    return new LedgerFixture(dir, opts, await LedgerFixture.openStore(dir, opts, sqlUrl), sqlUrl);
   }
 
   /** Registers an intermediary with its key, quota and reserve. */
@@ -137,11 +145,11 @@ export class LedgerFixture {
     return this.accept(issueTx(intermediary, inter.nextSerial, outputs));
   }
 
-  /** Closes ledger and store and opens both again on the same directory. */
+  /** Closes ledger and store and opens both again on the same directory (or database). */
   async reopen(): Promise<void> {
     await this.ledger.drain();
     await this.store.close();
-    this.store = new LmdbStore({ path: this.dir, durability: this.opts.durability });
+    this.store = await LedgerFixture.openStore(this.dir, this.opts, this.sqlUrl);
     this.ledger = LedgerFixture.makeLedger(this.store, this.opts);
   }
 
