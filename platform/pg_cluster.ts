@@ -5,7 +5,7 @@
 // It uses Debian's `postgresql` binaries; as root, every server runs as the `postgres` OS
 // user the package creates, since PostgreSQL refuses to run as root.
 import { execFile as execFileCb, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -84,8 +84,9 @@ export class PgCluster {
     if (bin === null) throw new Error("pg_cluster: PostgreSQL is not installed (Debian package 'postgresql'; scripts/setup.sh installs it)");
     const runAs = runAsUser();
     mkdirSync(opts.dir, { recursive: true });
-    // The server user must reach its data folders below the caller's folder.
-    if (runAs !== null) chmodSync(opts.dir, 0o711);
+    // The server user must reach its data folders below the caller's folder: every folder on
+    // the way gets the traverse bit for others (never read), e.g. a 0700 temp folder.
+    if (runAs !== null) allowTraverse(path.resolve(opts.dir));
     const saved = path.join(opts.dir, CLUSTER_FILE);
     if (existsSync(saved)) return PgCluster.reopen(bin, runAs, saved);
     const standbys = opts.standbys ?? 0;
@@ -304,6 +305,14 @@ export class PgCluster {
 /** Starts a throw-away cluster below `opts.dir`; call `stop()` when done. */
 export function startPgCluster(opts: PgClusterOptions): Promise<PgCluster> {
   return PgCluster.start(opts);
+}
+
+function allowTraverse(dir: string): void {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const mode = statSync(d).mode & 0o777;
+    if ((mode & 0o001) === 0) chmodSync(d, mode | 0o001);
+    if (path.dirname(d) === d) return;
+  }
 }
 
 function conninfo(primary: PgNode, applicationName: string): string {
