@@ -16,7 +16,7 @@ import { prng } from '../helpers/fault_proxy.js';
 
 const NETWORK = 'cbdc-failover';
 const WORKERS = 6;
-const SEED = Number(process.env.CBDC_FAILOVER_SEED ?? 20261205);
+const SEED = Number(process.env.FAULTS_SEED ?? 7250001);
 
 const dirs: string[] = [];
 let cluster: PgCluster | null = null;
@@ -82,7 +82,7 @@ describe('PostgreSQL failover: the primary lost under load', () => {
     const sync = await cluster.query(cluster.primary, 'SELECT application_name, sync_state FROM pg_stat_replication');
     expect(sync).toHaveLength(1);
     expect(['quorum', 'sync']).toContain(sync[0]!.sync_state);
-    console.log(`failover: ${d.ackedTxs} txs acknowledged (${ackedBefore} before the primary was lost), ${d.acked.size} outputs checked, ${d.failedRequests} requests refused or cut, promoted ${cluster.primary.name}`);
+    console.log(`faults/pg_failover ${JSON.stringify({ seed: SEED, acknowledged: d.ackedTxs, acknowledged_before_loss: ackedBefore, outputs_checked: d.acked.size, refused_or_cut: d.failedRequests, promoted: cluster.primary.name })}`);
     await proc.kill('SIGTERM');
   }, 180_000);
 });
