@@ -17,7 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('bench:compare', () => {
   it('--json prints one object: the figures of the runs it made, null for those skipped, ratios, targets, conservation', async () => {
     const args = [
-      COMPARE, '--json', '--duration', '2', '--skip', 'ledger,central_full,e2e', '--central-transactions', '4000', '--connections', '2',
+      COMPARE, '--json', '--duration', '2', '--skip', 'ledger,central_full,e2e,e2e_attested', '--central-transactions', '4000', '--connections', '2',
       '--e2e-connections', '4', '--wallets', '12', '--e2e-rate', '20', '--floor-signatures', '500', '--report-dir', dir,
     ];
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -41,17 +41,28 @@ describe('bench:compare', () => {
     expect(floor.variants.presigned!.payments_per_s).toBeGreaterThan(floor.min_payments_per_s);
     expect(floor.variants.both!.payments_per_s).toBeGreaterThan(floor.variants.bank_trusts_connection!.payments_per_s);
     expect(floor.empty_route.req_per_s).toBe(out.fastify_empty_req_per_s);
-    expect(out.ratios.e2e_target_to_floor).toBeCloseTo(4500 / floor.min_payments_per_s, 2);
+    // The attested floor: 2 signatures made, 1 checked, 1 request: cheaper than full mode's.
+    const attestedFloor = (out.runs as { floor: { attested_payments_per_s: number; attested_cpu_us: number; attested_ops: unknown } }).floor;
+    expect(attestedFloor.attested_ops).toEqual({ sign: 2, verify: 1, requests: 1 });
+    expect(out.e2e_attested_floor_payments_per_s).toBe(attestedFloor.attested_payments_per_s);
+    expect(attestedFloor.attested_payments_per_s).toBeGreaterThan(floor.min_payments_per_s);
     expect(out.ratios.e2e_to_floor).toBeNull();
+    expect(out.ratios.e2e_attested_to_floor).toBeNull();
+    // Paced at the rate given (without --e2e-rate: 0.8 of what the full-mode e2e run reached).
     expect(out.e2e_paced_rate).toBe(20);
+    expect(out.e2e_paced_rate_from).toBe('--e2e-rate');
+    expect(typeof out.targets.e2e_paced_p99_met).toBe('boolean');
     expect(out.e2e_paced_payments_per_s).toBeGreaterThan(0);
     expect(out.e2e_paced_p99_ms).toBeGreaterThan(0);
-    for (const skipped of ['e2e_payments_per_s', 'e2e_p99_ms', 'central_http_full_tx_per_s', 'ledger_full_tx_per_s', 'ledger_attested_tx_per_s']) expect(out[skipped], skipped).toBeNull();
-    expect(Object.keys(out.ratios)).toEqual(expect.arrayContaining(['central_http_attested_to_ledger_attested', 'e2e_to_central_http_full', 'e2e_requests_to_fastify_empty', 'e2e_to_floor', 'e2e_to_protocol_floor', 'e2e_target_to_floor', 'central_http_attested_to_opencbdc_best']));
+    for (const skipped of ['e2e_payments_per_s', 'e2e_p99_ms', 'e2e_attested_payments_per_s', 'e2e_attested_p99_ms', 'central_http_full_tx_per_s', 'ledger_full_tx_per_s', 'ledger_attested_tx_per_s']) expect(out[skipped], skipped).toBeNull();
+    expect(Object.keys(out.ratios)).toEqual(expect.arrayContaining(['central_http_attested_to_ledger_attested', 'e2e_to_central_http_full', 'e2e_requests_to_fastify_empty', 'e2e_to_floor', 'e2e_attested_to_floor', 'e2e_to_opencbdc_best', 'e2e_attested_to_opencbdc_best', 'e2e_to_protocol_floor', 'central_http_attested_to_opencbdc_best']));
+    expect(out.targets).toMatchObject({ e2e_to_floor_min: 0.5, e2e_attested_to_floor_min: 0.5, e2e_paced_share: 0.8, e2e_paced_p99_ms_max: 100, e2e_to_opencbdc_best_min: 1 });
+    expect(out.opencbdc).toMatchObject({ two_phase_best_tx_per_s: 2250 });
     expect(out.ratios.central_http_attested_to_opencbdc_best).toBeGreaterThan(0);
     expect(out.ratios.e2e_to_central_http_full).toBeNull();
     expect(typeof out.targets.central_http_attested_met).toBe('boolean');
     expect(out.targets.e2e_met).toBeNull();
+    expect(out.targets.e2e_attested_met).toBeNull();
     expect(out.conservation_ok).toBe(true);
     expect(out.settings).toMatchObject({ e2e_rate: 20, central_batch_encoding: 'wire', duration_s: 2, floor_signatures: 500 });
     // The same object is in the report directory, beside each run's own JSON and HTML reports.

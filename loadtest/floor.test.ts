@@ -2,11 +2,15 @@
 // measurements run for real (native signatures on this thread; autocannon against fastify's
 // empty route in its own process), briefly.
 import { describe, expect, it } from 'vitest';
-import { FLOOR_VARIANTS, FULL_MODE_MIN_OPS, ceilingPerS, measureEmptyRoute, measureSignatures, paymentCpuUs, protocolOps } from './floor.js';
+import { ATTESTED_MODE_MIN_OPS, FLOOR_VARIANTS, FULL_MODE_MIN_OPS, ceilingPerS, measureEmptyRoute, measureSignatures, paymentCpuUs, protocolOps } from './floor.js';
 
 describe('floor arithmetic', () => {
   it('full mode spends at least 2 signatures, 3 checks and one HTTP request per payment', () => {
     expect(FULL_MODE_MIN_OPS).toEqual({ sign: 2, verify: 3, requests: 1 });
+  });
+
+  it('attested mode spends at least 2 signatures, 1 check (the bank\'s, of the wallet) and one HTTP request', () => {
+    expect(ATTESTED_MODE_MIN_OPS).toEqual({ sign: 2, verify: 1, requests: 1 });
   });
 
   it('relaxed: a pre-signed payment makes one signature fewer in the run; a bank trusting the connection checks one fewer', () => {

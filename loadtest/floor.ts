@@ -25,10 +25,11 @@
 // signature, left out here.
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
-import { generateSecretKey, nativeVerifier, publicKeyOfNative, signHashNative } from '../protocol/sig.js';
+import { measureSignatures } from '../platform/signature_costs.js';
 import { NodeProcess, REPO_ROOT, ProcSampler } from './processes.js';
+
+export { measureSignatures };
 
 /** Operations one payment costs: signatures made, signatures checked, HTTP requests. */
 export interface PaymentOps {
@@ -39,6 +40,13 @@ export interface PaymentOps {
 
 /** The least any `full`-mode payment spends (see the head of this file). */
 export const FULL_MODE_MIN_OPS: PaymentOps = { sign: 2, verify: 3, requests: 1 };
+
+/**
+ * The least an `attested`-mode payment spends: the wallet signs, its bank checks that and
+ * co-signs, and central checks one bank signature per batch instead of each witness (shared
+ * by the batch, so left out like the batch itself): 2 signatures made, 1 checked, 1 request.
+ */
+export const ATTESTED_MODE_MIN_OPS: PaymentOps = { sign: 2, verify: 1, requests: 1 };
 
 /** The same, relaxed (see the head of this file). */
 export const FLOOR_VARIANTS = {
@@ -80,41 +88,6 @@ export function ceilingPerS(cpuUs: number, cores: number): number {
   return Math.floor((cores * 1e6) / cpuUs);
 }
 
-const cpuUsNow = (): number => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
-
-/**
- * Signing and checking with the backend the nodes use (native libsecp256k1), `n` of each on
- * this thread over distinct 32-byte hashes, in `rounds` rounds; each cost is the least of its
- * rounds, so that other work on this shared machine does not inflate the floor. CPU time, not
- * wall time.
- */
-export function measureSignatures(n: number, rounds = 5): { sign_us: number; verify_us: number } {
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError('n must be a positive integer');
-  if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > n) throw new RangeError('rounds must be an integer from 1 to n');
-  const sk = generateSecretKey();
-  const pk = publicKeyOfNative(sk);
-  const perRound = Math.floor(n / rounds);
-  const hashes = Array.from({ length: perRound }, (_, i) => createHash('sha256').update(`floor-${i}`).digest());
-  // Warm the binding and the JIT before the clock starts.
-  for (let i = 0; i < Math.min(perRound, 200); i++) nativeVerifier.verify(signHashNative(sk, hashes[i]!), hashes[i]!, pk);
-  let signUs = Infinity;
-  let verifyUs = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    let t = cpuUsNow();
-    const sigs = hashes.map((h) => signHashNative(sk, h));
-    signUs = Math.min(signUs, (cpuUsNow() - t) / perRound);
-    t = cpuUsNow();
-    let good = 0;
-    for (let i = 0; i < perRound; i++) if (nativeVerifier.verify(sigs[i]!, hashes[i]!, pk)) good++;
-    verifyUs = Math.min(verifyUs, (cpuUsNow() - t) / perRound);
-    // A programmer error if not: a check that fails is not a check that was measured.
-    if (good !== perRound) throw new Error(`floor: ${perRound - good} of ${perRound} signatures did not verify`);
-  }
-  return { sign_us: round1(signUs), verify_us: round1(verifyUs) };
-}
 
 export interface EmptyRouteFigures {
   req_per_s: number;
@@ -166,6 +139,10 @@ export interface FloorFigures {
   /** CPU per payment and the payments per second it allows, for the least `full` mode spends. */
   min_cpu_us: number;
   min_payments_per_s: number;
+  /** The same for the least an `attested`-mode payment spends. */
+  attested_ops: PaymentOps;
+  attested_cpu_us: number;
+  attested_payments_per_s: number;
   /** The relaxed floors: CPU per payment and the payments per second each allows. */
   variants: Record<keyof typeof FLOOR_VARIANTS, { ops: PaymentOps; cpu_us: number; payments_per_s: number }>;
   protocol_ops: PaymentOps;
@@ -183,10 +160,12 @@ export async function measureFloor(o: { signatures: number; durationS: number; c
   const cores = availableParallelism();
   const protocol = protocolOps(o.crossBankShare);
   const minUs = paymentCpuUs(FULL_MODE_MIN_OPS, costs);
+  const attestedUs = paymentCpuUs(ATTESTED_MODE_MIN_OPS, costs);
   const protocolUs = paymentCpuUs(protocol, costs);
   return {
     cores, costs,
     min_ops: FULL_MODE_MIN_OPS, min_cpu_us: round1(minUs), min_payments_per_s: ceilingPerS(minUs, cores),
+    attested_ops: ATTESTED_MODE_MIN_OPS, attested_cpu_us: round1(attestedUs), attested_payments_per_s: ceilingPerS(attestedUs, cores),
     variants: Object.fromEntries(Object.entries(FLOOR_VARIANTS).map(([name, ops]) => {
       const us = paymentCpuUs(ops, costs);
       return [name, { ops, cpu_us: round1(us), payments_per_s: ceilingPerS(us, cores) }];

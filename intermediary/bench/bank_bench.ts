@@ -3,7 +3,11 @@
 // the txid, sign, settle), `--concurrency` at a time. Central is answered in this process the
 // moment a transaction is submitted (settled, with new output positions; no ledger, no HTTP,
 // no event stream), so the figure is the bank's own work per payment plus the wallet's one
-// signature, without the batching and machine noise of the end-to-end load test.
+// signature, without the batching and machine noise of the end-to-end load test. Beside it,
+// the floor's CPU for the same share of a payment, measured in the same run: the signatures
+// this part of a full-mode payment must make and check at the least (the wallet signs, the
+// bank checks that and co-signs: 2 made, 1 checked; central's checks and the HTTP request are
+// not in this benchmark, so not in this floor either; loadtest/floor.ts has the whole).
 // Usage: npm run bench:bank [-- --payments N --rounds N --concurrency N --json]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,6 +20,10 @@ import { type Tx, txId } from '../../protocol/tx.js';
 import { Bank } from '../bank.js';
 import type { CentralLink, CentralResult } from '../central_link.js';
 import { BankStore } from '../store.js';
+import { measureSignatures } from '../../platform/signature_costs.js';
+
+/** The floor's operations for what this benchmark covers (see the head of this file). */
+const BANK_SHARE_FLOOR_OPS = { sign: 2, verify: 1 } as const;
 
 const WALLETS = 100;
 const WARMUP_PAYMENTS = 500;
@@ -116,7 +124,15 @@ await store.close();
 rmSync(dir, { recursive: true, force: true });
 
 const sorted = results.map((r) => r.cpu_ms_per_payment).sort((a, b) => a - b);
-const summary = { payments_per_round: payments, rounds: results, median_cpu_ms_per_payment: sorted[Math.floor(sorted.length / 2)]!, not_settled: notSettled, load_avg_1m: loadavg()[0] ?? 0 };
+const costs = measureSignatures(20_000);
+const floorMs = Math.round(BANK_SHARE_FLOOR_OPS.sign * costs.sign_us + BANK_SHARE_FLOOR_OPS.verify * costs.verify_us) / 1000;
+const median = sorted[Math.floor(sorted.length / 2)]!;
+const summary = {
+  payments_per_round: payments, rounds: results, median_cpu_ms_per_payment: median,
+  floor_cpu_ms_per_payment: floorMs, floor_ops: BANK_SHARE_FLOOR_OPS, signature_costs_us: costs,
+  median_to_floor: Math.round((median / floorMs) * 100) / 100,
+  not_settled: notSettled, load_avg_1m: loadavg()[0] ?? 0,
+};
 if (o.json) {
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 } else {
@@ -124,5 +140,6 @@ if (o.json) {
     process.stdout.write(`round ${i + 1}: ${r.cpu_ms_per_payment.toFixed(3)} ms CPU per payment (user ${r.user_ms.toFixed(3)}, system ${r.system_ms.toFixed(3)}), ${r.payments_per_s} payments/s\n`);
   }
   process.stdout.write(`median ${summary.median_cpu_ms_per_payment.toFixed(3)} ms CPU per payment over ${rounds} rounds of ${payments}; ${notSettled} not settled; load average ${summary.load_avg_1m.toFixed(2)}\n`);
+  process.stdout.write(`floor for the same share of a payment (${BANK_SHARE_FLOOR_OPS.sign} signatures made at ${costs.sign_us} us, ${BANK_SHARE_FLOOR_OPS.verify} checked at ${costs.verify_us} us): ${floorMs.toFixed(3)} ms CPU; the bank spends ${summary.median_to_floor} x that\n`);
 }
 if (notSettled > 0) process.exit(1);
