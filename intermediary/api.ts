@@ -11,6 +11,9 @@ import { CbdcError } from '../protocol/errors.js';
 import { parsePositiveAmountFen } from '../protocol/amount.js';
 import { isValidPublicKey, nativeVerifier } from '../protocol/sig.js';
 import { lockToJson } from '../protocol/lock.js';
+import { parseTx, type Tx } from '../protocol/tx.js';
+import { PaymentOutputsRefusal, termsToJson } from './payee_terms.js';
+import { sendError } from '../platform/http_errors.js';
 import { AmountFen, ErrorSchema, Hex32, IntermediaryId, PublicKeyHex, SignatureHex, TxSchema, U64 } from '../protocol/json_schemas.js';
 import { AJV_OPTIONS, frameworkErrors, httpErrors } from '../platform/http_errors.js';
 import { metricsPlugin } from '../platform/metrics.js';
@@ -18,7 +21,7 @@ import type { Registry } from 'prom-client';
 import { RequestVerifier, type Signer } from '../platform/request_verify.js';
 import { SERVER_LIMITS_DEFAULT, type ServerLimits, type TlsConfig, serverLimits, serverOptions } from '../platform/server_limits.js';
 import { type Bank } from './bank.js';
-import { type AccountRec, type HistoryRec, type PaymentRec } from './store.js';
+import { type AccountRec, type HistoryRec, type PaymentRec, posKey } from './store.js';
 import { dayStartMs } from './clock.js';
 import { parseTier, type Tier } from './tiers.js';
 import type { OfflineService } from './offline_reserve.js';
@@ -280,6 +283,82 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     return paymentJson(p);
   });
 
+  // One request per payment: the wallet's signature over the transaction is the request's
+  // authentication (no request signature beside it), checked before anything else is done.
+  const PaymentBody = Obj({ idempotency_key: IdempotencyKey, payee: PayeeSchema, amount_fen: AmountFen, tx: TxSchema });
+  const walletTx = new WeakMap<object, Tx>();
+  app.post('/v1/accounts/:id/pay', {
+    preValidation: async (req) => {
+      const { id } = req.params as { id: string };
+      const a = typeof id === 'string' ? bank.store.accounts.get(id) : undefined;
+      if (a === undefined) throw new CbdcError('CBDC_ERR_ACCOUNT_UNKNOWN');
+      const body = req.body as { tx?: unknown } | null;
+      const tx = parseTx(body !== null && typeof body === 'object' ? body.tx : undefined, bank.network);
+      bank.checkWalletSignature(a, tx);
+      req.signer = { id: a.id, publicKey: Buffer.from(a.walletKey, 'hex'), role: 'customer' };
+      walletTx.set(req, tx);
+    },
+    schema: {
+      description: "A payment in one request: the transaction the wallet built (its coins, the payee's outputs from GET /v1/accounts/:id/payees, its change) with its one signature over the txid, which also authenticates the request. The bank checks it is exactly this payment, checks every limit, co-signs, settles through central and answers the settled (or refused) payment. The same idempotency key or transaction answers the same payment; CBDC_ERR_PAYMENT_OUTPUTS answers the outputs to sign instead.",
+      params, body: PaymentBody, response: { 200: PaymentView, ...Errors },
+    },
+  }, async (req, reply) => {
+    const payee = req.body.payee;
+    if ((payee.alias === undefined) === (payee.account === undefined)) throw new CbdcError('CBDC_ERR_PAYEE_UNKNOWN', 'name the payee by alias or by account id');
+    let p: PaymentRec;
+    try {
+      p = await bank.pay(req.params.id, {
+        idempotencyKey: req.body.idempotency_key, payee, amountFen: parsePositiveAmountFen(req.body.amount_fen, 'amount_fen'), tx: walletTx.get(req)!, signatureChecked: true,
+      });
+    } catch (e) {
+      if (e instanceof PaymentOutputsRefusal) return sendError(reply, e, { outputs: e.outputs }) as never;
+      throw e;
+    }
+    if (p.status === 'rejected') {
+      const r = p.result as { code: ConstructorParameters<typeof CbdcError>[0]; message: string };
+      const e = new CbdcError(r.code, r.message);
+      return reply.code(e.statusCode).send({ code: e.code, message: e.message, payment: paymentJson(p) } as { code: string; message: string });
+    }
+    return paymentJson(p);
+  });
+
+  app.get('/v1/accounts/:id/payees', {
+    preValidation: customerOrStaff,
+    schema: {
+      description: "What a wallet needs to build a payment to a payee itself: the payee's bank, account, wallet key, receive key and bank key (each payment's lock derives from them; protocol/receive_key.ts).",
+      params, querystring: Obj({ alias: Type.Optional(Type.String({ maxLength: 40 })), account: Type.Optional(AccountId), bank: Type.Optional(IntermediaryId), amount_fen: Type.Optional(AmountFen) }),
+      response: { 200: Obj({ bank: Type.String(), account: Type.String(), wallet_key: PublicKeyHex, receive_key: PublicKeyHex, bank_key: PublicKeyHex }), ...Errors },
+    },
+  }, async (req) => {
+    self(req.signer!, req.params.id);
+    const q = req.query;
+    if ((q.alias === undefined) === (q.account === undefined)) throw new CbdcError('CBDC_ERR_PAYEE_UNKNOWN', 'name the payee by alias or by account id');
+    // The amount, where the wallet names it, lets the bank fetch the room the payment will use in the same ask.
+    const amountFen = q.amount_fen === undefined ? 1n : parsePositiveAmountFen(q.amount_fen, 'amount_fen');
+    const t = await bank.payeeTerms({ ...(q.alias ? { alias: q.alias } : {}), ...(q.account ? { account: q.account } : {}), ...(q.bank ? { bank: q.bank } : {}) }, amountFen);
+    // Room under the payee's cap is not shown: it would tell the payer the payee's balance.
+    return { bank: t.bank, account: t.account, wallet_key: t.walletKey.toString('hex'), receive_key: t.receiveKey.toString('hex'), bank_key: t.bankKey.toString('hex') };
+  });
+
+  /** Coins a wallet lists at most in one answer (its transactions take at most TX_INPUTS_MAX). */
+  const COINS_LISTED_MAX = 500;
+  app.get('/v1/accounts/:id/coins', {
+    preValidation: customerOrStaff,
+    schema: {
+      description: `The wallet's unspent outputs, oldest first (at most ${COINS_LISTED_MAX}); reserved ones are being spent by a payment in flight.`,
+      params, response: { 200: Obj({ coins: Type.Array(Obj({ pos: U64, id: Hex32, value: AmountFen, reserved: Type.Boolean() })), lock: Type.Unknown() }), ...Errors },
+    },
+  }, async (req) => {
+    self(req.signer!, req.params.id);
+    const a = bank.account(req.params.id);
+    const coins: { pos: string; id: string; value: string; reserved: boolean }[] = [];
+    for (const { key } of bank.store.coinsByOwner.getRange({ start: [a.id, ''], end: [a.id, '~'], limit: COINS_LISTED_MAX })) {
+      const c = bank.store.coins.get(key[1]);
+      if (c !== undefined) coins.push({ pos: c.pos, id: c.id, value: c.value, reserved: bank.store.reserved.get(posKey(c.pos)) !== undefined });
+    }
+    return { coins, lock: bank.lockJsonOf(a) };
+  });
+
   const pparams = Obj({ id: AccountId, pid: Type.String({ pattern: '^pay-[0-9a-f]{16}$', 'x-cbdc-code': 'CBDC_ERR_NOT_FOUND' }) });
   app.post('/v1/accounts/:id/payments/:pid/sign', {
     preValidation: customerOrStaff,
@@ -374,6 +453,27 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
       socket.send(JSON.stringify({ type: 'hello', account: id, from: next }));
       pump();
     },
+  });
+
+  // Other banks: the receive terms of one of our customers (payments derive their locks from them).
+  app.post('/v1/interbank/receive-terms', {
+    preValidation: async (req, reply) => {
+      const signer = req.headers['x-cbdc-signer'];
+      if (typeof signer === 'string' && /^[a-z0-9][a-z0-9-]{0,31}$/.test(signer) && !o.bankKeys().has(signer) && !o.staff[signer]) {
+        await o.refreshBankKeys().catch(() => undefined);
+      }
+      return peerBank(req, reply);
+    },
+    schema: {
+      description: "Another bank asks how to pay one of this bank's customers without a quote per payment: the account's wallet key and receive key, and for a capped tier room under the cap (up to room_fen) set aside for that bank while the terms hold (and a payment's lifetime after). unused_fen hands back the room the bank's earlier terms for this payee did not use.",
+      body: Obj({ alias: Type.Optional(Type.String({ maxLength: 40 })), account: Type.Optional(AccountId), room_fen: AmountFen, unused_fen: Type.Optional(AmountFen) }),
+      response: { 200: Obj({ bank: Type.String(), account: Type.String(), wallet_key: PublicKeyHex, receive_key: PublicKeyHex, bank_key: PublicKeyHex, room_fen: Type.Union([AmountFen, Type.Null()]), sweeps: Type.Boolean(), until_ms: Type.Integer() }), ...Errors },
+    },
+  }, async (req) => {
+    const b = req.body;
+    if ((b.alias === undefined) === (b.account === undefined)) throw new CbdcError('CBDC_ERR_PAYEE_UNKNOWN', 'name the payee by alias or by account id');
+    return termsToJson(bank.receiveTerms({ ...(b.alias ? { alias: b.alias } : {}), ...(b.account ? { account: b.account } : {}) }, req.signer!.id, parsePositiveAmountFen(b.room_fen, 'room_fen'),
+      b.unused_fen === undefined ? 0n : parsePositiveAmountFen(b.unused_fen, 'unused_fen')));
   });
 
   // Other banks: a quote for paying one of our customers.

@@ -19,6 +19,8 @@ import { u64be } from '../protocol/bytes.js';
 import { type Tx, type TxJson, parseTx, txId, txToJson } from '../protocol/tx.js';
 import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
 import { nativeVerifier } from '../protocol/sig.js';
+import { paymentPublicKey, paymentSecretKey, receivePublicKey } from '../protocol/receive_key.js';
+import { PaymentOutputsRefusal, RECEIVE_TERMS_TTL_MS, ROOM_ASKED_PAYMENTS, RemoteTerms, type ReceiveTerms, type ReceiveTermsJson, payeeOutputs, termsFromJson } from './payee_terms.js';
 import { type Clock, dayKey, yearKey } from './clock.js';
 import {
   type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, checkEvidence, checkPayerLimits, splitAtCap,
@@ -35,6 +37,17 @@ export const OFFLINE_RESERVE_OWNER = '_offline';
 const SWEEP_PREFIX = 'sweep:';
 /** Derived bank keys kept in memory at most (about 100 bytes each). */
 const DERIVED_KEYS_CACHED_MAX = 65_536;
+/** Accounts' receive keys kept in memory at most (about 100 bytes each). */
+const RECEIVE_KEYS_CACHED_MAX = 100_000;
+
+/** Where the bank's key for a lock comes from: its i-th derived key, or a payment's key derived from an account's receive key. */
+type LockDerivation = number | { account: string; pos: string; out: number };
+/** Money on its way into an account, counted against its cap: a quote's or a payment's amount, or room allotted to another bank (`allotment` names it). */
+interface PendingIn {
+  fen: bigint;
+  untilMs: number;
+  allotment?: string;
+}
 
 export interface BankConfig {
   id: string;
@@ -151,7 +164,9 @@ export class Bank extends EventEmitter<BankEvents> {
   private readonly cfg: Required<Omit<BankConfig, 'tierLimits' | 'clock' | 'peers' | 'secretKey' | 'publicKey' | 'id' | 'network'>>;
   readonly peers: Map<string, string>;
   /** Incoming amounts promised in quotes but not yet settled, per account (for balance caps). */
-  private readonly pendingIncoming = new Map<string, { fen: bigint; untilMs: number }[]>();
+  private readonly pendingIncoming = new Map<string, PendingIn[]>();
+  /** Other banks' payees' receive terms (intermediary/payee_terms.ts). */
+  private readonly remoteTerms: RemoteTerms;
   private timers: NodeJS.Timeout[] = [];
   private holdingsBusy = false;
   /** The offline module's hook (loads and reserve payouts settle atomically with their transaction). */
@@ -175,6 +190,7 @@ export class Bank extends EventEmitter<BankEvents> {
       holdingsHighFen: c.holdingsHighFen ?? 2_000_000_000n,
       paymentTtlMs: c.paymentTtlMs ?? 60_000,
     };
+    this.remoteTerms = new RemoteTerms(this.clock);
     this.holdingsLock = keyLock(this.publicKey);
     this.holdingsLockHex = encodeLock(this.holdingsLock).toString('hex');
   }
@@ -524,9 +540,10 @@ export class Bank extends EventEmitter<BankEvents> {
     const keys = new Map<string, { sk: Buffer; pk: Buffer }>();
     for (const input of tx.inputs) {
       const lockHex = this.store.coins.get(posKey(input.pos))?.lockHex;
-      const index = lockHex === undefined ? undefined : (this.store.meta.get(`lock-derivation/${lockHex}`) as number | undefined);
-      if (index === undefined) keys.set('main', { sk: this.sk, pk: this.publicKey });
-      else keys.set(`derived-${index}`, this.derivedKey(index));
+      const d = lockHex === undefined ? undefined : (this.store.meta.get(`lock-derivation/${lockHex}`) as LockDerivation | undefined);
+      if (d === undefined) keys.set('main', { sk: this.sk, pk: this.publicKey });
+      else if (typeof d === 'number') keys.set(`derived-${d}`, this.derivedKey(d));
+      else keys.set(`payment-${lockHex}`, this.paymentKey(d));
     }
     if (keys.size === 0) keys.set('main', { sk: this.sk, pk: this.publicKey });
     return { ...tx, sigs: [...tx.sigs, ...[...keys.values()].map((k) => ({ key: k.pk, sig: signHashNative(k.sk, id) }))] };
@@ -554,6 +571,48 @@ export class Bank extends EventEmitter<BankEvents> {
       this.derived.set(i, d);
     }
     return d;
+  }
+
+  /** The bank's key of an output paid to an account's receive key (protocol/receive_key.ts). */
+  private paymentKey(d: { account: string; pos: string; out: number }): { sk: Buffer; pk: Buffer } {
+    const sk = paymentSecretKey(this.sk, this.publicKey, d.account, BigInt(d.pos), d.out);
+    return { sk, pk: publicKeyOfNative(sk) };
+  }
+
+  private readonly receiveKeys = new Map<string, Buffer>();
+
+  /** R_a, the key this bank publishes for account `accountId`: payers derive each payment's bank key from it. */
+  receiveKeyOf(accountId: string): Buffer {
+    let r = this.receiveKeys.get(accountId);
+    if (r === undefined) {
+      r = receivePublicKey(this.publicKey, accountId);
+      if (this.receiveKeys.size >= RECEIVE_KEYS_CACHED_MAX) this.receiveKeys.delete(this.receiveKeys.keys().next().value!);
+      this.receiveKeys.set(accountId, r);
+    }
+    return r;
+  }
+
+  /**
+   * Inside a transaction: the account an output pays when its lock is not on file, if it is
+   * multi(2, [a customer's wallet key, the key derived from that account's receive key for
+   * this output]); the lock is filed then, with how to derive its key.
+   */
+  private recognisePaymentLock(lockHex: string, firstInputPos: string | undefined, out: number): string | undefined {
+    // multi(2, [33-byte key, 33-byte key]) encodes as tag, k, n, then the keys (protocol/lock.ts).
+    if (firstInputPos === undefined || lockHex.length !== 2 * (3 + 66)) return undefined;
+    let lock: Lock;
+    try {
+      lock = decodeLockTrusted(Buffer.from(lockHex, 'hex'));
+    } catch {
+      return undefined;
+    }
+    if (lock.type !== 'multi' || lock.k !== 2 || lock.keys.length !== 2) return undefined;
+    const account = this.store.walletKeys.get(lock.keys[0]!.toString('hex'));
+    if (account === undefined) return undefined;
+    if (!paymentPublicKey(this.receiveKeyOf(account), BigInt(firstInputPos), out).equals(lock.keys[1]!)) return undefined;
+    this.store.locks.putSync(lockHex, account);
+    this.store.meta.putSync(`lock-derivation/${lockHex}`, { account, pos: firstInputPos, out } satisfies LockDerivation);
+    return account;
   }
 
   /** Oldest-first selection of an owner's unreserved coins covering the amount. Inside a transaction. */
@@ -673,13 +732,148 @@ export class Bank extends EventEmitter<BankEvents> {
     });
   }
 
-  /** An incoming amount settled: drop the quote that promised it. */
+  /** An incoming amount settled: drop the quote that promised it, or take it from the room allotted to other banks. */
   private settlePending(account: string, amountFen: bigint): void {
     const list = this.pendingIncoming.get(account);
     if (list === undefined) return;
-    const i = list.findIndex((p) => p.fen === amountFen);
-    if (i >= 0) list.splice(i, 1);
+    const i = list.findIndex((p) => p.fen === amountFen && p.allotment === undefined);
+    if (i >= 0) {
+      list.splice(i, 1);
+      return;
+    }
+    let left = amountFen;
+    for (const p of list) {
+      if (p.allotment === undefined || left === 0n) continue;
+      const take = p.fen < left ? p.fen : left;
+      p.fen -= take;
+      left -= take;
+    }
   }
+
+  /** The payee's account by alias or id, if it can receive (else the refusal a quote gives). */
+  private receivingAccount(ref: { alias?: string; account?: string }): AccountRec {
+    const id = ref.account ?? (ref.alias !== undefined ? this.store.aliases.get(ref.alias) : undefined);
+    const a = id === undefined ? undefined : this.store.accounts.get(id);
+    if (a === undefined || a.status === 'closed') fail('CBDC_ERR_PAYEE_UNKNOWN');
+    if (a.status === 'frozen' && !this.cfg.frozenCanReceive) fail('CBDC_ERR_ACCOUNT_FROZEN', 'the payee account is frozen');
+    return a;
+  }
+
+  /**
+   * The payee side of a payment made without a quote: the account's receive terms. For another
+   * bank and a capped tier, room under the cap (up to `roomWantedFen`) is set aside for that
+   * bank until the terms lapse, as a quote sets aside its amount; for this bank's own payers
+   * the room is what is left now (the payment that uses it sets its own amount aside).
+   */
+  receiveTerms(ref: { alias?: string; account?: string }, askingBank: string, roomWantedFen: bigint, unusedFen = 0n): ReceiveTerms {
+    const a = this.receivingAccount(ref);
+    const cap = this.limits[a.tier].balanceCapFen;
+    const untilMs = this.clock() + RECEIVE_TERMS_TTL_MS;
+    let roomFen: bigint | null = null;
+    if (cap !== null) {
+      if (askingBank !== this.id && unusedFen > 0n) this.releaseAllotted(a.id, askingBank, unusedFen);
+      const used = fen(a.balanceFen) + this.pendingFor(a.id);
+      const free = cap > used ? cap - used : 0n;
+      roomFen = askingBank === this.id || free < roomWantedFen ? free : roomWantedFen;
+      // Held past the terms' end by a payment's lifetime: a payment made on the last instant
+      // of the terms still finds its room here when it settles.
+      if (askingBank !== this.id && roomFen > 0n) this.addPending(a.id, { fen: roomFen, untilMs: untilMs + this.cfg.paymentTtlMs, allotment: askingBank });
+    }
+    return { bank: this.id, account: a.id, walletKey: Buffer.from(a.walletKey, 'hex'), receiveKey: this.receiveKeyOf(a.id), bankKey: this.publicKey, roomFen, sweeps: a.evidence.linked_account !== undefined, untilMs };
+  }
+
+  private addPending(account: string, p: PendingIn): PendingIn {
+    const list = this.pendingIncoming.get(account);
+    if (list === undefined) this.pendingIncoming.set(account, [p]);
+    else list.push(p);
+    return p;
+  }
+
+  private dropPending(account: string, p: PendingIn): void {
+    const list = this.pendingIncoming.get(account);
+    const i = list?.indexOf(p) ?? -1;
+    if (i >= 0) list!.splice(i, 1);
+  }
+
+  /**
+   * Room another bank hands back unused as it asks for new terms: taken off its own allotments
+   * first, then off the others' (settlements are taken off whichever allotment comes first, so
+   * only the sum is exact; that sum is what keeps the cap).
+   */
+  private releaseAllotted(account: string, bank: string, unusedFen: bigint): void {
+    const list = this.pendingIncoming.get(account) ?? [];
+    let left = unusedFen;
+    for (const pass of [true, false]) {
+      for (const p of list) {
+        if (left === 0n || p.allotment === undefined || (p.allotment === bank) !== pass) continue;
+        const take = p.fen < left ? p.fen : left;
+        p.fen -= take;
+        left -= take;
+      }
+    }
+  }
+
+  /**
+   * The payer side: the terms to pay `payee` with. This bank's own customers' are computed now;
+   * another bank's come from what it handed out before while they hold and have room, else
+   * from one signed request to it (asking room for several payments of this size at once).
+   */
+  async payeeTerms(payee: PayeeRef, amountFen: bigint): Promise<ReceiveTerms> {
+    const bank = payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.id;
+    const name = payee.account ?? payee.alias ?? '';
+    if (bank === this.id) {
+      if (payee.alias === undefined || this.store.aliases.get(payee.alias) !== undefined || payee.bank !== undefined) return this.receiveTerms(payee, this.id, amountFen);
+      // An alias that is not ours: the peer that knows it answers (its terms are then kept under its name).
+      for (const peer of this.peers.keys()) {
+        const held = this.remoteTerms.usable(peer, name, amountFen);
+        if (held !== undefined) return held;
+      }
+      for (const peer of this.peers.keys()) {
+        try {
+          return await this.fetchTerms(peer, { alias: payee.alias }, amountFen);
+        } catch (e) {
+          if (isCbdcError(e) && e.code === 'CBDC_ERR_PAYEE_UNKNOWN') continue;
+          throw e;
+        }
+      }
+      fail('CBDC_ERR_PAYEE_UNKNOWN');
+    }
+    return this.remoteTerms.usable(bank, name, amountFen) ?? this.fetchTerms(bank, payee, amountFen);
+  }
+
+  private async fetchTerms(bank: string, payee: PayeeRef, amountFen: bigint): Promise<ReceiveTerms> {
+    const url = this.peers.get(bank);
+    if (url === undefined) fail('CBDC_ERR_PAYEE_UNKNOWN', `unknown bank "${bank.slice(0, 32)}"`);
+    const client = new SignedClient(url, this.network, this.id, this.sk, 10_000, this.link.ca);
+    const wanted = amountFen * BigInt(ROOM_ASKED_PAYMENTS);
+    // The room left in terms held for this payee goes back as the new terms are asked for.
+    let unusedFen = this.remoteTerms.release(bank, payee.account ?? payee.alias ?? '');
+    if (unusedFen > AMOUNT_FEN_MAX) unusedFen = AMOUNT_FEN_MAX;
+    let r;
+    try {
+      r = await client.post<ReceiveTermsJson & { code?: string; message?: string }>('/v1/interbank/receive-terms', {
+        ...(payee.alias ? { alias: payee.alias } : {}), ...(payee.account ? { account: payee.account } : {}),
+        room_fen: (wanted > AMOUNT_FEN_MAX ? AMOUNT_FEN_MAX : wanted).toString(),
+        ...(unusedFen > 0n ? { unused_fen: unusedFen.toString() } : {}),
+      });
+    } catch (e) {
+      fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
+    }
+    if (r.status !== 200) {
+      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN') fail(r.body.code, r.body.message);
+      fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
+    }
+    const t = termsFromJson(r.body);
+    const registered = this.peerKeyOf(bank);
+    if (t.bank !== bank || (registered !== undefined && !registered.equals(t.bankKey))) fail('CBDC_ERR_PAYEE_REFUSED', `${bank} sent terms that name another bank or key`);
+    // Kept under the name the payer used, and under the account id (payments that name it).
+    this.remoteTerms.put(bank, payee.account ?? payee.alias ?? t.account, t);
+    if (payee.account === undefined) this.remoteTerms.put(bank, t.account, t);
+    return t;
+  }
+
+  /** Another bank's key as central's directory has it (the node sets this; undefined: not known here). */
+  peerKeyOf: (bank: string) => Buffer | undefined = () => undefined;
 
   private async resolvePayee(payee: PayeeRef, amountFen: bigint): Promise<Quote> {
     const bank = payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.id;
@@ -805,6 +999,124 @@ export class Bank extends EventEmitter<BankEvents> {
     return prepared;
   }
 
+  /**
+   * A payment in one request. The wallet built the transaction itself (its coins from the
+   * account view, the payee's outputs from the payee's receive terms, its change to its own
+   * lock) and signed its txid; that signature, the only one it carries, is also what
+   * authenticates the request. The bank checks the transaction is exactly the payment asked
+   * for, checks every limit, reserves the inputs, co-signs, settles through central and
+   * answers the settled (or refused) payment. The same idempotency key, or the same
+   * transaction sent again, answers the same payment.
+   */
+  async pay(accountId: string, req: { idempotencyKey: string; payee: PayeeRef; amountFen: bigint; tx: Tx; signatureChecked?: boolean }): Promise<PaymentRec> {
+    const { tx, amountFen } = req;
+    const txidBytes = txId(tx);
+    const txid = txidBytes.toString('hex');
+    const payer = this.account(accountId);
+    if (req.signatureChecked !== true) this.checkWalletSignature(payer, tx, txidBytes);
+    const digest = createHash('sha256').update(JSON.stringify([req.payee, null, amountFen.toString()])).digest('hex');
+    const earlier = this.earlierPayment(accountId, req.idempotencyKey, txid, digest);
+    if (earlier !== undefined) return earlier.status === 'submitted' ? this.waitForPayment(earlier.id) : earlier;
+    if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
+    if (payer.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    checkPayerLimits(this.limits[payer.tier], amountFen, this.usageOf(accountId));
+    if (tx.kind !== 'transfer') fail('CBDC_ERR_TX_KIND', 'a payment is a transfer');
+    if ((tx.preimages?.length ?? 0) > 0 || (tx.certs?.length ?? 0) > 0) fail('CBDC_ERR_WITNESS', 'a payment from a wallet carries no preimages or certificates');
+
+    const terms = await this.payeeTerms(req.payee, amountFen);
+    if (terms.bank === this.id && terms.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
+    const expected = payeeOutputs(terms, amountFen, tx.inputs[0]!.pos);
+    const k = expected.outputs.length;
+    if (tx.outputs.length < k || tx.outputs.length > k + 1 || expected.outputs.some((o, i) => tx.outputs[i]!.value !== o.value || !tx.outputs[i]!.lockBytes.equals(encodeLock(o.lock)))) {
+      throw new PaymentOutputsRefusal(expected.outputs, `the first ${k} output(s) must pay the payee as its terms say, then at most the change`);
+    }
+    const signed = this.signByBank(tx);
+
+    // The payee's room is taken now, before anything waits, so no two payments count on it;
+    // given back where this one is not submitted.
+    const local = terms.bank === this.id;
+    const hold = expected.walletFen === 0n ? null
+      : local ? this.addPending(terms.account, { fen: expected.walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs })
+        : (this.remoteTerms.spend(terms, expected.walletFen), null);
+    const giveBack = (): void => {
+      if (hold !== null) this.dropPending(terms.account, hold);
+      else if (!local && expected.walletFen > 0n) this.remoteTerms.refund(terms, expected.walletFen);
+    };
+    let rec: PaymentRec;
+    try {
+      rec = await this.atomic((): PaymentRec => {
+        const again = this.earlierPayment(accountId, req.idempotencyKey, txid, digest);
+        if (again !== undefined) return again;
+        const a = this.account(accountId);
+        if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+        const now = this.clock();
+        const day = dayKey(now);
+        const year = yearKey(now);
+        const usage = this.usageAt(accountId, day, year);
+        checkPayerLimits(this.limits[a.tier], amountFen, usage);
+        let sumFen = 0n;
+        for (const input of tx.inputs) {
+          const pk = posKey(input.pos);
+          const c = this.store.coins.get(pk);
+          if (c === undefined || c.owner !== accountId || c.id !== input.id.toString('hex')) fail('CBDC_ERR_UNKNOWN_INPUT', `input ${input.pos} is not an unspent output of this wallet`);
+          if (this.store.reserved.get(pk) !== undefined) fail('CBDC_ERR_DOUBLE_SPEND', `input ${input.pos} is being spent by another payment`);
+          sumFen += fen(c.value);
+        }
+        const changeFen = sumFen - amountFen;
+        if (changeFen < 0n) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the inputs do not cover the amount');
+        const change = tx.outputs[k];
+        if ((changeFen === 0n) !== (change === undefined)) fail('CBDC_ERR_UNBALANCED', changeFen === 0n ? 'the inputs are exactly the amount: no change output' : `the inputs exceed the amount by ${changeFen} fen: that change goes back to the wallet`);
+        if (change !== undefined && (change.value !== changeFen || change.lockBytes.toString('hex') !== a.lockHex)) fail('CBDC_ERR_UNBALANCED', "the change must be the inputs less the amount, to the wallet's own lock");
+        const id = `pay-${randomBytes(8).toString('hex')}`;
+        const p: PaymentRec = {
+          id, account: accountId, idempotencyKey: req.idempotencyKey, requestDigest: digest,
+          payee: { bank: terms.bank, account: terms.account, alias: req.payee.alias ?? null, kind: 'customer' },
+          amountFen: amountFen.toString(), walletFen: expected.walletFen.toString(), excessFen: expected.excessFen.toString(),
+          inputs: tx.inputs.map((i) => i.pos.toString()), inputSumFen: sumFen.toString(), changeFen: changeFen.toString(),
+          tx: txToJson(signed), txid, status: 'submitted', createdAtMs: now, expiresAtMs: now + this.cfg.paymentTtlMs,
+          dayKey: day, yearKey: year, result: null,
+        };
+        for (const input of tx.inputs) this.store.reserved.putSync(posKey(input.pos), id);
+        this.writeUsage(accountId, day, year, usage.dayFen + amountFen, usage.yearFen + amountFen);
+        this.store.payments.putSync(id, p);
+        this.store.idem.putSync([accountId, req.idempotencyKey], id);
+        this.store.byTxid.putSync(txid, id);
+        this.store.meta.putSync(`pending-tx/${txid}`, { kind: 'payment', account: accountId, amountFen: p.amountFen, coins: p.inputs, paymentId: id } satisfies PendingTx);
+        return p;
+      });
+    } catch (e) {
+      giveBack();
+      throw e;
+    }
+    if (rec.txid !== txid || rec.status !== 'submitted' || this.inFlight.has(txid)) {
+      if (rec.txid !== txid) giveBack();
+      return rec.status === 'submitted' ? this.waitForPayment(rec.id) : rec;
+    }
+    return this.settleSubmitted(rec.id, txid, signed);
+  }
+
+  /** A one-request payment's authentication: exactly one signature, the account's wallet's, over the txid. */
+  checkWalletSignature(a: AccountRec, tx: Tx, txidBytes: Buffer = txId(tx)): void {
+    const walletKey = Buffer.from(a.walletKey, 'hex');
+    const sig = tx.sigs.length === 1 && tx.sigs[0]!.key.equals(walletKey) ? tx.sigs[0]!.sig : null;
+    if (sig === null || !nativeVerifier.verify(sig, txidBytes, walletKey)) fail('CBDC_ERR_BAD_SIGNATURE', "a payment carries one signature: the payer wallet's, over its txid");
+  }
+
+  /** The payment an idempotency key or a transaction already made, checked to be the same request. Reads only. */
+  private earlierPayment(accountId: string, idempotencyKey: string, txid: string, digest: string): PaymentRec | undefined {
+    const byKey = this.store.idem.get([accountId, idempotencyKey]);
+    if (byKey !== undefined) {
+      const p = this.samePayment(byKey, digest);
+      if (p.txid !== txid && p.status === 'awaiting_signature') fail('CBDC_ERR_PAYMENT_STATE', 'this key names a payment the bank prepared; sign that one');
+      return p;
+    }
+    const byTx = this.store.byTxid.get(txid);
+    if (byTx === undefined) return undefined;
+    const p = this.store.payments.get(byTx);
+    if (p === undefined || p.account !== accountId || p.requestDigest !== digest) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT', 'this transaction was sent before as another request');
+    return p;
+  }
+
   private samePayment(paymentId: string, digest: string): PaymentRec {
     const p = this.store.payments.get(paymentId);
     assert(p !== undefined, 'idempotency index points at a payment');
@@ -881,7 +1193,12 @@ export class Bank extends EventEmitter<BankEvents> {
     }
     if (!signedFirst) return this.waitForPayment(paymentId);
     this.awaitingSignature.delete(paymentId);
-    const r = await this.submitPending(p.txid, signed);
+    return this.settleSubmitted(paymentId, p.txid, signed);
+  }
+
+  /** Sends a payment just marked submitted to central and answers once its outcome is known and on disk (or it is still pending after a while). */
+  private async settleSubmitted(paymentId: string, txid: string, signed: Tx): Promise<PaymentRec> {
+    const r = await this.submitPending(txid, signed);
     await this.finishPayment(paymentId, signed, r);
     let done = this.store.payments.get(paymentId)!;
     if (done.status === 'submitted') {
@@ -1141,7 +1458,7 @@ export class Bank extends EventEmitter<BankEvents> {
     // holdings lock), so nothing of ours is skipped, and nothing is written per foreign tx.
     // Each coin and lock is read once, here, and applied from what was read.
     const ownSpent = spent.map((pos) => posKey(pos)).map((pk) => ({ pk, c: this.store.coins.get(pk) }));
-    const owners = outputs.map((o) => this.store.locks.get(o.lockHex));
+    const owners = outputs.map((o, i) => this.store.locks.get(o.lockHex) ?? this.recognisePaymentLock(o.lockHex, spent[0], i));
     if (!ownSpent.some((x) => x.c !== undefined) && !owners.some((owner) => owner !== undefined)) return;
     this.store.applied.putSync(txid, 1);
     this.store.meta.removeSync(`pending-tx/${txid}`);

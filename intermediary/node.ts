@@ -73,6 +73,7 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
     bankKeys = new Map(d.intermediaries.filter((i) => i.id !== c.id).map((i) => [i.id, Buffer.from(i.public_key, 'hex')]));
   };
   await refreshBankKeys();
+  bank.peerKeyOf = (id) => bankKeys.get(id);
   const offline = new OfflineService(bank, { bankSecretKey: key.secretKey, reserveKey: readOrCreateKeyFile(files.offlineReserve), peerKeys: () => bankKeys, refreshPeerKeys: refreshBankKeys });
   const metrics = createMetricsRegistry();
   registerBankMetrics(metrics, bank);

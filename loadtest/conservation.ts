@@ -49,8 +49,18 @@ export interface Central {
   operatorSk: Buffer;
 }
 
+/** Times GET /v1/supply is asked again after a 429 (central's limit on clients that are not banks). */
+const SUPPLY_THROTTLED_RETRIES_MAX = 20;
+
 export async function supply(c: Central): Promise<SupplyJson> {
-  const r = await getWithRetry(`${c.url}/v1/supply`);
+  let r = await getWithRetry(`${c.url}/v1/supply`);
+  for (let i = 0; r.status === 429 && i < SUPPLY_THROTTLED_RETRIES_MAX; i++) {
+    // The checks poll supply while the run's last requests drain: wait out the window it names.
+    const wait_s = Math.min(Number(r.headers.get('retry-after') ?? '1') || 1, 5);
+    await r.body?.cancel();
+    await new Promise((done) => setTimeout(done, wait_s * 1_000));
+    r = await getWithRetry(`${c.url}/v1/supply`);
+  }
   if (r.status !== 200) throw new Error(`GET /v1/supply: ${r.status}`);
   return (await r.json()) as SupplyJson;
 }
@@ -253,6 +263,16 @@ export function contractEndStatus(p: ContractPlan): string {
   return escrowSigners(p).outcome === 'release' ? 'released' : 'refunded';
 }
 
+/** A one-request payment sent again as it was (it authenticates itself): the payment it names, if any. */
+async function resend(bankUrl: string, req: { path: string; body: Buffer }): Promise<{ id?: string; status?: string }> {
+  for (let attempt = 0; ; attempt++) {
+    const r = await fetch(bankUrl + req.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: req.body });
+    const j = await r.json().catch(() => ({})) as { id?: string; status?: string; payment?: { id?: string; status?: string } };
+    if (r.status < 500 || attempt >= 20) return r.status === 200 ? j : j.payment ?? {};
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
 /** The bank's view of one payment, read by staff. */
 async function paymentStatus(x: PaymentCheckInput, plan: PaymentPlan, pid: string): Promise<string> {
   const a = x.accounts[plan.payer]!;
@@ -276,11 +296,21 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
   const deadline = Date.now() + SETTLE_WAIT_MS;
   await forEachLimited(unknown.length, CHECK_CONCURRENCY, async (k) => {
     const i = unknown[k]!;
-    const pid = x.records[i]!.pid;
-    if (pid === null || !x.records[i]!.signSent) {
+    const r = x.records[i]!;
+    if (!r.signSent || r.request === null) {
       unsigned.add(i);
       x.outcome[i] = OUTCOME_REJECTED;
       return;
+    }
+    // No answer named the payment: the same request again answers it (or refuses: nothing was made).
+    let pid = r.pid;
+    if (pid === null) {
+      const again = await resend(x.accounts[x.plans[i]!.payer]!.bankUrl, r.request);
+      if (again.id === undefined) {
+        x.outcome[i] = OUTCOME_REJECTED;
+        return;
+      }
+      pid = again.id;
     }
     for (;;) {
       const s = await paymentStatus(x, x.plans[i]!, pid);

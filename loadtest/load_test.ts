@@ -15,6 +15,7 @@ import {
 } from './workload.js';
 import { type OfflineRunResult, checkOffline, offlineUploads, prepareOffline, runOfflineUploads } from './offline.js';
 import { type KindFigures } from './report_json.js';
+import { type PaymentRequest, assignCoins, paymentRequests } from './payment_requests.js';
 import { type ContractRecord, Recorder, centralRequests, runCentral, runContracts, runPayments, txIdOf, type RunResult, type SecondFigures } from './runner.js';
 import { type ConservationReport, checkCentral, checkPayments, supply } from './conservation.js';
 import { type LoadReport, machineInfo, writeJsonReport } from './report_json.js';
@@ -152,7 +153,13 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
         for (let c = 0; c < coins[w]!; c++) outputs.push({ value: COIN_VALUE_FEN, lock });
         expected.set(bank, expected.get(bank)! + BigInt(coins[w]!) * COIN_VALUE_FEN);
       }
-      await timed('fund', () => fund(central.url, NETWORK, central.operatorSk, FUNDER_IDS, outputs));
+      const funding = await timed('fund', () => fund(central.url, NETWORK, central.operatorSk, FUNDER_IDS, outputs));
+      // Each payment whole but for the wallet's signature: its coins, the payee's fresh lock, its change.
+      const requests = await timed('build_payments', async () => paymentRequests({
+        network: NETWORK, plans, accounts, coins: assignCoins(plans, coins, funding, k.inputs), coinValueFen: COIN_VALUE_FEN,
+        bankKeys: new Map(banks.map((b) => [b, net.bankKeys.get(b)!.publicKey])), ownLock: (a) => customerLock(a.pub, net.bankKeys.get(a.bank)!.publicKey),
+        idemPrefix: startedAt.getTime().toString(36),
+      }));
       await timed('credit', () => waitForCredit(NETWORK, banks.map((b) => ({ id: b, url: net.banks.get(b)!.url, staffSk: staffSk.get(b)!, expectedFen: expected.get(b)! }))));
       await waitQuiet(central);
       // Offline devices: registered, loaded (wallet payments to the offline reserve) and paying card to card, before the baseline.
@@ -173,7 +180,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       // per bank, so with several banks the payments go to each through its own instance.
       // The contract payments and offline uploads run side by side with the payments, from the start of the window.
       const [pr, con, off] = await Promise.all([
-        runPaymentsAcrossBanks(k, runOpts, plans, accounts, startedAt.getTime().toString(36)),
+        runPaymentsAcrossBanks(k, runOpts, plans, accounts, requests),
         nContract === 0 ? Promise.resolve(null) : runContractsAcrossBanks(k, runOpts, contractPlans, accounts, startedAt.getTime().toString(36)),
         nOffline === 0 ? Promise.resolve(null as OfflineRunResult | null) : runOfflineUploads(NETWORK, offlinePairs, uploads, rates === null ? null : k.durationS),
       ]);
@@ -297,7 +304,7 @@ function indexesByPayerBank(plans: readonly { payer: number }[], accounts: reado
 /** Payments go to the payer's bank; one autocannon run per bank, side by side, merged after. */
 async function runPaymentsAcrossBanks(
   k: Knobs, runOpts: Parameters<typeof runPayments>[0], plans: ReturnType<typeof planPayments>,
-  accounts: Awaited<ReturnType<typeof openAccounts>>, idemPrefix: string,
+  accounts: Awaited<ReturnType<typeof openAccounts>>, requests: readonly PaymentRequest[],
 ): Promise<Awaited<ReturnType<typeof runPayments>>> {
   const byBank = indexesByPayerBank(plans, accounts);
   const urls = [...byBank.keys()];
@@ -309,7 +316,7 @@ async function runPaymentsAcrossBanks(
       ...runOpts, url, connections: conns, progress: runOpts.progress && b === 0,
       // Payments at the key share of --rate, split over the banks.
       itemRate: rates === null ? null : rates.key / urls.length,
-    }, idx.map((i) => plans[i]!), accounts, `${idemPrefix}-${b}`).then((r) => ({ r, idx }));
+    }, idx.map((i) => plans[i]!), accounts, idx.map((i) => requests[i]!)).then((r) => ({ r, idx }));
   }));
   if (parts.length === 1) {
     const { r, idx } = parts[0]!;

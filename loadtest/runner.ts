@@ -11,6 +11,7 @@ import { batchMessage } from '../central/ledger.js';
 import { signedHeaders } from './setup.js';
 import { BATCH_WIRE_MEDIA_TYPE, encodeBatchWire } from '../protocol/batch_wire.js';
 import { runPaced } from './pacer.js';
+import type { PaymentRequest } from './payment_requests.js';
 import { type ContractKind, type ContractPlan, type Encoding, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KnobError, PREPAID_UNITS, type PaymentPlan, wrongHash } from './workload.js';
 
 /** Per-request timeout: a request unanswered this long counts as an error. */
@@ -485,36 +486,34 @@ export interface PaymentRecord {
   outputs: { pos: string; id: string }[] | null;
   txid: string | null;
   code: string | null;
-  /** The wallet sent its signature (before the run stopped). */
+  /** The request left (before the run stopped): its fate is the bank's to tell. */
   signSent: boolean;
-  /** double_spend: the replayed signature's answer named the same settled payment (null: not replayed). */
+  /** double_spend: the replayed request's answer named the same settled payment (null: not replayed). */
   replaySame: boolean | null;
+  /** The request as sent, for asking its fate again after the run (the same body answers the same payment). */
+  request: { path: string; body: Buffer } | null;
 }
 
 /**
- * Each payment is prepare -> sign (-> a replay of the signature for double_spend); one
- * connection runs one payment at a time (pipelining 1), so autocannon's per-connection
- * context carries the payment from one request to the next.
+ * Each payment is one request, POST /v1/accounts/:id/pay, carrying the transaction the wallet
+ * built with its one signature (made as the request leaves); double_spend sends the same
+ * request again, which must answer the same payment. One connection runs one payment at a time
+ * (pipelining 1), so autocannon's per-connection context carries it to its replay.
  */
-export async function runPayments(o: RunOptions & { network: string }, plans: readonly PaymentPlan[], accounts: readonly PaymentAccount[], idemPrefix: string): Promise<RunResult & { records: PaymentRecord[] }> {
+export async function runPayments(o: RunOptions & { network: string }, plans: readonly PaymentPlan[], accounts: readonly PaymentAccount[], requests: readonly PaymentRequest[]): Promise<RunResult & { records: PaymentRecord[] }> {
   const rec = new Recorder();
   const n = plans.length;
+  if (requests.length !== n) throw new Error('one request per payment');
   const outcome = new Uint8Array(n);
-  const records: PaymentRecord[] = Array.from({ length: n }, () => ({ pid: null, outputs: null, txid: null, code: null, replaySame: null, signSent: false }));
-  const bodies: Buffer[] = plans.map((p, i) => Buffer.from(JSON.stringify({
-    idempotency_key: `${idemPrefix}-${i}`, payee: { account: accounts[p.payee]!.accountId }, amount_fen: p.amountFen.toString(),
-  })));
+  const records: PaymentRecord[] = Array.from({ length: n }, () => ({ pid: null, outputs: null, txid: null, code: null, replaySame: null, signSent: false, request: null }));
   let next = 0;
   let sent = 0;
   let requestsSent = 0;
   let exhaustedAtS: number | null = null;
   const flow = newFlow();
-  type Ctx = { i?: number; t0?: number; arrivalMs?: number; pid?: string; txid?: string; sig?: string; tSign?: number };
-  const sign = (plan: PaymentPlan, path: string, body: Buffer): Record<string, string> => {
-    const a = accounts[plan.payer]!;
-    return { ...signedHeaders(a.sk, o.network, 'POST', path, body, a.accountId), 'content-type': 'application/json' };
-  };
-  const prepare: autocannon.Request = {
+  const headers = { 'content-type': 'application/json' };
+  type Ctx = { i?: number; t0?: number; arrivalMs?: number; pid?: string };
+  const pay: autocannon.Request = {
     method: 'POST',
     setupRequest: (req, ctx) => {
       const c = ctx as Ctx;
@@ -529,60 +528,32 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
       flow.inflight++;
       requestsSent++;
       c.i = i;
+      c.pid = undefined;
       c.t0 = c.arrivalMs ?? performance.now();
       outcome[i] = OUTCOME_UNKNOWN;
       const plan = plans[i]!;
-      const path = `/v1/accounts/${accounts[plan.payer]!.accountId}/payments`;
-      return { ...req, method: 'POST', path, headers: sign(plan, path, bodies[i]!), body: bodies[i]! } as autocannon.Request;
+      const r = requests[i]!;
+      const sig = signHashNative(accounts[plan.payer]!.sk, plan.kind === KIND_BAD_SIGNATURE ? wrongHash(r.txid) : r.txid).toString('hex');
+      const body = Buffer.from(r.bodyHead + sig + r.bodyTail);
+      records[i]!.signSent = true;
+      records[i]!.request = { path: r.path, body };
+      return { ...req, method: 'POST', path: r.path, headers, body } as autocannon.Request;
     },
     onResponse: (status, body, ctx) => {
       const c = ctx as Ctx;
       if (c.i === undefined || c.i < 0) return;
-      try {
-        const j = JSON.parse(body) as { id?: string; txid?: string; code?: string };
-        if (status === 200 && j.id && j.txid) {
-          c.pid = j.id;
-          c.txid = j.txid;
-          records[c.i]!.pid = j.id;
-          records[c.i]!.txid = j.txid;
-          return;
-        }
-        records[c.i]!.code = j.code ?? `http_${status}`;
-      } catch {
-        records[c.i]!.code = `http_${status}`;
-      }
-      // Refused at the first step: a rejected payment.
-      flow.inflight--;
-      outcome[c.i] = OUTCOME_REJECTED;
-      rec.code(records[c.i]!.code!);
-      rec.record(0, 1, performance.now() - c.t0!);
-      c.pid = undefined;
-    },
-  } as autocannon.Request;
-  const signStep: autocannon.Request = {
-    method: 'POST',
-    setupRequest: (req, ctx) => {
-      const c = ctx as Ctx;
-      if (c.i === undefined || c.i < 0 || c.pid === undefined) return undefined as unknown as autocannon.Request;
-      const plan = plans[c.i]!;
-      const txid = Buffer.from(c.txid!, 'hex');
-      c.sig = signHashNative(accounts[plan.payer]!.sk, plan.kind === KIND_BAD_SIGNATURE ? wrongHash(txid) : txid).toString('hex');
-      const body = Buffer.from(JSON.stringify({ sig: c.sig }));
-      const path = `/v1/accounts/${accounts[plan.payer]!.accountId}/payments/${c.pid}/sign`;
-      requestsSent++;
-      records[c.i]!.signSent = true;
-      return { ...req, method: 'POST', path, headers: sign(plan, path, body), body } as autocannon.Request;
-    },
-    onResponse: (status, body, ctx) => {
-      const c = ctx as Ctx;
-      if (c.i === undefined || c.i < 0 || c.pid === undefined) return;
       const latency = performance.now() - c.t0!;
+      const r = records[c.i]!;
       let settled = false;
       let code: string | undefined;
       try {
-        const j = JSON.parse(body) as { status?: string; code?: string; result?: { outputs?: { pos: string; id: string }[] } };
+        const j = JSON.parse(body) as { id?: string; txid?: string; status?: string; code?: string; payment?: { id?: string }; result?: { outputs?: { pos: string; id: string }[] } };
         settled = status === 200 && j.status === 'settled';
-        if (settled) records[c.i]!.outputs = j.result?.outputs ?? null;
+        if (status === 200 && j.id) {
+          r.pid = j.id;
+          r.txid = j.txid ?? null;
+        } else if (j.payment?.id) r.pid = j.payment.id;
+        if (settled) r.outputs = j.result?.outputs ?? null;
         code = j.code ?? (settled ? undefined : `status_${j.status ?? status}`);
       } catch {
         code = `http_${status}`;
@@ -592,7 +563,7 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
         rec.record(1, 0, latency);
       } else if (status >= 400 && status < 500) {
         outcome[c.i] = OUTCOME_REJECTED;
-        records[c.i]!.code = code ?? null;
+        r.code = code ?? null;
         rec.code(code ?? 'unknown');
         rec.record(0, 1, latency);
       } else {
@@ -600,10 +571,8 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
         rec.code(code ?? 'unknown');
         rec.error();
       }
-      if (!(settled && plans[c.i]!.kind === KIND_DOUBLE_SPEND)) {
-        c.pid = undefined;
-        flow.inflight--;
-      }
+      if (settled && plans[c.i]!.kind === KIND_DOUBLE_SPEND) c.pid = r.pid!;
+      else flow.inflight--;
     },
   } as autocannon.Request;
   const replay: autocannon.Request = {
@@ -611,25 +580,25 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
     setupRequest: (req, ctx) => {
       const c = ctx as Ctx;
       if (c.i === undefined || c.i < 0 || c.pid === undefined) return undefined as unknown as autocannon.Request;
-      const plan = plans[c.i]!;
-      const body = Buffer.from(JSON.stringify({ sig: c.sig }));
-      const path = `/v1/accounts/${accounts[plan.payer]!.accountId}/payments/${c.pid}/sign`;
+      const r = records[c.i]!.request!;
       requestsSent++;
-      return { ...req, method: 'POST', path, headers: sign(plan, path, body), body } as autocannon.Request;
+      return { ...req, method: 'POST', path: r.path, headers, body: r.body } as autocannon.Request;
     },
     onResponse: (status, body, ctx) => {
       const c = ctx as Ctx;
       if (c.i === undefined || c.i < 0 || c.pid === undefined) return;
+      const r = records[c.i]!;
       try {
         const j = JSON.parse(body) as { id?: string; txid?: string; status?: string };
-        records[c.i]!.replaySame = status === 200 && j.id === c.pid && j.txid === c.txid && j.status === 'settled';
+        r.replaySame = status === 200 && j.id === c.pid && j.txid === r.txid && j.status === 'settled';
       } catch {
-        records[c.i]!.replaySame = false;
+        r.replaySame = false;
       }
+      c.pid = undefined;
       flow.inflight--;
     },
   } as autocannon.Request;
-  const { result } = await runAutocannon(o, [prepare, signStep, replay], rec, flow);
+  const { result } = await runAutocannon(o, [pay, replay], rec, flow);
   return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
 }
 

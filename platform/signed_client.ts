@@ -37,8 +37,13 @@ export class SignedClient {
     return this.send<T>('POST', pathWithQuery, body, contentType);
   }
 
-  private async send<T>(method: string, pathWithQuery: string, body: Buffer | null, contentType: string): Promise<SignedResponse<T>> {
-    const headers: Record<string, string> = this.headersFor(method, pathWithQuery, body ?? Buffer.alloc(0));
+  /** A request whose body authenticates itself (a one-request payment: the wallet's signature over its transaction): no request signature. */
+  requestUnsigned<T = unknown>(method: string, pathWithQuery: string, json: unknown): Promise<SignedResponse<T>> {
+    return this.send<T>(method, pathWithQuery, Buffer.from(JSON.stringify(json), 'utf8'), 'application/json', false);
+  }
+
+  private async send<T>(method: string, pathWithQuery: string, body: Buffer | null, contentType: string, signed = true): Promise<SignedResponse<T>> {
+    const headers: Record<string, string> = signed ? this.headersFor(method, pathWithQuery, body ?? Buffer.alloc(0)) : {};
     if (body !== null) headers['content-type'] = contentType;
     const r = await httpRequest(this.baseUrl + pathWithQuery, {
       method, headers, body, timeoutMs: this.timeoutMs,

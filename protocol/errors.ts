@@ -75,6 +75,7 @@ export const ERRORS = {
   CBDC_ERR_INSUFFICIENT_FUNDS: [409, 'The wallet (or deposit) balance does not cover the amount.'],
   CBDC_ERR_IDEMPOTENCY_CONFLICT: [409, 'That idempotency key was used for a different request.'],
   CBDC_ERR_PAYMENT_STATE: [409, 'The payment is not waiting for a signature (already settled, rejected or expired).'],
+  CBDC_ERR_PAYMENT_OUTPUTS: [409, "The transaction's outputs do not pay the payee as its bank's terms require (its cap, its fresh lock); the answer's outputs are the ones to sign."],
   CBDC_ERR_PAYMENT_EXPIRED: [410, 'The payment waited too long for its signature and its reservation lapsed.'],
   CBDC_ERR_CENTRAL_UNAVAILABLE: [503, 'The central bank node could not be reached; nothing settled yet (where the message says pending, the bank settles or gives back the operation once central answers).'],
   // Wallet

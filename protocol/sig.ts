@@ -169,6 +169,7 @@ interface NativeSecp256k1 {
   ecdsaSign(msg32: Uint8Array, sk: Uint8Array): { signature: Uint8Array; recid: number };
   publicKeyCreate(sk: Uint8Array, compressed?: boolean): Uint8Array;
   publicKeyVerify(pub: Uint8Array): boolean;
+  publicKeyTweakAdd(pub: Uint8Array, tweak32: Uint8Array, compressed?: boolean): Uint8Array;
 }
 
 let nativeModule: NativeSecp256k1 | undefined;
@@ -220,4 +221,24 @@ export function signHashNative(sk: Uint8Array, hash32: Uint8Array): Buffer {
 
 export function publicKeyOfNative(sk: Uint8Array): Buffer {
   return Buffer.from(loadNative().publicKeyCreate(sk, true));
+}
+
+/**
+ * P + t*G for a compressed point P and a 32-byte scalar t (SEC1 2.2.1 point addition): the
+ * public half of a key derived by adding t to its secret (BIP32's non-hardened step). Throws on
+ * a point that does not parse or a scalar >= n (the caller's hash makes both impossible).
+ */
+export function publicKeyTweakAdd(pub33: Uint8Array, tweak32: Uint8Array): Buffer {
+  const native = tryLoadNative();
+  if (native !== null) return Buffer.from(native.publicKeyTweakAdd(pub33, tweak32, true));
+  const t = BigInt('0x' + Buffer.from(tweak32).toString('hex'));
+  if (t === 0n || t >= CURVE_N) throw new RangeError('tweak out of range');
+  return Buffer.from(secp.Point.fromBytes(pub33).add(secp.Point.BASE.multiply(t)).toBytes(true));
+}
+
+/** (sk + t) mod n: the secret half of publicKeyTweakAdd. */
+export function secretKeyTweakAdd(sk32: Uint8Array, tweak32: Uint8Array): Buffer {
+  const k = (BigInt('0x' + Buffer.from(sk32).toString('hex')) + BigInt('0x' + Buffer.from(tweak32).toString('hex'))) % CURVE_N;
+  if (k === 0n) throw new RangeError('tweaked key is zero');
+  return Buffer.from(k.toString(16).padStart(64, '0'), 'hex');
 }

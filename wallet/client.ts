@@ -155,6 +155,21 @@ export interface RequestOptions {
    * key only once it settles, so a retry would start a second exchange.
    */
   retryOn503?: boolean;
+  /** Sent without a request signature: its body authenticates itself (a one-request payment). */
+  unsigned?: boolean;
+}
+
+export interface CoinsJson {
+  coins: { pos: string; id: string; value: string; reserved: boolean }[];
+  lock: LockJson;
+}
+
+export interface PayeeJson {
+  bank: string;
+  account: string;
+  wallet_key: string;
+  receive_key: string;
+  bank_key: string;
 }
 
 export interface BankClientOptions {
@@ -243,7 +258,7 @@ export class BankClient {
       }
       let res: { status: number; body: unknown };
       try {
-        res = await this.http.request(method, pathWithQuery, body);
+        res = ro.unsigned === true ? await this.http.requestUnsigned(method, pathWithQuery, body) : await this.http.request(method, pathWithQuery, body);
       } catch (e) {
         const t = classifyTransportError(e);
         if (t === null) {
@@ -292,6 +307,26 @@ export class BankClient {
   /** Wallet to deposit: a payment to the bank, returned for signing like any payment. */
   prepareToDeposit(id: string, amountFen: bigint, idempotencyKey: string): Promise<PaymentJson> {
     return this.call<PaymentJson>('POST', `/v1/accounts/${id}/exchange`, { direction: 'to_deposit', amount_fen: amountFen.toString(), idempotency_key: idempotencyKey }, { idempotent: true });
+  }
+
+  /** The wallet's unspent outputs at its bank, oldest first, and its own lock. */
+  coins(id: string): Promise<CoinsJson> {
+    return this.call<CoinsJson>('GET', `/v1/accounts/${id}/coins`, undefined, { idempotent: true });
+  }
+
+  /** What the wallet needs to build a payment to `payee` itself. */
+  payee(id: string, payee: Payee, amountFen?: bigint): Promise<PayeeJson> {
+    const q = new URLSearchParams();
+    if (amountFen !== undefined) q.set('amount_fen', amountFen.toString());
+    if ('alias' in payee) q.set('alias', payee.alias);
+    else q.set('account', payee.account);
+    if (payee.bank !== undefined) q.set('bank', payee.bank);
+    return this.call<PayeeJson>('GET', `/v1/accounts/${id}/payees?${q.toString()}`, undefined, { idempotent: true });
+  }
+
+  /** A payment in one request: the transaction the wallet built and signed (that signature authenticates it). */
+  pay(id: string, r: { payee: Payee; amountFen: bigint; idempotencyKey: string; tx: TxJson }): Promise<PaymentJson> {
+    return this.call<PaymentJson>('POST', `/v1/accounts/${id}/pay`, { idempotency_key: r.idempotencyKey, payee: r.payee, amount_fen: r.amountFen.toString(), tx: r.tx }, { idempotent: true, unsigned: true });
   }
 
   preparePayment(id: string, r: { payee: Payee; amountFen: bigint; idempotencyKey: string }): Promise<PaymentJson> {

@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { CbdcError, ERRORS, type ErrorCode } from '../protocol/errors.js';
 import { signHash } from '../protocol/sig.js';
 import { encodeLock, parseLock, type LockJson } from '../protocol/lock.js';
-import { parseTx, txId } from '../protocol/tx.js';
+import { parseTx, txId, txToJson } from '../protocol/tx.js';
+import { buildPayment, payeeOutputsOf, selectWalletCoins } from './payment_build.js';
 import { keyLock } from '../protocol/tx_builder.js';
 import type { UnlockedKeystore, WalletAccount } from './keystore.js';
 import {
@@ -154,11 +155,42 @@ export class Wallet {
     return this.complete(c, p, amountFen, bankKey);
   }
 
-  /** Pays: the bank prepares, the wallet checks and signs, the bank settles. Same key, same payment. */
+  /**
+   * Pays in one request: the wallet reads its coins and the payee's keys, builds and signs the
+   * transaction itself, and the bank checks, co-signs and settles it. Where the payee's bank
+   * splits the amount at the payee's cap, the bank answers the outputs to use and the wallet
+   * signs once more (after checking they pay that payee). Same key, same payment.
+   */
   async pay(r: { payee: Payee; amountFen: bigint; idempotencyKey: string }): Promise<{ payment: PaymentJson; replayed: boolean }> {
     const c = this.client();
-    const p = await c.preparePayment(this.account.account_id, { payee: r.payee, amountFen: r.amountFen, idempotencyKey: checkIdempotencyKey(r.idempotencyKey) });
-    return this.complete(c, p, r.amountFen);
+    const key = checkIdempotencyKey(r.idempotencyKey);
+    const id = this.account.account_id;
+    const [view, payee] = await Promise.all([c.coins(id), c.payee(id, r.payee, r.amountFen)]);
+    const coins = selectWalletCoins(view.coins, r.amountFen);
+    // Coins that do not cover it: the bank's two-step path gives its own answer (the limit it
+    // breaks before the funds, or the payment an earlier attempt under this key made).
+    if (coins === null) return this.complete(c, await c.preparePayment(id, { payee: r.payee, amountFen: r.amountFen, idempotencyKey: key }), r.amountFen);
+    const firstPos = BigInt(coins[0]!.pos);
+    let split: { value: string; lock: unknown }[] | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const tx = buildPayment({
+        network: this.account.network, coins, ownLock: parseLock(this.account.lock), amountFen: r.amountFen, secretKey: this.keystore.secretKey,
+        payeeOutputs: payeeOutputsOf(payee, r.amountFen, firstPos, split),
+      });
+      let p: PaymentJson;
+      try {
+        p = await c.pay(id, { payee: r.payee, amountFen: r.amountFen, idempotencyKey: key, tx: txToJson(tx) });
+      } catch (e) {
+        if (e instanceof BankRefusal && e.code === 'CBDC_ERR_PAYMENT_OUTPUTS' && attempt === 0 && Array.isArray(e.body.outputs)) {
+          split = e.body.outputs as { value: string; lock: unknown }[];
+          continue;
+        }
+        throw e;
+      }
+      if (p.amount_fen !== r.amountFen.toString()) throw badResponse(`the bank returned a payment of ${p.amount_fen} fen for ${r.amountFen}`);
+      // Another transaction under this key: the payment an earlier attempt made.
+      return this.outcome(c, p, p.txid !== txId(tx).toString('hex'));
+    }
   }
 
   /**
@@ -188,6 +220,12 @@ export class Wallet {
     } else if (p.amount_fen !== amountFen.toString()) {
       throw badResponse(`the bank returned a payment of ${p.amount_fen} fen for ${amountFen}`);
     }
+    return this.outcome(c, p, replayed);
+  }
+
+  /** A payment's answer as the wallet reports it: settled, or the refusal, expiry or pending it is. */
+  private async outcome(c: BankClient, answered: PaymentJson, replayed: boolean): Promise<{ payment: PaymentJson; replayed: boolean }> {
+    let p = answered;
     if (p.status === 'submitted') p = await this.waitSettled(c, p);
     switch (p.status) {
       case 'settled':

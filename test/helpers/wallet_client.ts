@@ -8,7 +8,10 @@ import { parseYuan } from '../../protocol/amount.js';
 import { signHash } from '../../protocol/sig.js';
 import { newKeyPair } from '../../platform/key_file.js';
 import { SignedClient, type SignedResponse } from '../../platform/signed_client.js';
-import type { AccountJson, HistoryEntry as HistoryJson, PaymentJson } from '../../wallet/client.js';
+import { parseLock } from '../../protocol/lock.js';
+import { txToJson } from '../../protocol/tx.js';
+import type { AccountJson, CoinsJson, HistoryEntry as HistoryJson, PayeeJson, PaymentJson } from '../../wallet/client.js';
+import { buildPayment, payeeOutputsOf, selectWalletCoins } from '../../wallet/payment_build.js';
 import type { BankProcess } from './network_process.js';
 
 // The bank's answers as the wallet library types them: one definition for the wallet and its tests.
@@ -97,10 +100,60 @@ export class WalletClient {
   }
 
   /** Both steps; the prepare response when it is refused, else the sign response. */
-  async pay(payee: Payee, amountFen: bigint, key?: string): Promise<SignedResponse<PaymentJson & ErrorJson>> {
+  async payTwoStep(payee: Payee, amountFen: bigint, key?: string): Promise<SignedResponse<PaymentJson & ErrorJson>> {
     const p = await this.prepare(payee, amountFen, key);
     if (p.status !== 200) return p;
     return this.sign(p.body);
+  }
+
+  /** Coins this wallet's payments in flight are spending: concurrent payments each take others. */
+  private readonly coinsInFlight = new Set<string>();
+
+  async coins(): Promise<CoinsJson> {
+    const r = await this.client.get<CoinsJson>(`/v1/accounts/${this.id}/coins`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    return r.body;
+  }
+
+  async payee(payee: Payee, amountFen?: bigint): Promise<SignedResponse<PayeeJson & ErrorJson>> {
+    const q = new URLSearchParams('alias' in payee ? { alias: payee.alias } : { account: payee.account });
+    if (amountFen !== undefined) q.set('amount_fen', amountFen.toString());
+    return this.client.get<PayeeJson & ErrorJson>(`/v1/accounts/${this.id}/payees?${q.toString()}`);
+  }
+
+  /** POSTs a one-request payment: the body with the wallet's signed transaction, no request signature. */
+  payBody(body: Record<string, unknown>): Promise<SignedResponse<PaymentJson & ErrorJson & { outputs?: { value: string; lock: unknown }[] }>> {
+    return this.client.requestUnsigned('POST', `/v1/accounts/${this.id}/pay`, body);
+  }
+
+  /**
+   * Pays in one request, as the wallet library does: its coins, the payee's keys, the signed
+   * transaction; once more with the outputs the bank names for a capped payee. Where its coins
+   * do not cover the amount, the two-step path answers (the bank's own refusal).
+   */
+  async pay(payee: Payee, amountFen: bigint, key = idemKey(this.name)): Promise<SignedResponse<PaymentJson & ErrorJson>> {
+    const [view, keys] = await Promise.all([this.coins(), this.payee(payee, amountFen)]);
+    if (keys.status !== 200) return keys as unknown as SignedResponse<PaymentJson & ErrorJson>;
+    const coins = selectWalletCoins(view.coins.filter((c) => !this.coinsInFlight.has(c.pos)), amountFen);
+    if (coins === null) return this.payTwoStep(payee, amountFen, key);
+    for (const c of coins) this.coinsInFlight.add(c.pos);
+    try {
+      let split: { value: string; lock: unknown }[] | undefined;
+      for (;;) {
+        const tx = buildPayment({
+          network: this.network, coins, ownLock: parseLock(view.lock), amountFen, secretKey: this.sk,
+          payeeOutputs: payeeOutputsOf(keys.body, amountFen, BigInt(coins[0]!.pos), split),
+        });
+        const r = await this.payBody({ idempotency_key: key, payee, amount_fen: amountFen.toString(), tx: txToJson(tx) });
+        if (r.status === 409 && r.body.code === 'CBDC_ERR_PAYMENT_OUTPUTS' && split === undefined) {
+          split = r.body.outputs;
+          continue;
+        }
+        return r;
+      }
+    } finally {
+      for (const c of coins) this.coinsInFlight.delete(c.pos);
+    }
   }
 
   /** Pays and insists it settled. */
