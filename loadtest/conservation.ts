@@ -489,10 +489,10 @@ export async function checkPayments(x: PaymentCheckInput): Promise<ConservationR
   auditChecks(checks, x.before, supplyAfter, a, true);
   check(checks, 'every bad-signature payment refused', counts.bad_signature_settled === 0 && badNotSettled === bad.length,
     `${counts.bad_signature_refused} refused, ${counts.bad_signature_settled} settled of ${counts.bad_signature_sent} sent; at their banks ${badNotSettled} of ${bad.length} sampled not settled`);
-  check(checks, 'every replayed signature answered with the same payment (no second spend)', counts.replays_answered_same === counts.replays,
+  check(checks, 'every replayed payment answered with the same payment (no second spend)', counts.replays_answered_same === counts.replays,
     `${counts.replays_answered_same} of ${counts.replays} replays`);
   check(checks, 'every valid payment settled', counts.valid_not_settled === 0,
-    `${counts.valid_settled} of ${counts.valid_sent} sent settled (${counts.unanswered_resolved} answered by their banks after the run); ${unsigned.size} more were not yet signed when the run stopped`);
+    `${counts.valid_settled} of ${counts.valid_sent} sent settled (${counts.unanswered_resolved} answered by their banks after the run); ${unsigned.size} more were not yet sent when the run stopped`);
   check(checks, 'wallet balances: every settled payment moved its amount exactly once', mismatched === 0,
     mismatched === 0 ? `${x.accounts.length} accounts match` : `${mismatched} accounts differ; first ${firstMismatch}`);
   check(checks, 'wallet balances: the wallets together neither gained nor lost', sumBefore === sumAfter + lockedInContracts,

@@ -1,12 +1,14 @@
 // The wallet: an unlocked keystore and its bank. Opens the account (and records it in the
-// keystore), pays (prepare -> check what the bank built -> sign the txid -> settle), exchanges
-// between deposit and wallet, reads balance and history, and follows the notification stream.
+// keystore), pays (one request: its coins and the payee's keys -> the transaction it builds
+// and signs -> settled; payment_build.ts), exchanges between deposit and wallet, reads
+// balance and history, and follows the notification stream.
 //
-// Before signing, the wallet checks the transaction the bank built against what it asked for:
-// the txid is the hash of that transaction on this wallet's network, the outputs not paying
-// back to the wallet's own lock add up to exactly the amount, and the change the bank reports
-// is what comes back. (The payee's lock at another bank is that bank's word; the wallet cannot
-// check it.) Its signature is its consent to exactly that transaction.
+// Before signing a transaction the bank built (two-step payments, exchanges), the wallet
+// checks it against what it asked for: the txid is the hash of that transaction on this
+// wallet's network, the outputs not paying back to the wallet's own lock add up to exactly
+// the amount, and the change the bank reports is what comes back. (The payee's lock at
+// another bank is that bank's word; the wallet cannot check it.) Its signature is its
+// consent to exactly that transaction.
 import { randomBytes } from 'node:crypto';
 import { CbdcError, ERRORS, type ErrorCode } from '../protocol/errors.js';
 import { signHash } from '../protocol/sig.js';
