@@ -2,7 +2,7 @@
 // compliance, regulator keys), and for other banks (payee quotes, signed by the bank's key as
 // registered at central). Every route has request and response schemas; the OpenAPI document
 // is generated from them and served at /docs/json.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import type { WebSocket } from 'ws';
@@ -24,8 +24,8 @@ import { type Bank } from './bank.js';
 import { type AccountRec, type HistoryRec, type PaymentRec, posKey } from './store.js';
 import { dayStartMs } from './clock.js';
 import { parseTier, type Tier } from './tiers.js';
-import type { OfflineService } from './offline_reserve.js';
-import { offlineApi } from './offline_api.js';
+import type { OfflineService } from './offline/reserve.js';
+import { offlineApi } from './offline/api.js';
 import { contractsApi } from './contracts_api.js';
 import type { ContractServices } from './contracts/services.js';
 
@@ -41,7 +41,7 @@ export interface BankApiOptions {
   bankKeys: () => Map<string, Buffer>;
   refreshBankKeys: () => Promise<void>;
   logLevel?: string;
-  /** Offline devices: provisioning, loads, uploads, the reserve check (intermediary/offline_api.ts). */
+  /** Offline devices: provisioning, loads, uploads, the reserve check (intermediary/offline/api.ts). */
   offline?: OfflineService;
   /** Serve GET /metrics from this registry. */
   metrics?: Registry;
@@ -455,15 +455,18 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     },
   });
 
+  /** Another bank's request; a bank that registered after our last look at central's directory makes us look again once. */
+  const newPeerBank = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const signer = req.headers['x-cbdc-signer'];
+    if (typeof signer === 'string' && /^[a-z0-9][a-z0-9-]{0,31}$/.test(signer) && !o.bankKeys().has(signer) && !o.staff[signer]) {
+      await o.refreshBankKeys().catch(() => undefined);
+    }
+    return peerBank(req, reply);
+  };
+
   // Other banks: the receive terms of one of our customers (payments derive their locks from them).
   app.post('/v1/interbank/receive-terms', {
-    preValidation: async (req, reply) => {
-      const signer = req.headers['x-cbdc-signer'];
-      if (typeof signer === 'string' && /^[a-z0-9][a-z0-9-]{0,31}$/.test(signer) && !o.bankKeys().has(signer) && !o.staff[signer]) {
-        await o.refreshBankKeys().catch(() => undefined);
-      }
-      return peerBank(req, reply);
-    },
+    preValidation: newPeerBank,
     schema: {
       description: "Another bank asks how to pay one of this bank's customers without a quote per payment: the account's wallet key and receive key, and for a capped tier room under the cap (up to room_fen) set aside for that bank while the terms hold (and a payment's lifetime after). unused_fen hands back the room the bank's earlier terms for this payee did not use.",
       body: Obj({ alias: Type.Optional(Type.String({ maxLength: 40 })), account: Type.Optional(AccountId), room_fen: AmountFen, unused_fen: Type.Optional(AmountFen) }),
@@ -478,14 +481,7 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
 
   // Other banks: a quote for paying one of our customers.
   app.post('/v1/interbank/quote', {
-    preValidation: async (req, reply) => {
-      // A bank that registered after our last look at central's directory: look again once.
-      const signer = req.headers['x-cbdc-signer'];
-      if (typeof signer === 'string' && /^[a-z0-9][a-z0-9-]{0,31}$/.test(signer) && !o.bankKeys().has(signer) && !o.staff[signer]) {
-        await o.refreshBankKeys().catch(() => undefined);
-      }
-      return peerBank(req, reply);
-    },
+    preValidation: newPeerBank,
     schema: {
       description: "Another bank asks how to pay one of this bank's customers: the outputs to pay (wallet lock up to its cap, the excess to its sweep lock).",
       body: Obj({ alias: Type.Optional(Type.String({ maxLength: 40 })), account: Type.Optional(AccountId), amount_fen: AmountFen }),

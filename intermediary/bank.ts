@@ -32,7 +32,7 @@ import type { CentralBatchEvent, CentralLink, CentralResult } from './central_li
 import { SignedClient } from '../platform/signed_client.js';
 
 export const BANK_OWNER = '_bank';
-/** Owner of the coins locked to the offline-reserve key (intermediary/offline_reserve.ts). */
+/** Owner of the coins locked to the offline-reserve key (intermediary/offline/reserve.ts). */
 export const OFFLINE_RESERVE_OWNER = '_offline';
 const SWEEP_PREFIX = 'sweep:';
 /** Derived bank keys kept in memory at most (about 100 bytes each). */
@@ -796,22 +796,20 @@ export class Bank extends EventEmitter<BankEvents> {
   }
 
   /**
-   * Room another bank hands back unused as it asks for new terms: taken off its own allotments
-   * first, then off the others' (settlements are taken off whichever allotment comes first, so
-   * only the sum is exact; that sum is what keeps the cap).
+   * Room another bank hands back unused as it asks for new terms, taken off its own allotments
+   * only: one bank never frees another's room. (Settlements come off whichever allotment comes
+   * first, so a bank's own may hold less than it hands back; then less is freed, never more.)
    */
   private releaseAllotted(account: string, bank: string, unusedFen: bigint): void {
-    const list = this.pendingIncoming.get(account) ?? [];
     let left = unusedFen;
-    for (const pass of [true, false]) {
-      for (const p of list) {
-        if (left === 0n || p.allotment === undefined || (p.allotment === bank) !== pass) continue;
-        const take = p.fen < left ? p.fen : left;
-        p.fen -= take;
-        left -= take;
-      }
+    for (const p of this.pendingIncoming.get(account) ?? []) {
+      if (left === 0n || p.allotment !== bank) continue;
+      const take = p.fen < left ? p.fen : left;
+      p.fen -= take;
+      left -= take;
     }
   }
+
 
   /**
    * The payer side: the terms to pay `payee` with. This bank's own customers' are computed now;
@@ -962,12 +960,7 @@ export class Bank extends EventEmitter<BankEvents> {
     const { rec: prepared, tx: preparedTx } = await this.atomic((): { rec: PaymentRec; tx: Tx | null } => {
       const again = this.store.idem.get([accountId, req.idempotencyKey]);
       if (again !== undefined) return { rec: this.samePayment(again, digest), tx: null };
-      const a = this.account(accountId);
-      if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
-      const now = this.clock();
-      const day = dayKey(now);
-      const year = yearKey(now);
-      const usage = this.usageAt(accountId, day, year);
+      const { a, now, day, year, usage } = this.payerNow(accountId);
       if (limitsNow) checkPayerLimits(this.limits[a.tier], req.amountFen, usage);
       const { coins, sumFen } = this.selectCoins(req.source?.owner ?? accountId, req.amountFen);
       const changeFen = sumFen - req.amountFen;
@@ -1047,12 +1040,7 @@ export class Bank extends EventEmitter<BankEvents> {
       rec = await this.atomic((): PaymentRec => {
         const again = this.earlierPayment(accountId, req.idempotencyKey, txid, digest);
         if (again !== undefined) return again;
-        const a = this.account(accountId);
-        if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
-        const now = this.clock();
-        const day = dayKey(now);
-        const year = yearKey(now);
-        const usage = this.usageAt(accountId, day, year);
+        const { a, now, day, year, usage } = this.payerNow(accountId);
         checkPayerLimits(this.limits[a.tier], amountFen, usage);
         let sumFen = 0n;
         for (const input of tx.inputs) {
@@ -1401,6 +1389,16 @@ export class Bank extends EventEmitter<BankEvents> {
   usageOf(accountId: string): { dayFen: bigint; yearFen: bigint } {
     const now = this.clock();
     return this.usageAt(accountId, dayKey(now), yearKey(now));
+  }
+
+  /** Inside a transaction: the paying account, which must be active, and its usage of today and this year. */
+  private payerNow(accountId: string): { a: AccountRec; now: number; day: string; year: string; usage: { dayFen: bigint; yearFen: bigint } } {
+    const a = this.account(accountId);
+    if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+    const now = this.clock();
+    const day = dayKey(now);
+    const year = yearKey(now);
+    return { a, now, day, year, usage: this.usageAt(accountId, day, year) };
   }
 
   private usageAt(accountId: string, day: string, year: string): { dayFen: bigint; yearFen: bigint } {

@@ -7,7 +7,7 @@ import { BankStore } from './store.js';
 import { CentralLink } from './central_link.js';
 import { Bank, type BankConfig } from './bank.js';
 import { buildBankApi, type StaffKeys } from './api.js';
-import { OfflineService } from './offline_reserve.js';
+import { OfflineService } from './offline/reserve.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { registerBankMetrics } from './metrics.js';
 import { ContractServices, type ContractServicesOptions } from './contracts/services.js';

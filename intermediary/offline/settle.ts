@@ -4,7 +4,7 @@
 // uploads of the same voucher (payer and payee, twice each) serialize and settle it once.
 //
 // Settling a `pay` voucher moves liability inside the bank's offline reserve: the payer's
-// device now holds less of it, the payee's device more (offline_reserve.ts proves the reserve
+// device now holds less of it, the payee's device more (reserve.ts proves the reserve
 // output at central covers every device's liability). The money reaches an online account
 // when a device unloads (its `unload` voucher is the receipt the bank pays out). A payee at
 // another bank is not settled here: the voucher is recorded as cross_bank_pending (the
@@ -12,12 +12,12 @@
 //
 // Every check of an item runs before that item writes anything; an item refused leaves the
 // store as it was. What proves double spending is kept as evidence and revokes the device.
-import { CbdcError, type ErrorCode, assert, isCbdcError } from '../protocol/errors.js';
-import type { SignatureVerifier } from '../protocol/sig.js';
-import { type DeviceCertificate, decodeCertificate, verifyCertificate } from '../offline/certificate.js';
-import { type Voucher, chainBreak, decodeVoucher, verifyVoucher, voucherHash } from '../offline/voucher.js';
-import { type DeviceRec, type OfflineStore, type PayoutRec, type VoucherRec, revokeDevice } from './offline_devices.js';
-import { type Finding, type LogStep, liabilityFen, overspendFinding, stepFindings } from './offline_fraud.js';
+import { CbdcError, type ErrorCode, assert, isCbdcError } from '../../protocol/errors.js';
+import type { SignatureVerifier } from '../../protocol/sig.js';
+import { type DeviceCertificate, decodeCertificate, verifyCertificate } from '../../offline/certificate.js';
+import { type Voucher, chainBreak, decodeVoucher, verifyVoucher, voucherHash } from '../../offline/voucher.js';
+import { type DeviceRec, type OfflineStore, type PayoutRec, type VoucherRec, revokeDevice } from './devices.js';
+import { type Finding, type LogStep, liabilityFen, overspendFinding, stepFindings } from './fraud.js';
 
 /** Items one upload may carry (a device's log between syncs is bounded by its certificate too). */
 export const UPLOAD_VOUCHERS_MAX = 1_000;
@@ -61,7 +61,7 @@ export interface SettleContext {
   bankPublicKey: Buffer;
   nowMs: number;
   verifier: SignatureVerifier;
-  /** Other banks' keys (central's directory) and their revocation lists (offline_peers.ts). */
+  /** Other banks' keys (central's directory) and their revocation lists (peers.ts). */
   peerKeys?: ReadonlyMap<string, Buffer>;
   peerRevoked?: (bank: string, serial: bigint) => boolean;
 }

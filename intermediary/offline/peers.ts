@@ -5,10 +5,10 @@
 // old list fetched late never replaces a newer one). The lists are kept in the offline
 // sub-database, so a restart still refuses what it knew, and handed to this bank's devices at
 // each sync with its own list.
-import { isCbdcError } from '../protocol/errors.js';
-import { SignedClient } from '../platform/signed_client.js';
-import { decodeRevocationList, isRevoked, verifyRevocationList } from '../offline/revocation.js';
-import type { OfflineStore } from './offline_devices.js';
+import { isCbdcError } from '../../protocol/errors.js';
+import { SignedClient } from '../../platform/signed_client.js';
+import { decodeRevocationList, isRevoked, verifyRevocationList } from '../../offline/revocation.js';
+import type { OfflineStore } from './devices.js';
 
 /** How often the lists are fetched in the background. */
 export const PEER_LISTS_REFRESH_MS = 5_000;

@@ -5,17 +5,17 @@
 // messages travel as lowercase hex.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static, type TProperties, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { CbdcError, type ErrorCode } from '../protocol/errors.js';
-import { parsePositiveAmountFen } from '../protocol/amount.js';
-import { AmountFen, ErrorSchema, PublicKeyHex, U64 } from '../protocol/json_schemas.js';
-import { isValidPublicKey } from '../protocol/sig.js';
-import type { Signer } from '../platform/request_verify.js';
-import { CERTIFICATE_BYTES_MAX } from '../offline/certificate.js';
-import { VOUCHER_BYTES_MAX } from '../offline/voucher.js';
-import type { PaymentRec } from './store.js';
-import type { AuthRec, DeviceRec, EvidenceRec } from './offline_devices.js';
-import { UPLOAD_VOUCHERS_MAX, deviceLiabilityFen } from './offline_settle.js';
-import type { OfflineService } from './offline_reserve.js';
+import { CbdcError, type ErrorCode } from '../../protocol/errors.js';
+import { parsePositiveAmountFen } from '../../protocol/amount.js';
+import { AmountFen, ErrorSchema, PublicKeyHex, U64 } from '../../protocol/json_schemas.js';
+import { isValidPublicKey } from '../../protocol/sig.js';
+import type { Signer } from '../../platform/request_verify.js';
+import { CERTIFICATE_BYTES_MAX } from '../../offline/certificate.js';
+import { VOUCHER_BYTES_MAX } from '../../offline/voucher.js';
+import type { PaymentRec } from '../store.js';
+import type { AuthRec, DeviceRec, EvidenceRec } from './devices.js';
+import { UPLOAD_VOUCHERS_MAX, deviceLiabilityFen } from './settle.js';
+import type { OfflineService } from './reserve.js';
 
 type Hook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 

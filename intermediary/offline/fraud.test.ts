@@ -1,7 +1,7 @@
 // Double-spend detection as pure functions: each kind of finding, and no finding for an
 // honest log however its vouchers arrive.
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH_HEX, type LogStep, liabilityFen, lossFen, overspendFinding, stepFindings } from './offline_fraud.js';
+import { GENESIS_HASH_HEX, type LogStep, liabilityFen, lossFen, overspendFinding, stepFindings } from './fraud.js';
 
 const h = (n: number) => n.toString(16).padStart(64, '0');
 const step = (counter: number, hash: number, prev: number | null, amountFen = 100n): LogStep => ({

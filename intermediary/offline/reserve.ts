@@ -1,6 +1,6 @@
 // The bank's offline reserve and the offline service around it.
 //
-// Provisioning: a device is registered and certified (offline_devices.ts). A load is an online
+// Provisioning: a device is registered and certified (devices.ts). A load is an online
 // payment from the customer's wallet to the reserve lock key(offline-reserve key) at central,
 // signed by the wallet like any payment; when it settles, in the same write transaction, the
 // device's loaded total rises (Bank.onApplied), and the bank then signs a load authorisation
@@ -11,23 +11,23 @@
 //
 // Invariant (check()): the reserve's unspent outputs at central add up to at least what every
 // device still holds, sum of max(0, loaded + received - paid - unloaded).
-import { CbdcError, assert, isCbdcError } from '../protocol/errors.js';
-import { TX_INPUTS_MAX } from '../protocol/limits.js';
-import { type Lock, encodeLock } from '../protocol/lock.js';
-import { nativeVerifier, signHashNative } from '../protocol/sig.js';
-import { type Tx, parseTx, txId, txToJson, type TxJson } from '../protocol/tx.js';
-import { keyLock, makeTx } from '../protocol/tx_builder.js';
-import type { KeyPair } from '../platform/key_file.js';
-import { decodeCertificate } from '../offline/certificate.js';
-import { authorisationHash, encodeAuthorisation, signAuthorisation } from '../offline/authorisation.js';
-import { BANK_OWNER, OFFLINE_RESERVE_OWNER, type Bank } from './bank.js';
-import { type CoinRec, type PaymentRec, posKey } from './store.js';
+import { CbdcError, assert, isCbdcError } from '../../protocol/errors.js';
+import { TX_INPUTS_MAX } from '../../protocol/limits.js';
+import { type Lock, encodeLock } from '../../protocol/lock.js';
+import { nativeVerifier, signHashNative } from '../../protocol/sig.js';
+import { type Tx, parseTx, txId, txToJson, type TxJson } from '../../protocol/tx.js';
+import { keyLock, makeTx } from '../../protocol/tx_builder.js';
+import type { KeyPair } from '../../platform/key_file.js';
+import { decodeCertificate } from '../../offline/certificate.js';
+import { authorisationHash, encodeAuthorisation, signAuthorisation } from '../../offline/authorisation.js';
+import { BANK_OWNER, OFFLINE_RESERVE_OWNER, type Bank } from '../bank.js';
+import { type CoinRec, type PaymentRec, posKey } from '../store.js';
 import {
   type AuthRec, type DeviceRec, type EvidenceRec, type PayoutRec, OfflineStore, registerDevice, revocationList, revokeDevice,
-} from './offline_devices.js';
-import { type Upload, type UploadOutcome, deviceLiabilityFen, processUpload } from './offline_settle.js';
-import { lossFen } from './offline_fraud.js';
-import { PeerRevocationLists } from './offline_peers.js';
+} from './devices.js';
+import { type Upload, type UploadOutcome, deviceLiabilityFen, processUpload } from './settle.js';
+import { lossFen } from './fraud.js';
+import { PeerRevocationLists } from './peers.js';
 
 /** Owner name of reserve coins in the bank's coin table. */
 export const RESERVE_OWNER = OFFLINE_RESERVE_OWNER;
@@ -65,7 +65,7 @@ export class OfflineService {
   readonly reserveLockHex: string;
   private timer: NodeJS.Timeout | null = null;
   private payoutsBusy: Promise<void> | null = null;
-  /** Every peer bank's revocation list (offline_peers.ts). */
+  /** Every peer bank's revocation list (peers.ts). */
   readonly peerLists: PeerRevocationLists;
 
   constructor(readonly bank: Bank, private readonly cfg: OfflineConfig) {

@@ -1,5 +1,5 @@
 // Double-spend detection for offline devices: pure functions over what the bank holds of one
-// device's log (its vouchers by counter) and its totals. No I/O; offline_settle.ts feeds it
+// device's log (its vouchers by counter) and its totals. No I/O; settle.ts feeds it
 // and persists what it finds.
 //
 // What proves double spending (each finding names the vouchers that prove it, all signed by

@@ -4,13 +4,13 @@
 // module keeps. Everything lives in one LMDB sub-database of the bank's store, keyed by
 // arrays whose first element names the record kind; amounts are decimal strings.
 import type { Database } from 'lmdb';
-import { CbdcError, assert } from '../protocol/errors.js';
-import type { BankStore } from './store.js';
+import { CbdcError, assert } from '../../protocol/errors.js';
+import type { BankStore } from '../store.js';
 import {
   type DeviceCertificate, certificateHash, encodeCertificate, signCertificate,
-} from '../offline/certificate.js';
-import { encodeRevocationList, signRevocationList } from '../offline/revocation.js';
-import type { FindingKind } from './offline_fraud.js';
+} from '../../offline/certificate.js';
+import { encodeRevocationList, signRevocationList } from '../../offline/revocation.js';
+import type { FindingKind } from './fraud.js';
 
 /** Caps a device gets unless its owner asks for lower ones (fen). */
 export const DEVICE_BALANCE_CAP_FEN_DEFAULT = 100_000n; // 1,000 yuan

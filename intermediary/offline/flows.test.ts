@@ -4,14 +4,14 @@
 // payer and payee upload, unloads paid out online once, each bad upload refused with its
 // code and nothing changed, and a cloned device caught, revoked and its loss bounded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ErrorCode, ERRORS } from '../protocol/errors.js';
-import { expectError, type HttpResponse } from '../test/helpers/http_fixture.js';
+import { type ErrorCode, ERRORS } from '../../protocol/errors.js';
+import { expectError, type HttpResponse } from '../../test/helpers/http_fixture.js';
 import {
   type TestBank, type TestNetwork, type Wallet, account, fundHoldings, fundWallet, idemKey, openWallet, quiesce, signPayment, snapshot, startNetwork,
-} from '../test/helpers/bank_fixture.js';
-import { SimDevice, tap } from '../test/helpers/offline_device_sim.js';
-import { decodeRevocationList, isRevoked } from '../offline/revocation.js';
-import { decodeVoucher, encodeVoucher, signVoucher } from '../offline/voucher.js';
+} from '../../test/helpers/bank_fixture.js';
+import { SimDevice, tap } from '../../test/helpers/offline_device_sim.js';
+import { decodeRevocationList, isRevoked } from '../../offline/revocation.js';
+import { decodeVoucher, encodeVoucher, signVoucher } from '../../offline/voucher.js';
 
 const yuan = (n: number): bigint => BigInt(n) * 100n;
 
