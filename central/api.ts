@@ -26,6 +26,7 @@ import { registerEventStream } from './events.js';
 import { metricsPlugin } from '../platform/metrics.js';
 import { dashboardPlugin, type DashboardOptions } from './dashboard/plugin.js';
 import type { Registry } from 'prom-client';
+import { REGULATOR_SIGNER, centralAnalyticsApi, type CentralAnalytics } from './analytics.js';
 
 export interface CentralApiOptions {
   ledger: Ledger;
@@ -44,6 +45,8 @@ export interface CentralApiOptions {
   /** Client limits (default: SERVER_LIMITS_DEFAULT with central's body size). */
   limits?: ServerLimits;
   tls?: TlsConfig;
+  /** Private analytics for central's regulator and the combined statistic across banks (central/analytics.ts). */
+  analytics?: CentralAnalytics;
 }
 
 /** Batch bodies from this size up are parsed on a worker thread (below it, the hop costs more than it saves). */
@@ -147,6 +150,7 @@ export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInst
 
   const lookup = (id: string): Signer | undefined => {
     if (id === OPERATOR_SIGNER) return { id, publicKey: o.operatorPublicKey, role: 'operator' };
+    if (id === REGULATOR_SIGNER && o.analytics) return { id, publicKey: o.analytics.regulatorPublicKey, role: 'regulator' };
     const i = o.store.getIntermediary(id);
     return i === undefined ? undefined : { id, publicKey: Buffer.from(i.publicKey, 'hex'), role: 'intermediary' };
   };
@@ -339,5 +343,6 @@ export async function buildCentralApi(o: CentralApiOptions): Promise<FastifyInst
 
   registerEventStream(app, { ledger: o.ledger, store: o.store, preValidation: anySigner });
   if (o.dashboard) await app.register(dashboardPlugin, o.dashboard);
+  if (o.analytics) await app.register(centralAnalyticsApi, { analytics: o.analytics, regulatorOnly: auth.hook(['regulator']), anySigner: auth.hook(['operator', 'intermediary', 'regulator']) });
   return app;
 }

@@ -14,6 +14,7 @@ import { DURABILITIES, type Durability } from './store.js';
 import { startCentral } from './node.js';
 import { CENTRAL_LIMITS, OPERATOR_SIGNER } from './api.js';
 import { limitsFromCli, tlsFromCli, wholeNumberFromCli } from '../platform/server_limits.js';
+import { registerCentralAnalyticsCommands } from '../platform/analytics_cli.js';
 
 /** A --store value: only postgres:// (or postgresql://) URLs name a SQL store. */
 function sqlUrl(v: string): string {
@@ -181,6 +182,8 @@ program.command('supply')
     const r = await fetch(`${o.url}/v1/supply`);
     process.stdout.write(await r.text() + '\n');
   });
+
+registerCentralAnalyticsCommands(program);
 
 program.parseAsync().catch((e: Error & { code?: string }) => {
   process.stderr.write(`cbdc-central: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);

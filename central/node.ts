@@ -14,6 +14,8 @@ import { createMetricsRegistry } from '../platform/metrics.js';
 import { registerCentralMetrics } from './metrics.js';
 import type { Durability, LedgerStore } from './store.js';
 import type { ServerLimits, TlsConfig } from '../platform/server_limits.js';
+import { readOrCreateKeyFile } from '../platform/key_file.js';
+import { CentralAnalytics, type CentralAnalyticsOptions } from './analytics.js';
 
 export interface CentralConfig {
   host: string;
@@ -39,12 +41,15 @@ export interface CentralConfig {
   limits?: ServerLimits;
   /** Serve HTTPS with this certificate and key. */
   tls?: TlsConfig;
+  /** Private analytics: minimum group size, privacy budget (central/analytics.ts); its keys and budget live under dataDir. */
+  analytics?: CentralAnalyticsOptions;
 }
 
 export interface CentralNode {
   app: FastifyInstance;
   ledger: Ledger;
   store: LedgerStore;
+  analytics: CentralAnalytics;
   url: string;
   close(): Promise<void>;
 }
@@ -62,25 +67,31 @@ export async function startCentral(c: CentralConfig): Promise<CentralNode> {
   });
   const metrics = createMetricsRegistry();
   registerCentralMetrics(metrics, { ledger, store });
+  // The regulator's key (it queries; its secret stays with the regulator's tools) and the
+  // analytics coordinator's (central signs its requests to banks with it), created on first start.
+  const analytics = new CentralAnalytics(c.dataDir, c.network, store, readOrCreateKeyFile(path.join(c.dataDir, 'coordinator.key')),
+    readOrCreateKeyFile(path.join(c.dataDir, 'regulator.key')).publicKey, c.analytics);
   const app = await buildCentralApi({
     ledger, store, network: c.network, operatorPublicKey: c.operatorPublicKey, verifier, verification: c.verification,
     metrics, dashboard: { ledger, store, network: c.network, ...(c.dashboardIntervalMs ? { intervalMs: c.dashboardIntervalMs } : {}) },
     ...(c.logLevel ? { logLevel: c.logLevel } : {}),
     ...(c.limits ? { limits: c.limits } : {}), ...(c.tls ? { tls: c.tls } : {}),
     ...(c.operatorSecretKey ? { operatorSecretKey: c.operatorSecretKey } : {}),
+    analytics,
   });
   await app.listen({ host: c.host, port: c.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : c.port;
   let closing: Promise<void> | null = null;
   return {
-    app, ledger, store, url: `${c.tls ? 'https' : 'http'}://${c.host.includes(':') ? `[${c.host}]` : c.host}:${port}`,
+    app, ledger, store, analytics, url: `${c.tls ? 'https' : 'http'}://${c.host.includes(':') ? `[${c.host}]` : c.host}:${port}`,
     close() {
       closing ??= (async () => {
         await app.close();
         await ledger.drain();
         await pool?.close();
         await store.close();
+        await analytics.close();
       })();
       return closing;
     },

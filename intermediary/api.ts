@@ -27,11 +27,19 @@ import { parseTier, type Tier } from './tiers.js';
 import type { OfflineService } from './offline/reserve.js';
 import { offlineApi } from './offline/api.js';
 import { contractsApi } from './contracts_api.js';
+import type { ReceiptService } from './receipts/service.js';
+import { ReceiptDraftSchema, receiptsApi } from './receipts/api.js';
 import type { ContractServices } from './contracts/services.js';
+import type { VisitorService } from './visitors/service.js';
+import { visitorsApi } from './visitors/api.js';
+import type { BankAnalytics } from './analytics/service.js';
+import { analyticsApi } from './analytics/api.js';
+import { REGION_PATTERN, parseRegion, regionOf } from './analytics/regions.js';
+import { visitorExpired } from './visitors/rules.js';
 
 export interface StaffKeys {
   /** signer id -> [public key, role] (roles: staff, compliance, regulator) */
-  [signer: string]: { publicKey: Buffer; role: 'staff' | 'compliance' | 'regulator' };
+  [signer: string]: { publicKey: Buffer; role: 'staff' | 'compliance' | 'regulator' | 'tax' };
 }
 
 export interface BankApiOptions {
@@ -47,6 +55,12 @@ export interface BankApiOptions {
   metrics?: Registry;
   /** The contract services (schedules and lock-based contracts), when the node runs them. */
   contracts?: ContractServices;
+  /** Electronic receipts (intermediary/receipts/). */
+  receipts?: ReceiptService;
+  /** Visitor (tier 5) wallets: passport opening, card top-ups, conversion back (intermediary/visitors/). */
+  visitors?: VisitorService;
+  /** Private analytics: the regulator's queries, and the bank's part in central's combined statistic (intermediary/analytics/). */
+  analytics?: BankAnalytics;
   /** Client limits (default: SERVER_LIMITS_DEFAULT). */
   limits?: ServerLimits;
   tls?: TlsConfig;
@@ -63,14 +77,17 @@ const EvidenceSchema = Obj({
   phone: Type.Optional(Type.String({ maxLength: 16 })), name: Type.Optional(Type.String({ maxLength: 64 })),
   id_number: Type.Optional(Type.String({ maxLength: 32 })), linked_account: Type.Optional(Type.String({ maxLength: 34 })),
   verified_in_person_by: Type.Optional(Type.String({ maxLength: 64 })),
+  // Tier 5 only: hashed at once, never stored or answered.
+  passport_number: Type.Optional(Type.String({ maxLength: 20 })), nationality: Type.Optional(Type.String({ maxLength: 3 })),
 });
-const TierSchema = Type.Integer({ minimum: 1, maximum: 4, 'x-cbdc-code': 'CBDC_ERR_KYC_TIER' });
+const TierSchema = Type.Integer({ minimum: 1, maximum: 5, 'x-cbdc-code': 'CBDC_ERR_KYC_TIER' });
 const PayeeSchema = Obj({ alias: Type.Optional(Type.String({ maxLength: 40 })), account: Type.Optional(AccountId), bank: Type.Optional(IntermediaryId) });
 const Limits = Loose({ balance_cap_fen: Type.Union([AmountFen, Type.Null()]), single_payment_fen: Type.Union([AmountFen, Type.Null()]), daily_fen: Type.Union([AmountFen, Type.Null()]), annual_fen: Type.Union([AmountFen, Type.Null()]) });
 const AccountView = Loose({
   id: Type.String(), kind: Type.String(), mcc: Type.Union([Type.String(), Type.Null()]), tier: Type.Integer(), status: Type.String(),
   wallet_key: PublicKeyHex, aliases: Type.Array(Type.String()), balance_fen: AmountFen, deposit_fen: AmountFen,
   limits: Limits, used_today_fen: AmountFen, used_this_year_fen: AmountFen, lock: Type.Unknown(),
+  region: Type.Optional(Type.String()),
 });
 const PaymentView = Loose({
   id: Type.String(), status: Type.String(), amount_fen: AmountFen, txid: Hex32, tx: Type.Unknown(), idempotency_key: Type.String(),
@@ -94,6 +111,9 @@ export function accountJson(bank: Bank, a: AccountRec): Static<typeof AccountVie
     id: a.id, kind: a.kind, mcc: a.mcc, tier: a.tier, status: a.status, wallet_key: a.walletKey, aliases: a.aliases,
     balance_fen: a.balanceFen, deposit_fen: a.depositFen, limits: limitsJson(bank, a.tier),
     used_today_fen: u.dayFen.toString(), used_this_year_fen: u.yearFen.toString(), lock: bank.lockJsonOf(a),
+    ...(a.taxId !== undefined ? { tax_id: a.taxId } : {}),
+    region: regionOf(a),
+    ...(a.visitor !== undefined ? { visitor: { valid_until_ms: a.visitor.validUntilMs, expired: visitorExpired(a, bank.now()) } } : {}),
   };
 }
 
@@ -153,6 +173,15 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
   const staffOnly = auth.hook(['staff']);
   const peerBank = auth.hook(['bank']);
   const compliance = auth.hook(['compliance', 'regulator']);
+  // The tax authority only reads: whatever a route's own rules, a request naming a tax signer
+  // that would change something is refused before anything else (the one-request payment
+  // route, authenticated by its transaction, included).
+  const taxSigners = new Set(Object.entries(o.staff).filter(([, s]) => s.role === 'tax').map(([id]) => id));
+  app.addHook('onRequest', async (req) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || taxSigners.size === 0) return;
+    const signer = req.headers['x-cbdc-signer'];
+    if (typeof signer === 'string' && taxSigners.has(signer)) throw new CbdcError('CBDC_ERR_FORBIDDEN', 'the tax authority may only read');
+  });
   /** A customer may act only on its own account; staff on any. */
   const self = (signer: Signer, accountId: string): void => {
     if (signer.role === 'customer' && signer.id !== accountId) throw new CbdcError('CBDC_ERR_FORBIDDEN', 'a wallet may act only on its own account');
@@ -166,19 +195,29 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
   app.get('/v1/health', { schema: { response: { 200: Obj({ status: Type.String(), bank: Type.String(), network: Type.String() }) } } }, async () => ({ status: 'ok', bank: bank.id, network: bank.network }));
 
   app.get('/v1/limits', { schema: { response: { 200: Loose({ time_zone: Type.String(), tiers: Type.Unknown() }) } } }, async () => ({
-    time_zone: 'Asia/Shanghai', tiers: Object.fromEntries(([1, 2, 3, 4] as Tier[]).map((t) => [t, limitsJson(bank, t)])),
+    time_zone: 'Asia/Shanghai', tiers: Object.fromEntries(([1, 2, 3, 4, 5] as Tier[]).map((t) => [t, limitsJson(bank, t)])),
   }));
 
   app.post('/v1/accounts', {
     preValidation: applicant,
     schema: {
       description: 'Open an account. Signed by the new wallet key itself (signer "key:<hex>"), proving possession.',
-      body: Obj({ kind: Type.Union([Type.Literal('personal'), Type.Literal('merchant')]), mcc: Type.Optional(Type.String({ maxLength: 4 })), tier: TierSchema, evidence: EvidenceSchema }),
+      body: Obj({
+        kind: Type.Union([Type.Literal('personal'), Type.Literal('merchant')]), mcc: Type.Optional(Type.String({ maxLength: 4 })), tier: TierSchema, evidence: EvidenceSchema,
+        valid_until_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000, description: 'Tier 5 (visitor) only, and required there: when the wallet stops receiving', 'x-cbdc-code': 'CBDC_ERR_VISITOR_VALIDITY' })),
+        tax_id: Type.Optional(Type.String({ pattern: '^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$', description: "A merchant's unified social credit code (GB 32100-2015): merchants with one issue receipts", 'x-cbdc-code': 'CBDC_ERR_TAX_ID' })),
+        region: Type.Optional(Type.String({ pattern: REGION_PATTERN, maxLength: 7, description: 'ISO 3166-2:CN subdivision code (CN-GD, CN-BJ, ...); default "unknown"', 'x-cbdc-code': 'CBDC_ERR_REGION' })),
+      }),
       response: { 201: AccountView, ...Errors },
     },
   }, async (req, reply) => {
     const walletKey = req.signer!.publicKey;
-    const a = await bank.openAccount({ walletKey, kind: req.body.kind, mcc: req.body.mcc ?? null, tier: parseTier(req.body.tier), evidence: req.body.evidence, staff: null });
+    const tier = parseTier(req.body.tier);
+    if (tier !== 5 && req.body.valid_until_ms !== undefined) throw new CbdcError('CBDC_ERR_VISITOR_VALIDITY', 'only a visitor (tier 5) wallet has a validity end');
+    if (tier === 5 && o.visitors === undefined) throw new CbdcError('CBDC_ERR_KYC_TIER', 'this bank opens no visitor wallets');
+    const a = tier === 5
+      ? await o.visitors!.open({ walletKey, kind: req.body.kind, mcc: req.body.mcc ?? null, evidence: req.body.evidence, validUntilMs: req.body.valid_until_ms })
+      : await bank.openAccount({ walletKey, kind: req.body.kind, mcc: req.body.mcc ?? null, tier, evidence: req.body.evidence, staff: null, taxId: req.body.tax_id ?? null, region: parseRegion(req.body.region) });
     await bank.durable();
     return reply.code(201).send(accountJson(bank, a));
   });
@@ -271,21 +310,24 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     preValidation: customerOrStaff,
     schema: {
       description: 'Step 1 of a payment: the bank resolves the payee, checks every limit, reserves outputs and returns the transaction for the wallet to sign. The same idempotency key returns the same payment.',
-      params, body: Obj({ idempotency_key: IdempotencyKey, payee: PayeeSchema, amount_fen: AmountFen }),
+      params, body: Obj({ idempotency_key: IdempotencyKey, payee: PayeeSchema, amount_fen: AmountFen, receipt: Type.Optional(ReceiptDraftSchema) }),
       response: { 200: PaymentView, ...Errors },
     },
   }, async (req) => {
     onlyCustomer(req.signer!, req.params.id);
     const payee = req.body.payee;
     if ((payee.alias === undefined) === (payee.account === undefined)) throw new CbdcError('CBDC_ERR_PAYEE_UNKNOWN', 'name the payee by alias or by account id');
-    const p = await bank.preparePayment(req.params.id, { idempotencyKey: req.body.idempotency_key, payee, amountFen: parsePositiveAmountFen(req.body.amount_fen, 'amount_fen') });
+    const p = await bank.preparePayment(req.params.id, {
+      idempotencyKey: req.body.idempotency_key, payee, amountFen: parsePositiveAmountFen(req.body.amount_fen, 'amount_fen'),
+      ...(req.body.receipt !== undefined ? { receiptDraft: req.body.receipt } : {}),
+    });
     await bank.durable();
     return paymentJson(p);
   });
 
   // One request per payment: the wallet's signature over the transaction is the request's
   // authentication (no request signature beside it), checked before anything else is done.
-  const PaymentBody = Obj({ idempotency_key: IdempotencyKey, payee: PayeeSchema, amount_fen: AmountFen, tx: TxSchema });
+  const PaymentBody = Obj({ idempotency_key: IdempotencyKey, payee: PayeeSchema, amount_fen: AmountFen, tx: TxSchema, receipt: Type.Optional(ReceiptDraftSchema) });
   const walletTx = new WeakMap<object, Tx>();
   app.post('/v1/accounts/:id/pay', {
     preValidation: async (req) => {
@@ -309,6 +351,7 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     try {
       p = await bank.pay(req.params.id, {
         idempotencyKey: req.body.idempotency_key, payee, amountFen: parsePositiveAmountFen(req.body.amount_fen, 'amount_fen'), tx: walletTx.get(req)!, signatureChecked: true,
+        ...(req.body.receipt !== undefined ? { receiptDraft: req.body.receipt } : {}),
       });
     } catch (e) {
       if (e instanceof PaymentOutputsRefusal) return sendError(reply, e, { outputs: e.outputs }) as never;
@@ -527,7 +570,10 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     })),
   }));
 
+  if (o.receipts) await app.register(receiptsApi, { bank, service: o.receipts, customerOrStaff, staffOnly, taxOnly: auth.hook(['tax']), peerBank: newPeerBank, bankKeys: o.bankKeys });
   if (o.contracts) await app.register(contractsApi, { bank, services: o.contracts, customerOrStaff, staffOnly, anySigner: auth.hook(['customer', 'staff', 'applicant']) });
+  if (o.visitors) await app.register(visitorsApi, { bank, visitors: o.visitors, customerOrStaff, staffOnly });
+  if (o.analytics) await app.register(analyticsApi, { analytics: o.analytics, regulatorOnly: auth.hook(['regulator']) });
 
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
   void TxSchema;

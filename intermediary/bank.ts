@@ -30,6 +30,10 @@ import {
 } from './store.js';
 import type { CentralBatchEvent, CentralLink, CentralResult } from './central_link.js';
 import { SignedClient } from '../platform/signed_client.js';
+import { checkTaxId } from '../protocol/receipt.js';
+import { checkVisitorReceives } from './visitors/rules.js';
+import type { VisitorRec } from './store.js';
+import { UNKNOWN_REGION, parseRegion } from './analytics/regions.js';
 
 export const BANK_OWNER = '_bank';
 /** Owner of the coins locked to the offline-reserve key (intermediary/offline/reserve.ts). */
@@ -126,6 +130,28 @@ export interface ContractHooks {
   refused(txid: string, code: ErrorCode, message: string): void;
 }
 
+/**
+ * An exchange to the wallet paid for other than from the deposit (a visitor's card top-up):
+ * `transit`, the money arrives in the deposit and leaves it in the same transaction, so the
+ * deposit is neither checked nor debited (a refusal after submission credits it there, where
+ * the visitor's money then is); `within` runs in the exchange's LMDB transaction after its
+ * checks (it only writes, never throws).
+ */
+export interface ExchangeExtra {
+  transit?: true;
+  within?: (txid: string) => void;
+}
+
+/** What the receipt service does at the bank's payment steps. */
+export interface ReceiptHooks {
+  /** Before a payment carrying a receipt draft is made (throws a coded refusal; changes nothing). */
+  check(draft: string, payee: { bank: string; account: string; walletKey?: Buffer }, amountFen: bigint): Promise<void>;
+  /** Inside the transaction applying `txid`: `credits` is what it paid into each account here (wallet and sweep). Only writes. */
+  applied(txid: string, payment: PaymentRec | undefined, credits: ReadonlyMap<string, bigint>, atMs: number): void;
+  /** Inside the transaction recording an account's tax id: indexes it. Only writes. */
+  taxIdSet(accountId: string, taxId: string): void;
+}
+
 /** A transaction sent to central whose outcome this bank has not yet learned. */
 interface PendingTx {
   kind: 'payment' | 'exchange' | 'contract';
@@ -171,6 +197,8 @@ export class Bank extends EventEmitter<BankEvents> {
   private holdingsBusy = false;
   /** The offline module's hook (loads and reserve payouts settle atomically with their transaction). */
   onApplied: AppliedTxHook | null = null;
+  /** The receipt service (intermediary/receipts/service.ts): checks a payment's draft before it is made, and hears of each settlement. */
+  receipts: ReceiptHooks | null = null;
 
   constructor(readonly store: BankStore, readonly link: CentralLink, c: BankConfig) {
     super();
@@ -285,12 +313,31 @@ export class Bank extends EventEmitter<BankEvents> {
     return this.limits[tier];
   }
 
-  async openAccount(o: { walletKey: Buffer; kind: 'personal' | 'merchant'; mcc?: string | null; tier: Tier; evidence: Evidence; staff: string | null }): Promise<AccountRec> {
+  /** The bank's clock (tests move it; every limit and validity uses it). */
+  now(): number {
+    return this.clock();
+  }
+
+  /** Room left under an account's balance cap, counting money promised to it (null: no cap). */
+  capRoomFen(a: AccountRec): bigint | null {
+    const cap = this.limits[a.tier].balanceCapFen;
+    if (cap === null) return null;
+    const used = fen(a.balanceFen) + this.pendingFor(a.id);
+    return cap > used ? cap - used : 0n;
+  }
+
+  /** `visitor`: a tier-5 wallet's facts (intermediary/visitors/service.ts); its passport hash is unique among open accounts. */
+  async openAccount(o: { walletKey: Buffer; kind: 'personal' | 'merchant'; mcc?: string | null; tier: Tier; evidence: Evidence; staff: string | null; visitor?: VisitorRec; taxId?: string | null; region?: string }): Promise<AccountRec> {
     if (o.tier === 1 && o.staff === null) fail('CBDC_ERR_KYC_TIER', 'class 1 accounts are opened in person by bank staff');
+    if ((o.tier === 5) !== (o.visitor !== undefined)) fail('CBDC_ERR_VISITOR_VALIDITY', o.tier === 5 ? 'a visitor wallet is opened with its validity end' : 'only a visitor (tier 5) wallet has a validity end');
     const evidence = checkEvidence(o.tier, o.evidence);
     if (o.tier === 1) evidence.verified_in_person_by ??= o.staff!;
     const mcc = o.mcc ?? null;
     if ((o.kind === 'merchant') !== (mcc !== null) || (mcc !== null && !MCC_PATTERN.test(mcc))) fail('CBDC_ERR_MERCHANT_CATEGORY');
+    const taxId = o.taxId ?? null;
+    if (taxId !== null && o.kind !== 'merchant') fail('CBDC_ERR_TAX_ID', 'only a merchant account records a tax id');
+    if (taxId !== null) checkTaxId(taxId);
+    const region = parseRegion(o.region);
     const walletHex = o.walletKey.toString('hex');
     const lockHex = encodeLock(this.customerLock(o.walletKey)).toString('hex');
     const sweepLockHex = encodeLock(this.sweepLock(o.walletKey)).toString('hex');
@@ -298,11 +345,17 @@ export class Bank extends EventEmitter<BankEvents> {
     return this.atomic(() => {
       if (this.store.walletKeys.get(walletHex) !== undefined) fail('CBDC_ERR_ACCOUNT_EXISTS');
       if (this.store.aliases.get(phone) !== undefined) fail('CBDC_ERR_ALIAS_TAKEN', `${phone} belongs to another account`);
+      if (o.visitor !== undefined && this.store.visitorPassports.get(o.visitor.passportHash) !== undefined) fail('CBDC_ERR_VISITOR_EXISTS');
       const id = `${this.id}.${randomBytes(6).toString('hex')}`;
       const rec: AccountRec = {
         id, kind: o.kind, mcc, tier: o.tier, status: 'active', walletKey: walletHex, lockHex, sweepLockHex, aliases: [phone],
         evidence, balanceFen: '0', depositFen: '0', historyNext: 0, createdAtMs: this.clock(), kycHistory: [],
+        ...(o.visitor !== undefined ? { visitor: o.visitor } : {}),
+        ...(region !== UNKNOWN_REGION ? { region } : {}),
+        ...(taxId !== null ? { taxId } : {}),
       };
+      if (taxId !== null) this.receipts?.taxIdSet(id, taxId);
+      if (o.visitor !== undefined) this.store.visitorPassports.putSync(o.visitor.passportHash, id);
       this.store.accounts.putSync(id, rec);
       this.store.walletKeys.putSync(walletHex, id);
       this.store.aliases.putSync(phone, id);
@@ -315,6 +368,8 @@ export class Bank extends EventEmitter<BankEvents> {
   /** Upgrade or downgrade, with the evidence the new tier needs (recorded, not verified). */
   async changeTier(id: string, tier: Tier, evidence: Evidence, by: string, byStaff: boolean): Promise<AccountRec> {
     if (tier === 1 && !byStaff) fail('CBDC_ERR_KYC_TIER', 'class 1 needs in-person verification by bank staff');
+    // A visitor who becomes resident opens a resident account (and a resident never becomes a visitor).
+    if (tier === 5 || this.account(id).tier === 5) fail('CBDC_ERR_VISITOR_TIER_CHANGE');
     const merged = { ...this.account(id).evidence, ...evidence };
     if (tier === 1) merged.verified_in_person_by ??= by;
     const checked = checkEvidence(tier, merged);
@@ -350,6 +405,8 @@ export class Bank extends EventEmitter<BankEvents> {
       const next: AccountRec = { ...a, status: 'closed' };
       this.store.accounts.putSync(id, next);
       for (const al of a.aliases) this.store.aliases.removeSync(al);
+      // One open visitor wallet per passport: a closed one frees it.
+      if (a.visitor !== undefined) this.store.visitorPassports.removeSync(a.visitor.passportHash);
       return next;
     });
   }
@@ -399,7 +456,7 @@ export class Bank extends EventEmitter<BankEvents> {
    * Deposit -> wallet: the bank pays CBDC from its holdings to the customer's lock and debits
    * the deposit, atomically with reserving the holdings it spends.
    */
-  async exchangeToWallet(id: string, amountFen: bigint, idempotencyKey: string): Promise<Record<string, unknown>> {
+  async exchangeToWallet(id: string, amountFen: bigint, idempotencyKey: string, x: ExchangeExtra = {}): Promise<Record<string, unknown>> {
     const keyName = `exchange-key/${id}/${idempotencyKey}`;
     const earlier = this.store.meta.get(keyName) as { amountFen: string; txid: string; code?: ErrorCode; message?: string } | undefined;
     if (earlier !== undefined) return this.sameExchange(id, amountFen, earlier);
@@ -408,7 +465,8 @@ export class Bank extends EventEmitter<BankEvents> {
       if (again !== undefined) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT', 'an exchange with this idempotency key is already under way');
       const a = this.account(id);
       if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
-      if (fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
+      checkVisitorReceives(a, this.clock());
+      if (x.transit !== true && fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
       const cap = this.limits[a.tier].balanceCapFen;
       if (cap !== null && fen(a.balanceFen) + this.pendingFor(a.id) + amountFen > cap) fail('CBDC_ERR_BALANCE_CAP');
       const { coins, sumFen } = this.selectCoins(BANK_OWNER, amountFen);
@@ -421,7 +479,9 @@ export class Bank extends EventEmitter<BankEvents> {
       this.store.meta.putSync(`exchange-tx/${txid}`, id);
       this.store.meta.putSync(keyName, { amountFen: amountFen.toString(), txid });
       this.store.meta.putSync(`pending-tx/${txid}`, { kind: 'exchange', account: id, amountFen: amountFen.toString(), tx: txToJson(tx), coins: coins.map((c) => c.pos) } satisfies PendingTx);
-      this.store.accounts.putSync(id, { ...a, depositFen: (fen(a.depositFen) - amountFen).toString() });
+      // In transit the money was never in the deposit: nothing to debit (a refusal later credits it there).
+      if (x.transit !== true) this.store.accounts.putSync(id, { ...a, depositFen: (fen(a.depositFen) - amountFen).toString() });
+      x.within?.(txid);
       return { tx, txid, coins };
     });
     const r = await this.submitPending(prepared.txid, prepared.tx);
@@ -705,6 +765,7 @@ export class Bank extends EventEmitter<BankEvents> {
     const a = id === undefined ? undefined : this.store.accounts.get(id);
     if (a === undefined || a.status === 'closed') fail('CBDC_ERR_PAYEE_UNKNOWN');
     if (a.status === 'frozen' && !this.cfg.frozenCanReceive) fail('CBDC_ERR_ACCOUNT_FROZEN', 'the payee account is frozen');
+    checkVisitorReceives(a, this.clock());
     const { walletFen, excessFen } = splitAtCap(this.limits[a.tier], fen(a.balanceFen) + this.pendingFor(a.id), amountFen);
     if (excessFen > 0n && a.evidence.linked_account === undefined) fail('CBDC_ERR_BALANCE_CAP');
     const wk = Buffer.from(a.walletKey, 'hex');
@@ -756,6 +817,7 @@ export class Bank extends EventEmitter<BankEvents> {
     const a = id === undefined ? undefined : this.store.accounts.get(id);
     if (a === undefined || a.status === 'closed') fail('CBDC_ERR_PAYEE_UNKNOWN');
     if (a.status === 'frozen' && !this.cfg.frozenCanReceive) fail('CBDC_ERR_ACCOUNT_FROZEN', 'the payee account is frozen');
+    checkVisitorReceives(a, this.clock());
     return a;
   }
 
@@ -768,7 +830,8 @@ export class Bank extends EventEmitter<BankEvents> {
   receiveTerms(ref: { alias?: string; account?: string }, askingBank: string, roomWantedFen: bigint, unusedFen = 0n): ReceiveTerms {
     const a = this.receivingAccount(ref);
     const cap = this.limits[a.tier].balanceCapFen;
-    const untilMs = this.clock() + RECEIVE_TERMS_TTL_MS;
+    // A visitor wallet's terms end with its validity: a payer's bank holding them pays no later.
+    const untilMs = Math.min(this.clock() + RECEIVE_TERMS_TTL_MS, a.visitor?.validUntilMs ?? Number.MAX_SAFE_INTEGER);
     let roomFen: bigint | null = null;
     if (cap !== null) {
       if (askingBank !== this.id && unusedFen > 0n) this.releaseAllotted(a.id, askingBank, unusedFen);
@@ -858,7 +921,7 @@ export class Bank extends EventEmitter<BankEvents> {
       fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
     }
     if (r.status !== 200) {
-      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN') fail(r.body.code, r.body.message);
+      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN' || r.body.code === 'CBDC_ERR_VISITOR_EXPIRED') fail(r.body.code, r.body.message);
       fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
     }
     const t = termsFromJson(r.body);
@@ -909,7 +972,7 @@ export class Bank extends EventEmitter<BankEvents> {
       fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
     }
     if (r.status !== 200) {
-      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_BALANCE_CAP' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN') fail(r.body.code, r.body.message);
+      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_BALANCE_CAP' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN' || r.body.code === 'CBDC_ERR_VISITOR_EXPIRED') fail(r.body.code, r.body.message);
       fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
     }
     const outputs = r.body.outputs.map((o) => ({ value: BigInt(o.value), lock: parseLock(o.lock) }));
@@ -925,16 +988,19 @@ export class Bank extends EventEmitter<BankEvents> {
    * limit, reserves the payer's outputs, builds the transaction with change, and returns it for
    * the wallet's signature. The same idempotency key returns the same payment.
    */
-  async preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit' | OfflineLoadPayee | ContractPayee; amountFen: bigint; source?: PaymentSource }): Promise<PaymentRec> {
+  async preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit' | OfflineLoadPayee | ContractPayee; amountFen: bigint; source?: PaymentSource; receiptDraft?: string }): Promise<PaymentRec> {
     const contract = typeof req.payee === 'object' && 'contract' in req.payee ? req.payee : null;
     const digestOf = contract === null ? [req.payee, req.source?.owner ?? null] : ['contract', contract.contract, contract.outputs.map((o) => [o.value.toString(), encodeLock(o.lock).toString('hex')])];
-    const digest = createHash('sha256').update(JSON.stringify([...digestOf, req.amountFen.toString()])).digest('hex');
+    // A receipt draft is part of the request (the same key with another draft is another request).
+    const digest = createHash('sha256').update(JSON.stringify([...digestOf, req.amountFen.toString(), ...(req.receiptDraft !== undefined ? [req.receiptDraft] : [])])).digest('hex');
     const existing = this.store.idem.get([accountId, req.idempotencyKey]);
     if (existing !== undefined) return this.samePayment(existing, digest);
     const payer = this.account(accountId);
     if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
     if (payer.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-    const limitsNow = contract === null || contract.limitsNow;
+    // A visitor converting back on exit moves money to its own deposit to leave the country with
+    // it: the payer limits never block that (it pays no one; the bank's FX ledger records it).
+    const limitsNow = contract === null ? !(req.payee === 'deposit' && payer.tier === 5) : contract.limitsNow;
     if (limitsNow) checkPayerLimits(this.limits[payer.tier], req.amountFen, this.usageOf(accountId));
     if (req.source === undefined && fen(payer.balanceFen) < req.amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS');
 
@@ -955,6 +1021,10 @@ export class Bank extends EventEmitter<BankEvents> {
       quote = await this.resolvePayee(payee, req.amountFen);
       if (quote.bank === this.id && quote.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
       payeeRec = { bank: quote.bank, account: quote.account, alias: payee.alias ?? null, kind: 'customer' };
+    }
+    if (req.receiptDraft !== undefined) {
+      if (payeeRec.kind !== 'customer' || payeeRec.account === null || this.receipts === null) fail('CBDC_ERR_RECEIPT_MERCHANT', 'only a payment to a merchant carries a receipt draft');
+      await this.receipts.check(req.receiptDraft, { bank: payeeRec.bank, account: payeeRec.account }, req.amountFen);
     }
 
     const { rec: prepared, tx: preparedTx } = await this.atomic((): { rec: PaymentRec; tx: Tx | null } => {
@@ -978,6 +1048,7 @@ export class Bank extends EventEmitter<BankEvents> {
         dayKey: day, yearKey: year, result: null,
         ...(limitsNow ? {} : { usageLater: true }),
         ...(req.source !== undefined ? { source: req.source.owner } : {}),
+        ...(req.receiptDraft !== undefined ? { receiptDraft: req.receiptDraft } : {}),
       };
       for (const c of coins) this.store.reserved.putSync(posKey(c.pos), id);
       if (limitsNow) this.writeUsage(accountId, day, year, usage.dayFen + req.amountFen, usage.yearFen + req.amountFen);
@@ -1001,13 +1072,13 @@ export class Bank extends EventEmitter<BankEvents> {
    * answers the settled (or refused) payment. The same idempotency key, or the same
    * transaction sent again, answers the same payment.
    */
-  async pay(accountId: string, req: { idempotencyKey: string; payee: PayeeRef; amountFen: bigint; tx: Tx; signatureChecked?: boolean }): Promise<PaymentRec> {
+  async pay(accountId: string, req: { idempotencyKey: string; payee: PayeeRef; amountFen: bigint; tx: Tx; signatureChecked?: boolean; receiptDraft?: string }): Promise<PaymentRec> {
     const { tx, amountFen } = req;
     const txidBytes = txId(tx);
     const txid = txidBytes.toString('hex');
     const payer = this.account(accountId);
     if (req.signatureChecked !== true) this.checkWalletSignature(payer, tx, txidBytes);
-    const digest = createHash('sha256').update(JSON.stringify([req.payee, null, amountFen.toString()])).digest('hex');
+    const digest = createHash('sha256').update(JSON.stringify([req.payee, null, amountFen.toString(), ...(req.receiptDraft !== undefined ? [req.receiptDraft] : [])])).digest('hex');
     const earlier = this.earlierPayment(accountId, req.idempotencyKey, txid, digest);
     if (earlier !== undefined) return earlier.status === 'submitted' ? this.waitForPayment(earlier.id) : earlier;
     if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
@@ -1018,6 +1089,10 @@ export class Bank extends EventEmitter<BankEvents> {
 
     const terms = await this.payeeTerms(req.payee, amountFen);
     if (terms.bank === this.id && terms.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
+    if (req.receiptDraft !== undefined) {
+      if (this.receipts === null) fail('CBDC_ERR_RECEIPT_MERCHANT', 'this bank hands on no receipt drafts');
+      await this.receipts.check(req.receiptDraft, { bank: terms.bank, account: terms.account, walletKey: terms.walletKey }, amountFen);
+    }
     const expected = payeeOutputs(terms, amountFen, tx.inputs[0]!.pos);
     const k = expected.outputs.length;
     if (tx.outputs.length < k || tx.outputs.length > k + 1 || expected.outputs.some((o, i) => tx.outputs[i]!.value !== o.value || !tx.outputs[i]!.lockBytes.equals(encodeLock(o.lock)))) {
@@ -1063,6 +1138,7 @@ export class Bank extends EventEmitter<BankEvents> {
           inputs: tx.inputs.map((i) => i.pos.toString()), inputSumFen: sumFen.toString(), changeFen: changeFen.toString(),
           tx: txToJson(signed), txid, status: 'submitted', createdAtMs: now, expiresAtMs: now + this.cfg.paymentTtlMs,
           dayKey: day, yearKey: year, result: null,
+          ...(req.receiptDraft !== undefined ? { receiptDraft: req.receiptDraft } : {}),
         };
         for (const input of tx.inputs) this.store.reserved.putSync(posKey(input.pos), id);
         this.writeUsage(accountId, day, year, usage.dayFen + amountFen, usage.yearFen + amountFen);
@@ -1561,6 +1637,13 @@ export class Bank extends EventEmitter<BankEvents> {
     for (const id of edited) this.store.accounts.putSync(id, accounts.get(id)!);
     if (payment !== undefined) this.checkAml(payment, atMs);
     this.onApplied?.(txid, payment);
+    if (this.receipts !== null) {
+      // What this transaction paid into each account here: its wallet part and any sweep to its deposit.
+      const credits = new Map<string, bigint>();
+      for (const [owner, d] of delta) if (owner !== BANK_OWNER && d > 0n) credits.set(owner, d);
+      for (const [acc, v] of sweptTo) credits.set(acc, (credits.get(acc) ?? 0n) + v);
+      this.receipts.applied(txid, payment, credits, atMs);
+    }
     this.contractHooks?.applied(txid, outputs, atMs);
   }
 

@@ -307,7 +307,7 @@ describe('accounts', () => {
     await refused(400, 'CBDC_ERR_KYC_EVIDENCE', () => k().post('/v1/accounts', { kind: 'personal', tier: 3, evidence: { phone: nextPhone() } }));
     await refused(400, 'CBDC_ERR_KYC_EVIDENCE', () => k().post('/v1/accounts', { kind: 'personal', tier: 4, evidence: { phone: '13800138000' } }));
     await refused(400, 'CBDC_ERR_KYC_TIER', () => k().post('/v1/accounts', { kind: 'personal', tier: 1, evidence: evidenceFor(2, nextPhone()) }));
-    await refused(400, 'CBDC_ERR_KYC_TIER', () => k().post('/v1/accounts', { kind: 'personal', tier: 5, evidence: { phone: nextPhone() } }));
+    await refused(400, 'CBDC_ERR_KYC_TIER', () => k().post('/v1/accounts', { kind: 'personal', tier: 6, evidence: { phone: nextPhone() } }));
     await refused(400, 'CBDC_ERR_KYC_EVIDENCE', () => a1.client.post(`/v1/accounts/${a1.id}/kyc`, { tier: 2, evidence: {} }));
     await refused(400, 'CBDC_ERR_KYC_TIER', () => a1.client.post(`/v1/accounts/${a1.id}/kyc`, { tier: 1, evidence: { linked_account: 'ACCT-1234' } }));
   });

@@ -6,6 +6,11 @@ import { readKeyFile, readOrCreateKeyFile } from '../platform/key_file.js';
 import { SignedClient } from '../platform/signed_client.js';
 import { bankKeyFiles, startBank } from './node.js';
 import { limitsFromCli, readCa, tlsFromCli } from '../platform/server_limits.js';
+import { verifyReceipt } from '../protocol/receipt.js';
+import { DEFAULT_FEE_BPS, type FxRate, parseFxRate } from './visitors/acquirer.js';
+import { registerBankAnalyticsCommands } from '../platform/analytics_cli.js';
+
+type FxTableEntries = [string, FxRate][];
 
 const program = new Command();
 
@@ -28,7 +33,7 @@ program.command('init')
   .action((o) => {
     const files = bankKeyFiles(o.dataDir);
     const kp = readOrCreateKeyFile(files.bank);
-    for (const f of [files.staff, files.compliance, files.regulator]) readOrCreateKeyFile(f);
+    for (const f of [files.staff, files.compliance, files.regulator, files.tax]) readOrCreateKeyFile(f);
     process.stdout.write(JSON.stringify({ public_key: kp.publicKey.toString('hex'), key_file: files.bank }) + '\n');
   });
 
@@ -56,6 +61,8 @@ program.command('serve')
   .option('--rate-window-ms <ms>', 'rate-limit window')
   .option('--ws-max <n>', 'open notification connections at most')
   .option('--connections-max <n>', 'open TCP connections at most')
+  .option('--fx-rate <CUR=FEN/MINOR>', "visitor wallets' exchange table, one currency each (repeatable; replaces the default table), e.g. USD=710/100: 710 fen per 100 cents", (v: string, acc: FxTableEntries) => [...acc, parseFxRate(v)], [] as FxTableEntries)
+  .option('--fx-fee-bps <n>', "the bank's fee on each visitor conversion, basis points", String(DEFAULT_FEE_BPS))
   .action(async (o) => {
     const node = await startBank({
       attest: o.attest === true,
@@ -69,6 +76,10 @@ program.command('serve')
         amlThresholdFen: parseYuan(o.amlThreshold),
       },
       contracts: { scheduler: { tickMs: msOption(o.schedulerTickMs, '--scheduler-tick-ms'), catchUpWindowMs: msOption(o.catchUpWindowMs, '--catch-up-window-ms') } },
+      visitors: {
+        ...((o.fxRate as FxTableEntries).length > 0 ? { fxTable: Object.fromEntries(o.fxRate as FxTableEntries) } : {}),
+        feeBps: /^[0-9]{1,5}$/.test(o.fxFeeBps) ? Number(o.fxFeeBps) : NaN,
+      },
     });
     process.stdout.write(JSON.stringify({ event: 'listening', role: 'bank', id: o.id, url: node.url }) + '\n');
     const stop = () => { void node.close().then(() => process.exit(0)); };
@@ -150,6 +161,91 @@ teller.command('deposit')
     else process.stderr.write(`cbdc-bank: deposit refused: ${r.body.message ?? r.status} (${r.body.code ?? `HTTP ${r.status}`})\n`);
     process.exitCode = r.status === 200 ? 0 : 1;
   });
+
+teller.command('tax-id')
+  .description("record a merchant account's tax id (18-character unified social credit code): merchants with one issue receipts")
+  .argument('<account>', 'the merchant account id, e.g. bank-b.0123456789ab')
+  .argument('<tax-id>', 'e.g. 91350100M000100Y43')
+  .requiredOption('--url <url>', 'the bank node URL')
+  .requiredOption('--data-dir <dir>', 'the bank node data directory (for the staff key)')
+  .option('--network <id>', 'network id', 'cbdc-local')
+  .action(async (account: string, taxId: string, o) => {
+    const staff = readKeyFile(bankKeyFiles(o.dataDir).staff);
+    const client = new SignedClient(o.url, o.network, 'staff', staff.secretKey);
+    const r = await client.post<{ code?: string; message?: string }>(`/v1/accounts/${encodeURIComponent(account)}/tax-id`, { tax_id: taxId });
+    if (r.status === 200) process.stdout.write(`recorded tax id ${taxId} for ${account}\n`);
+    else process.stderr.write(`cbdc-bank: tax id refused: ${r.body.message ?? r.status} (${r.body.code ?? `HTTP ${r.status}`})\n`);
+    process.exitCode = r.status === 200 ? 0 : 1;
+  });
+
+const tax = program.command('tax').description("the tax authority's read-only view (signed with the bank's tax.key)");
+tax.command('receipts')
+  .description("the receipts the bank issued for a merchant (account id or tax id), each checked against the bank's key")
+  .requiredOption('--merchant <id>', 'a merchant account id (bank-a.0123456789ab) or an 18-character tax id')
+  .option('--day <YYYY-MM-DD>', 'only receipts issued that day (bank time zone)')
+  .requiredOption('--url <url>', 'the bank node URL')
+  .requiredOption('--data-dir <dir>', 'the bank node data directory (for tax.key)')
+  .option('--network <id>', 'network id', 'cbdc-local')
+  .option('--json', 'print the receipts as one JSON document')
+  .action(async (o: { merchant: string; day?: string; url: string; dataDir: string; network: string; json?: boolean }) => {
+    const key = readKeyFile(bankKeyFiles(o.dataDir).tax);
+    const client = new SignedClient(o.url, o.network, 'tax', key.secretKey);
+    const bankKey = await client.get<{ public_key: string }>('/v1/bank/key');
+    const entries: { receipt: Record<string, unknown> & { receipt_id: string; total_fen: string; tax_fen: string; merchant_account: string } }[] = [];
+    let after: string | null = null;
+    let merchants: string[] = [];
+    // Pages until the end (at most 10,000 receipts in one listing).
+    for (let page = 0; page < 50; page++) {
+      const q: URLSearchParams = new URLSearchParams({ merchant: o.merchant, limit: '200', ...(o.day ? { day: o.day } : {}), ...(after ? { after } : {}) });
+      const r: { status: number; body: { merchants: string[]; entries: typeof entries; next: string | null; code?: string; message?: string } } = await client.get<{ merchants: string[]; entries: typeof entries; next: string | null; code?: string; message?: string }>(`/v1/tax/receipts?${q}`);
+      if (r.status !== 200) {
+        process.stderr.write(`cbdc-bank: tax receipts refused: ${r.body.message ?? r.status} (${r.body.code ?? `HTTP ${r.status}`})\n`);
+        process.exitCode = 1;
+        return;
+      }
+      merchants = r.body.merchants;
+      entries.push(...r.body.entries);
+      after = r.body.next;
+      if (after === null) break;
+    }
+    const pub = Buffer.from(bankKey.body.public_key, 'hex');
+    const bad = entries.filter((e) => !verifyReceipt(e.receipt, pub)).length;
+    if (o.json) {
+      process.stdout.write(JSON.stringify({ merchant: o.merchant, merchants, day: o.day ?? null, bank_key: bankKey.body.public_key, receipts: entries.map((e) => e.receipt) }) + '\n');
+    } else {
+      let total = 0n;
+      let taxFen = 0n;
+      for (const e of entries) {
+        total += BigInt(e.receipt.total_fen);
+        taxFen += BigInt(e.receipt.tax_fen);
+        process.stdout.write(`${e.receipt.receipt_id}  ${e.receipt.merchant_account}  ${formatYuan(BigInt(e.receipt.total_fen))}  tax ${formatYuan(BigInt(e.receipt.tax_fen))}  ${verifyReceipt(e.receipt, pub) ? 'ok' : 'BAD'}\n`);
+      }
+      process.stdout.write(`${entries.length} receipt(s), total ${formatYuan(total)} yuan, tax ${formatYuan(taxFen)} yuan${bad > 0 ? `, ${bad} BAD` : ', every signature ok'}\n`);
+    }
+    process.exitCode = bad > 0 ? 1 : 0;
+  });
+
+program.command('visitors')
+  .description("the visitor wallets' FX ledger: every card top-up and conversion back at the bank (staff key)")
+  .argument('<what>', 'fx-ledger')
+  .requiredOption('--url <url>', 'the bank node URL')
+  .requiredOption('--data-dir <dir>', 'the bank node data directory (for the staff key)')
+  .option('--network <id>', 'network id', 'cbdc-local')
+  .option('--json', 'print JSON')
+  .action(async (what: string, o) => {
+    if (what !== 'fx-ledger') throw new Error(`visitors: unknown "${what.slice(0, 20)}"; try: visitors fx-ledger`);
+    const staff = readKeyFile(bankKeyFiles(o.dataDir).staff);
+    const client = new SignedClient(o.url, o.network, 'staff', staff.secretKey);
+    const r = await client.get<{ lines?: Record<string, string | number | null>[]; code?: string; message?: string }>('/v1/bank/visitors/fx-ledger?limit=500');
+    if (o.json || r.status !== 200) process.stdout.write(JSON.stringify(r.body) + '\n');
+    else {
+      const lines = r.body.lines ?? [];
+      process.stdout.write(lines.length === 0 ? '(no FX lines)\n' : lines.map((l) => `#${l.seq}  ${l.account}  ${l.direction}  ${l.kind}  ${l.amount_minor} ${l.currency} minor units = ${formatYuan(BigInt(l.amount_fen!))} yuan (fee ${formatYuan(BigInt(l.fee_fen!))})  card ${l.card_last4}  ${l.acquirer_ref}`).join('\n') + '\n');
+    }
+    process.exitCode = r.status === 200 ? 0 : 1;
+  });
+
+registerBankAnalyticsCommands(program);
 
 program.parseAsync().catch((e: Error & { code?: string }) => {
   process.stderr.write(`cbdc-bank: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);

@@ -11,7 +11,10 @@ import { OfflineService } from './offline/reserve.js';
 import { createMetricsRegistry } from '../platform/metrics.js';
 import { registerBankMetrics } from './metrics.js';
 import { ContractServices, type ContractServicesOptions } from './contracts/services.js';
+import { ReceiptService, type ReceiptServiceOptions } from './receipts/service.js';
 import type { ServerLimits, TlsConfig } from '../platform/server_limits.js';
+import { VisitorService, type VisitorOptions } from './visitors/service.js';
+import { BankAnalytics, type BankAnalyticsOptions } from './analytics/service.js';
 
 export interface BankNodeConfig {
   id: string;
@@ -32,6 +35,12 @@ export interface BankNodeConfig {
   tlsCa?: Buffer;
   bank?: Partial<Omit<BankConfig, 'id' | 'network' | 'secretKey' | 'publicKey' | 'peers'>>;
   contracts?: ContractServicesOptions;
+  /** Receipt delivery: queue bound and retry pacing (intermediary/receipts/service.ts). */
+  receipts?: Pick<ReceiptServiceOptions, 'queueMax' | 'retryMaxMs' | 'tickMs'>;
+  /** Visitor wallets: the FX table and fee (defaults in intermediary/visitors/acquirer.ts). */
+  visitors?: VisitorOptions;
+  /** Private analytics: contribution bounds, minimum group size, privacy budget (intermediary/analytics/service.ts). */
+  analytics?: BankAnalyticsOptions;
 }
 
 export interface BankNode {
@@ -39,18 +48,25 @@ export interface BankNode {
   bank: Bank;
   offline: OfflineService;
   contracts: ContractServices;
+  visitors: VisitorService;
+  receipts: ReceiptService;
+  analytics: BankAnalytics;
   url: string;
   close(): Promise<void>;
 }
 
 /** The node's key files under its data directory (created on first start). */
-export function bankKeyFiles(dataDir: string): { bank: string; staff: string; compliance: string; regulator: string; offlineReserve: string } {
+export function bankKeyFiles(dataDir: string): { bank: string; staff: string; compliance: string; regulator: string; offlineReserve: string; visitorPepper: string; tax: string } {
   return {
+    // The secret key of this file is the HMAC key passports and card numbers are hashed under (never a signing key).
+    visitorPepper: path.join(dataDir, 'visitor-pepper.key'),
     offlineReserve: path.join(dataDir, 'offline-reserve.key'),
     bank: path.join(dataDir, 'bank.key'),
     staff: path.join(dataDir, 'staff.key'),
     compliance: path.join(dataDir, 'compliance.key'),
     regulator: path.join(dataDir, 'regulator.key'),
+    // The tax authority's key: it reads merchants' receipts, nothing else (intermediary/receipts/).
+    tax: path.join(dataDir, 'tax.key'),
   };
 }
 
@@ -62,6 +78,7 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
     staff: { publicKey: readOrCreateKeyFile(files.staff).publicKey, role: 'staff' },
     compliance: { publicKey: readOrCreateKeyFile(files.compliance).publicKey, role: 'compliance' },
     regulator: { publicKey: readOrCreateKeyFile(files.regulator).publicKey, role: 'regulator' },
+    tax: { publicKey: readOrCreateKeyFile(files.tax).publicKey, role: 'tax' },
   };
   const store = new BankStore(path.join(c.dataDir, 'bank.mdb'));
   const link = new CentralLink(c.centralUrl, c.network, c.id, key.secretKey, c.attest ?? false, c.tlsCa);
@@ -78,24 +95,29 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
   const metrics = createMetricsRegistry();
   registerBankMetrics(metrics, bank);
   const contracts = new ContractServices(bank, c.contracts);
+  const receipts = new ReceiptService(bank, { ...(c.receipts ?? {}), secretKey: key.secretKey, peerKey: (id) => bankKeys.get(id), refreshPeerKeys: refreshBankKeys, ...(c.tlsCa ? { tlsCa: c.tlsCa } : {}) });
+  const visitors = new VisitorService(bank, readOrCreateKeyFile(files.visitorPepper).secretKey, c.visitors);
+  const analytics = new BankAnalytics(bank, key.secretKey, () => bankKeys, refreshBankKeys, c.analytics);
   const app = await buildBankApi({
-    bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, metrics, contracts, ...(c.logLevel ? { logLevel: c.logLevel } : {}),
+    bank, staff, bankKeys: () => bankKeys, refreshBankKeys, offline, metrics, contracts, visitors, receipts, analytics, ...(c.logLevel ? { logLevel: c.logLevel } : {}),
     ...(c.limits ? { limits: c.limits } : {}), ...(c.tls ? { tls: c.tls } : {}),
   });
   await bank.start();
   await offline.start();
   contracts.start();
+  receipts.start();
   await app.listen({ host: c.host, port: c.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : c.port;
   let closing: Promise<void> | null = null;
   return {
-    app, bank, offline, contracts, url: `${c.tls ? 'https' : 'http'}://${c.host}:${port}`,
+    app, bank, offline, contracts, visitors, receipts, analytics, url: `${c.tls ? 'https' : 'http'}://${c.host}:${port}`,
     close() {
       closing ??= (async () => {
         await app.close();
         await offline.stop();
         await contracts.stop();
+        await receipts.stop();
         await bank.stop();
         await store.close();
       })();

@@ -25,6 +25,22 @@ export interface AccountRec {
   historyNext: number;
   createdAtMs: number;
   kycHistory: { atMs: number; from: Tier; to: Tier; by: string; evidence: Evidence }[];
+  /** A merchant's tax id (unified social credit code): only merchants with one issue receipts (intermediary/receipts/). */
+  taxId?: string;
+  /** Tier 5 only (intermediary/visitors/). */
+  visitor?: VisitorRec;
+  /** ISO 3166-2:CN subdivision code given at opening (intermediary/analytics/regions.ts); absent reads as "unknown". */
+  region?: string;
+}
+
+/**
+ * A visitor wallet's own facts. The passport number and nationality are kept only as their
+ * keyed hash (HMAC-SHA256 under the bank's pepper over "NATIONALITY:PASSPORTNUMBER"): nothing
+ * raw, not even the nationality alone. After validUntilMs the wallet only pays out.
+ */
+export interface VisitorRec {
+  passportHash: string;
+  validUntilMs: number;
 }
 
 export interface CoinRec {
@@ -66,6 +82,8 @@ export interface PaymentRec {
   usageLater?: true;
   /** The owner of the funds paying it when not the payer's wallet (a scheduled payment's pot). */
   source?: string;
+  /** The merchant-signed receipt draft the payment carries (compact form, protocol/receipt.ts); handed to the payee's bank once settled. */
+  receiptDraft?: string;
 }
 
 export interface HistoryRec {
@@ -114,11 +132,17 @@ export class BankStore {
   readonly usage: Database<string, [string, string]>;
   readonly aml: Database<AmlRec, number>;
   readonly meta: Database<unknown, string>;
+  /** Visitor wallets: passport hash -> the open account holding it. */
+  readonly visitorPassports: Database<string, string>;
+  /** Visitor wallets: the FX ledger, by its sequence number (intermediary/visitors/fx_ledger.ts). */
+  readonly visitorFx: Database<unknown, number>;
+  /** Visitor wallets: [account, FX ledger seq] -> '' (one account's lines in order). */
+  readonly visitorFxByAccount: Database<string, [string, number]>;
 
   constructor(path: string) {
     // overlappingSync: commits return before the flush; the bank awaits `flushed` where it
     // acknowledges something to a wallet (see Bank.durable).
-    this.root = open({ path, maxDbs: 40, overlappingSync: true, cache: false });
+    this.root = open({ path, maxDbs: 64, overlappingSync: true, cache: false });
     // Shared record structures: msgpackr stores each record shape (its field names) once per
     // database, under STRUCTURES_KEY, and values refer to it by number. Without it every value
     // carries its own field names and every read parses them and builds a reader for them.
@@ -141,6 +165,9 @@ export class BankStore {
     this.usage = db('usage');
     this.aml = db('aml');
     this.meta = db('meta');
+    this.visitorPassports = db('visitor-passports');
+    this.visitorFx = db('visitor-fx');
+    this.visitorFxByAccount = db('visitor-fx-by-account');
   }
 
   async flushed(): Promise<void> {

@@ -26,7 +26,8 @@ describe('the default limit table', () => {
     expect(DEFAULT_TIER_LIMITS[3]).toEqual({ balanceCapFen: yuan(20_000), singlePaymentFen: yuan(5_000), dailyFen: yuan(10_000), annualFen: yuan(200_000) });
     expect(DEFAULT_TIER_LIMITS[2]).toEqual({ balanceCapFen: yuan(500_000), singlePaymentFen: yuan(50_000), dailyFen: yuan(100_000), annualFen: null });
     expect(DEFAULT_TIER_LIMITS[1]).toEqual({ balanceCapFen: null, singlePaymentFen: null, dailyFen: null, annualFen: null });
-    expect([...TIERS].sort()).toEqual([1, 2, 3, 4]);
+    expect(DEFAULT_TIER_LIMITS[5]).toEqual({ balanceCapFen: yuan(10_000), singlePaymentFen: yuan(5_000), dailyFen: yuan(10_000), annualFen: yuan(50_000) });
+    expect([...TIERS].sort()).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('in fen exactly (4: 1,000,000 / 200,000 / 500,000 / 5,000,000)', () => {
@@ -137,15 +138,17 @@ describe('splitAtCap', () => {
 
 describe('checkEvidence', () => {
   const full: Evidence = { phone: '+8613800138000', name: 'Li Lei', id_number: '11010519491231002X', linked_account: 'ICBC-6222020000000000', verified_in_person_by: 'teller-7' };
+  const RESIDENT = TIERS.filter((t) => t !== 5);
 
   it('the evidence each tier needs', () => {
     expect(TIER_EVIDENCE[4]).toEqual(['phone']);
     expect(TIER_EVIDENCE[3]).toEqual(['phone', 'name', 'id_number']);
     expect(TIER_EVIDENCE[2]).toEqual(['phone', 'name', 'id_number', 'linked_account']);
     expect(TIER_EVIDENCE[1]).toEqual(['phone', 'name', 'id_number', 'linked_account', 'verified_in_person_by']);
+    expect(TIER_EVIDENCE[5]).toEqual(['phone', 'passport_number', 'nationality']);
   });
 
-  it.each(TIERS)('class %i: complete evidence passes; its fields and well-formed extras are kept, in-person verification only where needed', (t) => {
+  it.each(RESIDENT)('class %i: complete evidence passes; its fields and well-formed extras are kept, in-person verification only where needed', (t) => {
     const out = checkEvidence(t, full);
     const kept = new Set([...TIER_EVIDENCE[t], 'phone', 'name', 'id_number', 'linked_account']);
     expect(Object.keys(out).sort()).toEqual([...kept].sort());
@@ -154,7 +157,7 @@ describe('checkEvidence', () => {
     if (t !== 1) expect(out.verified_in_person_by).toBeUndefined();
   });
 
-  it.each(TIERS)('class %i: each missing field is CBDC_ERR_KYC_EVIDENCE', (t) => {
+  it.each(RESIDENT)('class %i: each missing field is CBDC_ERR_KYC_EVIDENCE', (t) => {
     for (const field of TIER_EVIDENCE[t]) {
       const ev: Evidence = { ...full };
       delete ev[field as keyof Evidence];
@@ -168,10 +171,12 @@ describe('checkEvidence', () => {
     id_number: ['12345', 'x'.repeat(33), '110105-1949', '身份证号码一二三', null],
     linked_account: ['abc', 'x'.repeat(35), 'acct 1234', 'acct_1234'],
     verified_in_person_by: ['', 'y'.repeat(65), 'a\u0000b'],
+    passport_number: ['1234', 'x'.repeat(21), '12 345 678', '12-345678', '', 12345678],
+    nationality: ['fra', 'FR', 'FRAN', 'F1A', '', 250],
   };
 
   it('malformed fields are CBDC_ERR_KYC_EVIDENCE for every tier that needs them', () => {
-    for (const t of TIERS) {
+    for (const t of RESIDENT) {
       for (const field of TIER_EVIDENCE[t] as (keyof Evidence)[]) {
         for (const bad of malformed[field]) {
           const ev = { ...full, [field]: bad } as Evidence;
@@ -198,11 +203,46 @@ describe('checkEvidence', () => {
   });
 });
 
-describe('parseTier', () => {
-  it('accepts exactly the integers 1 to 4', () => {
-    for (const t of [1, 2, 3, 4]) expect(parseTier(t)).toBe(t);
+describe('class 5 (visitor) evidence', () => {
+  const visitor: Evidence = { phone: '+33612345678', passport_number: '12AB34567', nationality: 'FRA' };
+
+  it('phone, passport number and nationality pass; only the phone is kept (the passport is hashed, never stored)', () => {
+    expect(checkEvidence(5, visitor)).toEqual({ phone: '+33612345678' });
+    expect(checkEvidence(5, { ...visitor, passport_number: 'a1b2c' })).toEqual({ phone: '+33612345678' });
+    expect(checkEvidence(5, { ...visitor, passport_number: 'X'.repeat(20) })).toEqual({ phone: '+33612345678' });
   });
-  it.each([0, 5, -1, 1.5, '1', '4', null, undefined, NaN, 2n, [3], { tier: 3 }, true])('refuses %s with CBDC_ERR_KYC_TIER', (v) => {
+
+  it('each missing or malformed field is CBDC_ERR_KYC_EVIDENCE', () => {
+    for (const field of TIER_EVIDENCE[5]) {
+      const ev: Evidence = { ...visitor };
+      delete ev[field as keyof Evidence];
+      expect(codeOf(() => checkEvidence(5, ev)), `without ${field}`).toBe('CBDC_ERR_KYC_EVIDENCE');
+    }
+    for (const bad of ['1234', 'x'.repeat(21), '12 345', null]) expect(codeOf(() => checkEvidence(5, { ...visitor, passport_number: bad } as Evidence))).toBe('CBDC_ERR_KYC_EVIDENCE');
+    for (const bad of ['fra', 'FR', 'FRAN', 'F1A']) expect(codeOf(() => checkEvidence(5, { ...visitor, nationality: bad }))).toBe('CBDC_ERR_KYC_EVIDENCE');
+  });
+
+  it('a Chinese passport opens a resident account, and a visitor gives no resident identity or linked account', () => {
+    expect(codeOf(() => checkEvidence(5, { ...visitor, nationality: 'CHN' }))).toBe('CBDC_ERR_KYC_EVIDENCE');
+    for (const extra of [{ name: 'Jean Dupont' }, { id_number: '110105194912310' }, { linked_account: 'ACCT-1234' }, { verified_in_person_by: 'teller-7' }]) {
+      expect(codeOf(() => checkEvidence(5, { ...visitor, ...extra })), JSON.stringify(extra)).toBe('CBDC_ERR_KYC_EVIDENCE');
+    }
+  });
+
+  it('the resident tiers refuse passport fields (they would never be stored raw anyway)', () => {
+    for (const t of [1, 2, 3, 4] as Tier[]) {
+      const ev = { phone: '+8613800138000', name: 'Li Lei', id_number: '11010519491231002X', linked_account: 'ICBC-6222', verified_in_person_by: 't' };
+      expect(codeOf(() => checkEvidence(t, { ...ev, passport_number: '12AB34567' }))).toBe('CBDC_ERR_KYC_EVIDENCE');
+      expect(codeOf(() => checkEvidence(t, { ...ev, nationality: 'FRA' }))).toBe('CBDC_ERR_KYC_EVIDENCE');
+    }
+  });
+});
+
+describe('parseTier', () => {
+  it('accepts exactly the integers 1 to 5', () => {
+    for (const t of [1, 2, 3, 4, 5]) expect(parseTier(t)).toBe(t);
+  });
+  it.each([0, 6, -1, 1.5, '1', '4', null, undefined, NaN, 2n, [3], { tier: 3 }, true])('refuses %s with CBDC_ERR_KYC_TIER', (v) => {
     expect(codeOf(() => parseTier(v))).toBe('CBDC_ERR_KYC_TIER');
   });
 });

@@ -64,7 +64,7 @@ export const ERRORS = {
   CBDC_ERR_ALIAS_TAKEN: [409, 'That alias (phone number or handle) belongs to another account.'],
   CBDC_ERR_ALIAS_FORMAT: [400, 'An alias is a phone number (+ and 6 to 15 digits) or a handle (@ and 3 to 32 of a-z, 0-9, _).'],
   CBDC_ERR_KYC_EVIDENCE: [400, 'The evidence the KYC tier needs is missing or malformed.'],
-  CBDC_ERR_KYC_TIER: [400, 'The KYC tier is not 1 to 4, or the change is not allowed for this signer.'],
+  CBDC_ERR_KYC_TIER: [400, 'The KYC tier is not 1 to 5, or the change is not allowed for this signer.'],
   CBDC_ERR_MERCHANT_CATEGORY: [400, 'A merchant account needs a four-digit merchant category code; a personal one has none.'],
   CBDC_ERR_PAYEE_UNKNOWN: [404, 'No payee with that alias or account id (at this bank or the bank named).'],
   CBDC_ERR_PAYEE_REFUSED: [409, "The payee's bank refused the payment (the payee cannot receive it)."],
@@ -113,6 +113,39 @@ export const ERRORS = {
   CBDC_ERR_SCHEDULE_MISSED: [409, 'The scheduled slot came due longer ago than the catch-up window and was recorded as missed, not run.'],
   // Storage
   CBDC_ERR_STORAGE: [503, 'The ledger store refused the write (for example the map is full); nothing was committed.'],
+  // Visitors
+  CBDC_ERR_VISITOR_EXPIRED: [403, "The visitor wallet's validity has ended: it can still pay out and convert back, but receives, tops up and exchanges in nothing."],
+  CBDC_ERR_VISITOR_EXISTS: [409, 'That passport already has an open visitor wallet at this bank.'],
+  CBDC_ERR_VISITOR_VALIDITY: [400, "A visitor wallet's valid_until_ms is missing, less than an hour or more than 180 days ahead, or given for a resident tier."],
+  CBDC_ERR_VISITOR_ONLY: [409, 'This is for visitor (tier 5) wallets only; the account is a resident one.'],
+  CBDC_ERR_VISITOR_TIER_CHANGE: [409, 'A visitor wallet cannot change to or from tier 5; a visitor who becomes resident opens a resident account.'],
+  CBDC_ERR_VISITOR_NO_CARD: [409, 'The visitor wallet has no card on file to convert back to: it was never topped up from a card.'],
+  CBDC_ERR_CARD_FORMAT: [400, 'A card number is not 12 to 19 digits passing the Luhn check, or its expiry is not MM/YY.'],
+  CBDC_ERR_CARD_DECLINED: [402, "The card acquirer declined the charge (the card issuer's answer is in the message); nothing was charged."],
+  CBDC_ERR_CARD_EXPIRED: [402, "The card's expiry month has passed (by the bank's clock)."],
+  CBDC_ERR_FX_CURRENCY: [400, "The currency is not in the bank's exchange table (GET /v1/visitors/fx)."],
+  CBDC_ERR_FX_AMOUNT: [400, 'The amount converts to nothing after the fee (less than one fen, or less than one minor unit of the currency).'],
+  // Receipts
+  CBDC_ERR_TAX_ID: [400, 'A tax id is not an 18-character unified social credit code with a valid check character, or is given for a non-merchant account.'],
+  CBDC_ERR_RECEIPT_FORMAT: [400, 'A receipt draft or receipt is not in its canonical form (base64url, version, lengths, account id, merchant name).'],
+  CBDC_ERR_RECEIPT_LINES: [400, 'A receipt has no lines, or more than RECEIPT_LINES_MAX.'],
+  CBDC_ERR_RECEIPT_LINE: [400, 'A receipt line is malformed: description, quantity (1 to 10^6), unit price or tax rate (0 to 10000 bp) out of bounds.'],
+  CBDC_ERR_RECEIPT_TOTAL: [400, "The receipt draft's total (its lines plus tax) is not exactly the payment amount."],
+  CBDC_ERR_RECEIPT_SIGNATURE: [403, "The receipt draft is not signed by the payee merchant's wallet key (or a receipt by its bank's key)."],
+  CBDC_ERR_RECEIPT_MERCHANT: [409, 'The payee cannot issue receipts: not a merchant account, no tax id, or the draft names another account.'],
+  CBDC_ERR_RECEIPT_NOT_SETTLED: [409, "The payee's bank has not yet seen the payment settle; the payer's bank delivers the draft again later."],
+  CBDC_ERR_RECEIPT_PAYMENT: [409, 'The txid did not credit exactly the merchant account named with exactly the draft total.'],
+  CBDC_ERR_RECEIPT_CONFLICT: [409, 'A receipt was already issued for this txid from another draft, or this draft already receipted another payment.'],
+  CBDC_ERR_RECEIPT_UNKNOWN: [404, 'No receipt with that id for this account (or for that merchant).'],
+  CBDC_ERR_RECEIPT_QUEUE_FULL: [503, 'The bank holds as many undelivered receipt drafts as it allows; pay without a receipt or retry later.'],
+  // Private analytics
+  CBDC_ERR_REGION: [400, 'A region is not an ISO 3166-2:CN subdivision code (CN-GD, CN-BJ, ...) or "unknown".'],
+  CBDC_ERR_ANALYTICS_QUERY: [400, 'An analytics query is malformed or out of bounds (metric, grouping, day range, epsilon, parties, vector length).'],
+  CBDC_ERR_PRIVACY_BUDGET: [429, "The query's epsilon would take the querier past its privacy budget; nothing was spent or answered."],
+  CBDC_ERR_ANALYTICS_PARTY: [403, 'The share or partial sum comes from, or names, a party that is not one of the query (or the query is unknown here).'],
+  CBDC_ERR_ANALYTICS_SHARE: [400, 'A sealed share does not authenticate for its query, sender and recipient, or a share vector is malformed.'],
+  CBDC_ERR_ANALYTICS_STATE: [409, 'The combined query id is already in flight or used, or expired before its partial sums were asked for.'],
+  CBDC_ERR_ANALYTICS_BANK: [502, 'A bank of the combined query did not answer, or answered without a valid signature of its registered key.'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -111,7 +111,7 @@ describe('two-tier network end to end (central + bank-a + bank-b as processes)',
     expectError(await x.open({ kind: 'personal', tier: 3, evidence: { phone: '+8613800000009' } }), 400, 'CBDC_ERR_KYC_EVIDENCE');
     expectError(await x.open({ kind: 'personal', tier: 2, evidence: { phone: '+8613800000009', name: 'Xu Xin', id_number: '110101199001011234' } }), 400, 'CBDC_ERR_KYC_EVIDENCE');
     expectError(await x.open({ kind: 'personal', tier: 1, evidence: { phone: '+8613800000009', name: 'Xu Xin', id_number: '110101199001011234', linked_account: '6222000011112222', verified_in_person_by: 'me' } }), 400, 'CBDC_ERR_KYC_TIER');
-    expectError(await x.open({ kind: 'personal', tier: 5, evidence: { phone: '+8613800000009' } }), 400, 'CBDC_ERR_KYC_TIER');
+    expectError(await x.open({ kind: 'personal', tier: 6, evidence: { phone: '+8613800000009' } }), 400, 'CBDC_ERR_KYC_TIER');
     expectError(await x.open({ kind: 'merchant', tier: 4, evidence: { phone: '+8613800000009' } }), 400, 'CBDC_ERR_MERCHANT_CATEGORY');
     expect((await staffA.get<{ accounts: number }>('/v1/bank/totals')).body.accounts).toBe(0);
 

@@ -25,6 +25,9 @@ import { PaymentPending, Wallet, checkIdempotencyKey, newIdempotencyKey } from '
 import { formatAccount, formatEntry, plainSentence, refusalLine, withYuan, yuan } from './format.js';
 import { registerContractCommands } from './contracts_cli.js';
 import { registerOfflineCommands } from './cli_offline.js';
+import { draftFromItems, registerReceiptCommands } from './receipts_cli.js';
+import { isValidTaxId } from '../protocol/receipt.js';
+import { registerVisitorCommands } from './visitor_cli.js';
 
 export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, KEYSTORE: 3, NETWORK: 4, INTERNAL: 70 } as const;
 
@@ -104,8 +107,17 @@ function amountArg(text: string | undefined, what = 'amount'): bigint {
 }
 
 function tierArg(text: string): number {
-  if (!/^[1-4]$/.test(text)) throw new UsageError(`--tier is 1, 2, 3 or 4 (got "${text.slice(0, 10)}")`, 'CBDC_ERR_KYC_TIER');
+  if (!/^[1-5]$/.test(text)) throw new UsageError(`--tier is 1, 2, 3, 4 or 5 (got "${text.slice(0, 10)}")`, 'CBDC_ERR_KYC_TIER');
   return Number(text);
+}
+
+/** A visitor wallet's validity end: a date (2027-03-01, its midnight UTC), ms since the epoch, or +N days from now. */
+function validUntilArg(text: string): number {
+  if (/^\+[0-9]{1,3}d$/.test(text)) return Date.now() + Number(text.slice(1, -1)) * 86_400_000;
+  if (/^[0-9]{10,15}$/.test(text)) return Number(text);
+  const t = /^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))?$/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(t)) throw new UsageError(`--valid-until is a date (2027-03-01), ms since the epoch, or +DAYSd from now (got "${text.slice(0, 30)}")`, 'CBDC_ERR_VISITOR_VALIDITY');
+  return t;
 }
 
 function countArg(text: string, what: string, max: number): number {
@@ -113,8 +125,9 @@ function countArg(text: string, what: string, max: number): number {
   return Number(text);
 }
 
-function evidenceOf(o: { phone?: string; name?: string; idNumber?: string; linkedAccount?: string }): Evidence {
+function evidenceOf(o: { phone?: string; name?: string; idNumber?: string; linkedAccount?: string; passport?: string; nationality?: string }): Evidence {
   return {
+    ...(o.passport !== undefined ? { passport_number: o.passport } : {}), ...(o.nationality !== undefined ? { nationality: o.nationality } : {}),
     ...(o.phone !== undefined ? { phone: o.phone } : {}), ...(o.name !== undefined ? { name: o.name } : {}),
     ...(o.idNumber !== undefined ? { id_number: o.idNumber } : {}), ...(o.linkedAccount !== undefined ? { linked_account: o.linkedAccount } : {}),
   };
@@ -214,7 +227,9 @@ async function openAccountWallet(cmd: Command): Promise<Wallet> {
 const CONTEXT: Record<string, string> = {
   init: 'wallet creation', 'open-account': 'account opening', 'upgrade-kyc': 'KYC change', balance: 'balance request',
   pay: 'payment', request: 'payment request', watch: 'notification stream', history: 'history request', set: 'alias',
+  receipts: 'receipt check', verify: 'receipt check',
   exchange: 'exchange',
+  'top-up': 'top-up', 'convert-back': 'conversion back', 'fx-ledger': 'FX ledger request', fx: 'FX table request',
 };
 let currentCommand = '';
 /** Appended to errors of commands that carry an idempotency key (so a person can retry safely). */
@@ -256,18 +271,32 @@ const evidenceOptions = (c: Command): Command => c
 evidenceOptions(program.command('open-account')
   .description('open an account at a bank with this wallet\'s key (one account per wallet)')
   .requiredOption('--bank <url>', 'the bank node URL, e.g. http://127.0.0.1:7101')
-  .requiredOption('--tier <n>', 'KYC tier: 4 (phone), 3 (+ name, ID number), 2 (+ linked account); 1 is opened in person'))
+  .requiredOption('--tier <n>', 'KYC tier: 4 (phone), 3 (+ name, ID number), 2 (+ linked account); 1 is opened in person; 5 a visitor (phone, passport, nationality, validity end)'))
   .option('--merchant <mcc>', 'a merchant account with this four-digit merchant category code')
-  .action(async (o: { bank: string; tier: string; merchant?: string; phone?: string; name?: string; idNumber?: string; linkedAccount?: string }, cmd: Command) => {
+  .option('--tax-id <code>', "a merchant's tax id (18-character unified social credit code): merchants with one issue receipts")
+  .option('--passport <number>', 'tier 5: the passport number (the bank keeps only a keyed hash of it)')
+  .option('--nationality <code>', 'tier 5: the passport\'s issuing state, ISO 3166-1 alpha-3 (e.g. FRA)')
+  .option('--valid-until <when>', 'tier 5: when the wallet stops receiving: a date (2027-03-01), ms since the epoch, or +DAYSd; at most 180 days ahead')
+  .option('--region <code>', 'where the customer lives: an ISO 3166-2:CN code such as CN-GD or CN-BJ (default unknown)')
+  .action(async (o: { bank: string; tier: string; merchant?: string; phone?: string; name?: string; idNumber?: string; linkedAccount?: string; passport?: string; nationality?: string; validUntil?: string }, cmd: Command) => {
     const tier = tierArg(o.tier);
+    const validUntilMs = o.validUntil !== undefined ? validUntilArg(o.validUntil) : undefined;
+    if (tier === 5 && validUntilMs === undefined) throw new UsageError('a visitor (tier 5) wallet needs --valid-until', 'CBDC_ERR_VISITOR_VALIDITY');
+    if (tier !== 5 && (validUntilMs !== undefined || o.passport !== undefined || o.nationality !== undefined)) throw new UsageError('--passport, --nationality and --valid-until are for a visitor (tier 5) wallet', 'CBDC_ERR_KYC_EVIDENCE');
     if (!/^https?:\/\/[^/\s]+\/?$/.test(o.bank)) throw new UsageError(`--bank wants the bank node's URL, like http://127.0.0.1:7101 (got "${o.bank.slice(0, 60)}")`);
     if (o.merchant !== undefined && !/^[0-9]{4}$/.test(o.merchant)) throw new UsageError('--merchant wants a four-digit merchant category code', 'CBDC_ERR_MERCHANT_CATEGORY');
+    const taxId = (o as { taxId?: string }).taxId;
+    if (taxId !== undefined && o.merchant === undefined) throw new UsageError('--tax-id is for a merchant account (--merchant MCC)', 'CBDC_ERR_TAX_ID');
+    if (taxId !== undefined && !isValidTaxId(taxId)) throw new UsageError('--tax-id wants an 18-character unified social credit code with a valid check character', 'CBDC_ERR_TAX_ID');
+    const region = (o as { region?: string }).region;
+    if (region !== undefined && !/^(CN-[A-Z]{2}|unknown)$/.test(region)) throw new UsageError('--region wants an ISO 3166-2:CN code such as CN-GD or CN-BJ', 'CBDC_ERR_REGION');
     const w = await openWallet(cmd);
-    const a = await w.openAccount(o.bank, { tier, evidence: evidenceOf(o), ...(o.merchant !== undefined ? { mcc: o.merchant } : {}) });
+    const a = await w.openAccount(o.bank, { tier, evidence: evidenceOf(o), ...(o.merchant !== undefined ? { mcc: o.merchant } : {}), ...(validUntilMs !== undefined ? { validUntilMs } : {}), ...(taxId !== undefined ? { taxId } : {}), ...(region !== undefined ? { region } : {}) });
     const acc = w.account;
     emit({ account: a, bank: acc.bank_id, bank_url: acc.bank_url, network: acc.network }, [
-      `opened account ${a.id} at ${acc.bank_id} (${a.kind}, tier ${a.tier})`,
+      `opened account ${a.id} at ${acc.bank_id} (${a.kind}, tier ${a.tier}${a.visitor ? `, visitor, valid until ${new Date(a.visitor.valid_until_ms).toISOString()}` : ''})`,
       `aliases: ${a.aliases.join(', ')}`,
+      ...(a.region !== undefined && a.region !== 'unknown' ? [`region: ${a.region}`] : []),
       `recorded in ${w.keystore.file}`,
     ]);
   });
@@ -300,8 +329,10 @@ program.command('pay')
     let payee: Payee;
     let amountFen: bigint;
     let memo: string | undefined;
+    let receipt: string | undefined;
     if (isPaymentRequest(target)) {
       const r = parsePaymentRequest(target);
+      receipt = r.receipt;
       if (o.bank !== undefined && r.payee.bank !== undefined && o.bank !== r.payee.bank) throw new UsageError(`the request names bank ${r.payee.bank}, --bank says ${o.bank}`);
       payee = o.bank !== undefined && r.payee.bank === undefined ? parsePayee('alias' in r.payee ? r.payee.alias : r.payee.account, o.bank) : r.payee;
       if (amountText !== undefined) {
@@ -321,10 +352,11 @@ program.command('pay')
     retryHint = ` — to retry safely (it pays at most once): cbdc-wallet pay ${shellQuote(target)}${amountText !== undefined ? ` ${amountText}` : ''}${o.bank ? ` --bank ${o.bank}` : ''} --idempotency-key ${key}`;
     pendingHint = ` — to see how it ended (it pays at most once), run again: cbdc-wallet pay ${shellQuote(target)}${amountText !== undefined ? ` ${amountText}` : ''}${o.bank ? ` --bank ${o.bank}` : ''} --idempotency-key ${key}`;
     const w = await openAccountWallet(cmd);
-    const { payment, replayed } = await w.pay({ payee, amountFen, idempotencyKey: key });
-    emit({ status: payment.status, replayed, payment, memo: memo ?? null }, [
+    const { payment, replayed } = await w.pay({ payee, amountFen, idempotencyKey: key, ...(receipt !== undefined ? { receipt } : {}) });
+    emit({ status: payment.status, replayed, payment, memo: memo ?? null, receipt: receipt !== undefined }, [
       `${replayed ? 'already paid (same idempotency key; nothing paid again)' : 'paid'} ${yuan(payment.amount_fen)} to ${payeeLabel(payee)}${payment.payee.account && !('account' in payee) ? ` (${payment.payee.account})` : ''}${memo ? ` — ${memo}` : ''}`,
       `payment ${payment.id} · txid ${payment.txid} · key ${key}`,
+      ...(receipt !== undefined ? ['receipt: the merchant\'s bank issues it; see it with: cbdc-wallet receipts'] : []),
     ]);
   });
 
@@ -345,16 +377,26 @@ program.command('request')
   .argument('<amount>', 'in yuan, like 12.34')
   .option('--memo <text>', 'what it is for (shown to the payer)')
   .option('--to <alias>', 'be paid at this alias of yours instead of the account id')
-  .action(async (amountText: string, o: { memo?: string; to?: string }, cmd: Command) => {
+  .option('--item <line>', 'a receipt line "description:quantity:unit_price_fen:tax_rate_bp" (repeatable; a merchant with a tax id): the request carries the receipt draft, signed by this wallet', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--merchant-name <name>', 'the trade name printed on the receipt')
+  .action(async (amountText: string, o: { memo?: string; to?: string; item: string[]; merchantName?: string }, cmd: Command) => {
     const amountFen = amountArg(amountText);
     if (o.to !== undefined && !ALIAS_PATTERN.test(o.to)) throw new CbdcError('CBDC_ERR_ALIAS_FORMAT', `"${o.to.slice(0, 40)}" is not an alias (+8613800000000 or @handle)`);
     // Needs no passphrase: the account id and bank are recorded in the clear.
     const k = readKeystoreFile(walletFile(globals(cmd)));
     if (k.account === null) throw new CbdcError('CBDC_ERR_WALLET_NO_ACCOUNT', 'this wallet has no account yet; open one with: cbdc-wallet open-account');
     const payee: Payee = o.to !== undefined ? { alias: o.to, bank: k.account.bank_id } : { account: k.account.account_id, bank: k.account.bank_id };
+    let receipt: string | undefined;
+    if (o.item.length > 0) {
+      // The draft is signed with the wallet key: unlocking the keystore needs the passphrase.
+      const w = await openAccountWallet(cmd);
+      receipt = draftFromItems(w, o.item, amountFen, o.merchantName, (m, code) => new UsageError(m, code));
+    } else if (o.merchantName !== undefined) {
+      throw new UsageError('--merchant-name goes with --item lines');
+    }
     let request: string;
     try {
-      request = formatPaymentRequest({ payee, amountFen, ...(o.memo !== undefined ? { memo: o.memo } : {}) });
+      request = formatPaymentRequest({ payee, amountFen, ...(o.memo !== undefined ? { memo: o.memo } : {}), ...(receipt !== undefined ? { receipt } : {}) });
       parsePaymentRequest(request); // what we print, we read back
     } catch (e) {
       throw new UsageError((e as Error).message, isCbdcError(e) ? e.code : null);
@@ -456,7 +498,9 @@ program.command('exchange')
     }
   });
 
+registerReceiptCommands(program, { emit, openAccountWallet, usage: (m, code) => new UsageError(m, code ?? null), jsonMode: () => jsonMode });
 registerOfflineCommands(program, { emit, note, openAccountWallet, walletFile: (cmd) => walletFile(globals(cmd)), amountArg, checkKeyArg });
+registerVisitorCommands(program, { emit, openAccountWallet, amountArg, checkKeyArg, usage: (m, code) => new UsageError(m, code ?? null), retryHint: (h) => { retryHint = h; } });
 
 // ------------------------------------------------------------------ errors and exit codes
 

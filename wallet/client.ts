@@ -38,6 +38,10 @@ export interface AccountJson {
   used_today_fen: string;
   used_this_year_fen: string;
   lock: LockJson;
+  /** Tier 5 only. */
+  visitor?: { valid_until_ms: number; expired: boolean };
+  /** ISO 3166-2:CN subdivision code given at opening, or "unknown". */
+  region?: string;
 }
 
 export interface PaymentJson {
@@ -81,6 +85,43 @@ export interface Evidence {
   name?: string;
   id_number?: string;
   linked_account?: string;
+  /** Tier 5 (visitor) only: the bank hashes them and keeps nothing raw. */
+  passport_number?: string;
+  nationality?: string;
+}
+
+/** GET /v1/visitors/fx */
+export interface VisitorFxJson {
+  fee_bps: number;
+  currencies: { currency: string; exponent: number; rate: string; rate_fen: string; rate_minor: string }[];
+  validity_min_ms: number;
+  validity_max_ms: number;
+  declining_test_cards: { number: string; answer: string }[];
+}
+
+export interface FxLineJson {
+  seq: number;
+  at_ms: number;
+  account: string;
+  direction: 'in' | 'out';
+  kind: 'top-up' | 'convert-back' | 'top-up-reversal';
+  currency: string;
+  amount_minor: string;
+  rate: string;
+  fee_bps: number;
+  fee_fen: string;
+  amount_fen: string;
+  txid: string | null;
+  acquirer_ref: string;
+  card_last4: string;
+}
+
+/** A visitor top-up's or conversion's answer. */
+export interface VisitorFxAnswer {
+  status: string;
+  replayed: boolean;
+  fx_line: FxLineJson;
+  account: AccountJson;
 }
 
 export interface HealthJson {
@@ -282,7 +323,7 @@ export class BankClient {
     throw unreachable(this.url, last.reason, last.maybeSent);
   }
 
-  openAccount(body: { kind: 'personal' | 'merchant'; mcc?: string; tier: number; evidence: Evidence }): Promise<AccountJson> {
+  openAccount(body: { kind: 'personal' | 'merchant'; mcc?: string; tier: number; evidence: Evidence; valid_until_ms?: number; tax_id?: string; region?: string }): Promise<AccountJson> {
     // Not deduplicated by the bank: a second attempt after a lost answer would be refused
     // with CBDC_ERR_ACCOUNT_EXISTS, so only attempts that surely never arrived are repeated.
     return this.call<AccountJson>('POST', '/v1/accounts', body, { idempotent: false, retryOn503: false });
@@ -325,12 +366,12 @@ export class BankClient {
   }
 
   /** A payment in one request: the transaction the wallet built and signed (that signature authenticates it). */
-  pay(id: string, r: { payee: Payee; amountFen: bigint; idempotencyKey: string; tx: TxJson }): Promise<PaymentJson> {
-    return this.call<PaymentJson>('POST', `/v1/accounts/${id}/pay`, { idempotency_key: r.idempotencyKey, payee: r.payee, amount_fen: r.amountFen.toString(), tx: r.tx }, { idempotent: true, unsigned: true });
+  pay(id: string, r: { payee: Payee; amountFen: bigint; idempotencyKey: string; tx: TxJson; receipt?: string }): Promise<PaymentJson> {
+    return this.call<PaymentJson>('POST', `/v1/accounts/${id}/pay`, { idempotency_key: r.idempotencyKey, payee: r.payee, amount_fen: r.amountFen.toString(), tx: r.tx, ...(r.receipt !== undefined ? { receipt: r.receipt } : {}) }, { idempotent: true, unsigned: true });
   }
 
-  preparePayment(id: string, r: { payee: Payee; amountFen: bigint; idempotencyKey: string }): Promise<PaymentJson> {
-    return this.call<PaymentJson>('POST', `/v1/accounts/${id}/payments`, { idempotency_key: r.idempotencyKey, payee: r.payee, amount_fen: r.amountFen.toString() }, { idempotent: true });
+  preparePayment(id: string, r: { payee: Payee; amountFen: bigint; idempotencyKey: string; receipt?: string }): Promise<PaymentJson> {
+    return this.call<PaymentJson>('POST', `/v1/accounts/${id}/payments`, { idempotency_key: r.idempotencyKey, payee: r.payee, amount_fen: r.amountFen.toString(), ...(r.receipt !== undefined ? { receipt: r.receipt } : {}) }, { idempotent: true });
   }
 
   signPayment(id: string, paymentId: string, sigHex: string): Promise<PaymentJson> {
@@ -348,6 +389,25 @@ export class BankClient {
     if (q.direction !== undefined) params.set('direction', q.direction);
     const qs = params.toString();
     return this.call('GET', `/v1/accounts/${id}/history${qs ? `?${qs}` : ''}`, undefined, { idempotent: true });
+  }
+
+  /** The visitor wallets' FX table (public). */
+  visitorFx(): Promise<VisitorFxJson> {
+    return this.call<VisitorFxJson>('GET', '/v1/visitors/fx', undefined, { idempotent: true });
+  }
+
+  /** Card -> wallet; the bank never charges twice for one idempotency key. Not retried on 503 (pending at central, like an exchange to the wallet). */
+  visitorTopUp(id: string, r: { card: { number: string; expiry: string }; currency: string; amountMinor: bigint; idempotencyKey: string }): Promise<VisitorFxAnswer> {
+    return this.call<VisitorFxAnswer>('POST', `/v1/accounts/${id}/visitor/top-up`, { card: r.card, currency: r.currency, amount_minor: r.amountMinor.toString(), idempotency_key: r.idempotencyKey }, { idempotent: true, retryOn503: false });
+  }
+
+  /** Deposit -> the card, in `currency`; the bank never refunds twice for one idempotency key. */
+  visitorConvertBack(id: string, r: { amountFen: bigint; currency: string; idempotencyKey: string }): Promise<VisitorFxAnswer> {
+    return this.call<VisitorFxAnswer>('POST', `/v1/accounts/${id}/visitor/convert-back`, { amount_fen: r.amountFen.toString(), currency: r.currency, idempotency_key: r.idempotencyKey }, { idempotent: true });
+  }
+
+  visitorFxLedger(id: string, fromSeq = 0): Promise<{ lines: FxLineJson[]; next_seq: number | null }> {
+    return this.call('GET', `/v1/accounts/${id}/visitor/fx-ledger?from_seq=${fromSeq}&limit=500`, undefined, { idempotent: true });
   }
 
   /** Every history entry from `fromSeq` on, page by page (oldest first). */

@@ -1,12 +1,14 @@
 // Payment requests a payee hands to a payer (pasted, or shown as a QR code):
 //
-//   cbdc:pay?to=<alias or account id>&bank=<bank id>&amount=12.34&memo=<text>
+//   cbdc:pay?to=<alias or account id>&bank=<bank id>&amount=12.34&memo=<text>&receipt=<draft>
 //
-// `to` is required; `bank`, `amount` and `memo` are optional. Values are percent-encoded
+// `to` is required; `bank`, `amount`, `memo` and `receipt` are optional. `receipt` is a
+// merchant's signed receipt draft (protocol/receipt.ts, base64url), sent with the payment. Values are percent-encoded
 // (a phone alias's "+" is written %2B so that generic URL parsers, which read "+" as a space,
 // agree; this parser also takes a literal "+"). The amount is in yuan as people write it.
 import { CbdcError } from '../protocol/errors.js';
 import { formatYuan, parseYuan } from '../protocol/amount.js';
+import { RECEIPT_DRAFT_CHARS_MAX } from '../protocol/receipt.js';
 
 export const PAYMENT_REQUEST_PREFIX = 'cbdc:pay?';
 export const ALIAS_PATTERN = /^(\+[0-9]{6,15}|@[a-z0-9_]{3,32})$/;
@@ -14,6 +16,8 @@ export const ACCOUNT_ID_PATTERN = /^[a-z0-9-]{1,32}\.[0-9a-f]{12}$/;
 export const BANK_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 export const MEMO_CHARS_MAX = 140;
 const REQUEST_CHARS_MAX = 1024;
+/** A request carrying a receipt draft: the draft's own limit on top (about 9 KB in all; a QR code of it needs a reader of large codes). */
+const REQUEST_WITH_RECEIPT_CHARS_MAX = REQUEST_CHARS_MAX + '&receipt='.length + RECEIPT_DRAFT_CHARS_MAX;
 
 /** Whom to pay, as the bank's payment API takes it. */
 export type Payee = { alias: string; bank?: string } | { account: string; bank?: string };
@@ -23,6 +27,8 @@ export interface PaymentRequest {
   /** fen; absent when the request leaves the amount to the payer. */
   amountFen?: bigint;
   memo?: string;
+  /** The merchant's signed receipt draft (compact form). */
+  receipt?: string;
 }
 
 const bad = (message: string) => new CbdcError('CBDC_ERR_PAYMENT_REQUEST_FORMAT', message);
@@ -66,6 +72,7 @@ export function formatPaymentRequest(r: PaymentRequest): string {
   if (p.bank !== undefined) parts.push(`bank=${encodeValue(p.bank)}`);
   if (r.amountFen !== undefined) parts.push(`amount=${formatYuan(r.amountFen)}`);
   if (r.memo !== undefined && r.memo.length > 0) parts.push(`memo=${encodeValue(r.memo)}`);
+  if (r.receipt !== undefined) parts.push(`receipt=${r.receipt}`);
   return PAYMENT_REQUEST_PREFIX + parts.join('&');
 }
 
@@ -76,7 +83,7 @@ export function isPaymentRequest(text: string): boolean {
 /** Parses a payment request string; every malformed part is CBDC_ERR_PAYMENT_REQUEST_FORMAT (or the amount's own code). */
 export function parsePaymentRequest(text: string): PaymentRequest {
   const t = text.trim();
-  if (t.length > REQUEST_CHARS_MAX) throw bad('the payment request is too long');
+  if (t.length > REQUEST_WITH_RECEIPT_CHARS_MAX) throw bad('the payment request is too long');
   if (!t.toLowerCase().startsWith(PAYMENT_REQUEST_PREFIX)) throw bad('a payment request starts with "cbdc:pay?"');
   const query = t.slice(PAYMENT_REQUEST_PREFIX.length);
   const fields = new Map<string, string>();
@@ -110,5 +117,11 @@ export function parsePaymentRequest(text: string): PaymentRequest {
     if (memo.length > MEMO_CHARS_MAX || /[\u0000-\u001f\u007f]/.test(memo)) throw bad(`the memo must be at most ${MEMO_CHARS_MAX} printable characters`);
     out.memo = memo;
   }
+  const receipt = fields.get('receipt');
+  if (receipt !== undefined) {
+    if (receipt.length > RECEIPT_DRAFT_CHARS_MAX || !/^[A-Za-z0-9_-]+$/.test(receipt)) throw bad(`the receipt draft is base64url, at most ${RECEIPT_DRAFT_CHARS_MAX} characters`);
+    out.receipt = receipt;
+  }
+  if (t.length - (receipt === undefined ? 0 : receipt.length + '&receipt='.length) > REQUEST_CHARS_MAX) throw bad('the payment request is too long');
   return out;
 }

@@ -20,6 +20,7 @@ import type { UnlockedKeystore, WalletAccount } from './keystore.js';
 import {
   type AccountJson, BankClient, BankRefusal, type Evidence, type ExchangeToWalletJson, type HistoryEntry, type PaymentJson, type RetryPolicy, bankHealth,
 } from './client.js';
+import type { FxLineJson, VisitorFxAnswer } from './client.js';
 import { AccountSubscription } from './events.js';
 import type { Payee } from './payment_request.js';
 
@@ -114,13 +115,13 @@ export class Wallet {
   }
 
   /** Opens an account at the bank at `bankUrl` and records it in the keystore. */
-  async openAccount(bankUrl: string, r: { tier: number; evidence: Evidence; mcc?: string }): Promise<AccountJson> {
+  async openAccount(bankUrl: string, r: { tier: number; evidence: Evidence; mcc?: string; validUntilMs?: number; taxId?: string; region?: string }): Promise<AccountJson> {
     const existing = this.keystore.account;
     if (existing !== null) throw new CbdcError('CBDC_ERR_KEYSTORE_EXISTS', `this wallet already has account ${existing.account_id} at ${existing.bank_id}; use another --wallet file for another account`);
     const url = bankUrl.replace(/\/+$/, '');
     const health = await bankHealth(url, this.clientOpts());
     const c = new BankClient({ url, network: health.network, signer: `key:${this.keystore.publicKeyHex}`, secretKey: this.keystore.secretKey, ...this.clientOpts() });
-    const acc = await c.openAccount({ kind: r.mcc !== undefined ? 'merchant' : 'personal', ...(r.mcc !== undefined ? { mcc: r.mcc } : {}), tier: r.tier, evidence: r.evidence });
+    const acc = await c.openAccount({ kind: r.mcc !== undefined ? 'merchant' : 'personal', ...(r.mcc !== undefined ? { mcc: r.mcc } : {}), tier: r.tier, evidence: r.evidence, ...(r.validUntilMs !== undefined ? { valid_until_ms: r.validUntilMs } : {}), ...(r.taxId !== undefined ? { tax_id: r.taxId } : {}), ...(r.region !== undefined ? { region: r.region } : {}) });
     if (acc.wallet_key !== this.keystore.publicKeyHex) throw badResponse('the bank opened an account for another key');
     let lock;
     try {
@@ -163,7 +164,8 @@ export class Wallet {
    * splits the amount at the payee's cap, the bank answers the outputs to use and the wallet
    * signs once more (after checking they pay that payee). Same key, same payment.
    */
-  async pay(r: { payee: Payee; amountFen: bigint; idempotencyKey: string }): Promise<{ payment: PaymentJson; replayed: boolean }> {
+  async pay(r: { payee: Payee; amountFen: bigint; idempotencyKey: string; receipt?: string }): Promise<{ payment: PaymentJson; replayed: boolean }> {
+    // receipt: the merchant's signed receipt draft from its payment request, sent with the payment.
     const c = this.client();
     const key = checkIdempotencyKey(r.idempotencyKey);
     const id = this.account.account_id;
@@ -171,7 +173,7 @@ export class Wallet {
     const coins = selectWalletCoins(view.coins, r.amountFen);
     // Coins that do not cover it: the bank's two-step path gives its own answer (the limit it
     // breaks before the funds, or the payment an earlier attempt under this key made).
-    if (coins === null) return this.complete(c, await c.preparePayment(id, { payee: r.payee, amountFen: r.amountFen, idempotencyKey: key }), r.amountFen);
+    if (coins === null) return this.complete(c, await c.preparePayment(id, { payee: r.payee, amountFen: r.amountFen, idempotencyKey: key, ...(r.receipt !== undefined ? { receipt: r.receipt } : {}) }), r.amountFen);
     const firstPos = BigInt(coins[0]!.pos);
     let split: { value: string; lock: unknown }[] | undefined;
     for (let attempt = 0; ; attempt++) {
@@ -181,7 +183,7 @@ export class Wallet {
       });
       let p: PaymentJson;
       try {
-        p = await c.pay(id, { payee: r.payee, amountFen: r.amountFen, idempotencyKey: key, tx: txToJson(tx) });
+        p = await c.pay(id, { payee: r.payee, amountFen: r.amountFen, idempotencyKey: key, tx: txToJson(tx), ...(r.receipt !== undefined ? { receipt: r.receipt } : {}) });
       } catch (e) {
         if (e instanceof BankRefusal && e.code === 'CBDC_ERR_PAYMENT_OUTPUTS' && attempt === 0 && Array.isArray(e.body.outputs)) {
           split = e.body.outputs as { value: string; lock: unknown }[];
@@ -253,6 +255,37 @@ export class Wallet {
       cur = await c.payment(this.account.account_id, p.id);
     }
     return cur;
+  }
+
+  /** A visitor wallet's top-up from a foreign card (the bank converts and pays the CNY into the wallet). */
+  visitorTopUp(r: { card: { number: string; expiry: string }; currency: string; amountMinor: bigint; idempotencyKey: string }): Promise<VisitorFxAnswer> {
+    return this.client().visitorTopUp(this.account.account_id, { ...r, idempotencyKey: checkIdempotencyKey(r.idempotencyKey) });
+  }
+
+  /**
+   * A visitor's conversion back: the wallet moves `amountFen` to its deposit (a payment it
+   * checks and signs, under `<key>-d`), then the bank refunds the card from the deposit (under
+   * `<key>-c`). Run again with the same key, neither step happens twice.
+   */
+  async visitorConvertBack(r: { amountFen: bigint; currency: string; idempotencyKey: string }): Promise<{ moved: PaymentJson; answer: VisitorFxAnswer }> {
+    const key = checkIdempotencyKey(r.idempotencyKey);
+    // Each step's key stays within the 64-character limit.
+    const base = key.slice(0, 62);
+    const { payment } = await this.exchangeToDeposit(r.amountFen, `${base}-d`);
+    const answer = await this.client().visitorConvertBack(this.account.account_id, { amountFen: r.amountFen, currency: r.currency, idempotencyKey: `${base}-c` });
+    return { moved: payment, answer };
+  }
+
+  /** The visitor wallet's FX ledger, oldest first. */
+  async visitorFxLedger(): Promise<FxLineJson[]> {
+    const out: FxLineJson[] = [];
+    let from: number | null = 0;
+    while (from !== null && out.length < 100_000) {
+      const page: { lines: FxLineJson[]; next_seq: number | null } = await this.client().visitorFxLedger(this.account.account_id, from);
+      out.push(...page.lines);
+      from = page.next_seq;
+    }
+    return out;
   }
 
   /** The seq after the last history entry (where a live watch starts). */

@@ -22,6 +22,9 @@ import { type Tx, txToJson } from '../../protocol/tx.js';
 import { BATCH_WIRE_MEDIA_TYPE, encodeBatchWire } from '../../protocol/batch_wire.js';
 import { type Client, keyPair, signedHeaders } from '../helpers/http_fixture.js';
 import { type TestNetwork, type Wallet, fundHoldings, openWallet, quiesce, startNetwork } from '../helpers/bank_fixture.js';
+import { readOrCreateKeyFile } from '../../platform/key_file.js';
+import { bankKeyFiles } from '../../intermediary/node.js';
+import { makeDraft, signDraft } from '../../protocol/receipt.js';
 
 const SEED = Number(process.env.FAULTS_SEED ?? 7_250_001);
 const TOTAL = Number(process.env.FAULTS_FUZZ ?? 100_000);
@@ -313,6 +316,9 @@ describe('hostile input', () => {
     const redeem = { ...txUnknownInput, kind: 'redeem', intermediary: 'bank-a', outputs: [] };
     const op = bankClient('operator', keyPair('operator').sk);
     const bankA = bankClient('bank-a', a.self.sk);
+    // Central's analytics: its regulator, and the coordinator key banks check central's share requests by.
+    const centralRegulator = bankClient('regulator', readOrCreateKeyFile(`${net.dir}/central/regulator.key`).secretKey);
+    const coordinator = bankClient('central', readOrCreateKeyFile(`${net.dir}/central/coordinator.key`).secretKey);
     const centralRoutes: RouteSpec[] = [
       { method: 'GET', path: '/v1/health', signer: null, mode: 'deep' },
       { method: 'GET', path: '/v1/supply', signer: null, mode: 'deep' },
@@ -328,6 +334,13 @@ describe('hostile input', () => {
       { method: 'GET', path: '/v1/outputs/:pos', params: { pos: '0' }, query: { id: 'ab'.repeat(32) }, signer: bankA, mode: 'deep' },
       { method: 'GET', path: '/v1/audit', signer: op, mode: 'deep' },
       { method: 'GET', path: '/v1/events', query: { from: '0' }, signer: bankA, mode: 'deep' },
+      { method: 'GET', path: '/v1/analytics/coordinator', signer: bankA, mode: 'deep' },
+      { method: 'GET', path: '/v1/analytics/budget', signer: centralRegulator, mode: 'deep' },
+      { method: 'POST', path: '/v1/analytics/query', signer: centralRegulator, body: { metric: 'transactions_count', group_by: 'day', from_day: '2026-12-01', to_day: '2026-12-31', epsilon: '0.5' }, mode: 'strict' },
+      {
+        method: 'POST', path: '/v1/analytics/combined', signer: centralRegulator, mode: 'strict',
+        body: { metric: 'payments_count', group_by: 'tier', from_day: '2026-12-01', to_day: '2026-12-31', epsilon: '0.5', banks: [{ id: 'bank-a', url: a.url }, { id: 'bank-b', url: net.bank('bank-b').url }] },
+      },
     ];
 
     // The bank: every route of its OpenAPI document; known ones with a valid example body and signer.
@@ -369,6 +382,32 @@ describe('hostile input', () => {
       'POST /v1/contracts/:cid/spends/:spid/sign': { signer: wallet, params: { cid: 'ctr-0123456789abcdef', spid: 'sp-0123456789abcdef' }, body: { sig: 'ab'.repeat(64) }, mode: 'deep' },
       'GET /v1/bank/contracts': { signer: staff, mode: 'deep' },
       'GET /v1/bank/schedules': { signer: staff, mode: 'deep' },
+      // Visitor wallets: a top-up or conversion back changes state when valid (strict); reads are deep.
+      'GET /v1/visitors/fx': { signer: null, mode: 'deep' },
+      'POST /v1/accounts/:id/visitor/top-up': { signer: wallet, params: { id: w.id }, body: { card: { number: '4111111111111111', expiry: '12/28' }, currency: 'USD', amount_minor: '100', idempotency_key: 'fuzz-key-0201' }, mode: 'strict' },
+      'POST /v1/accounts/:id/visitor/convert-back': { signer: wallet, params: { id: w.id }, body: { amount_fen: '100', currency: 'USD', idempotency_key: 'fuzz-key-0202' }, mode: 'strict' },
+      'GET /v1/accounts/:id/visitor/fx-ledger': { signer: wallet, params: { id: w.id }, query: { from_seq: '0', limit: '10' }, mode: 'deep' },
+      'GET /v1/bank/visitors/fx-ledger': { signer: staff, query: { from_seq: '0', limit: '10' }, mode: 'deep' },
+      // Receipts: setting a tax id changes state (strict); a draft handed over for a txid that
+      // credited no merchant here, and every read, are refused or read only whatever the body (deep).
+      'GET /v1/accounts/:id/receipts': { signer: wallet, params: { id: w.id }, query: { day: '2026-12-06', role: 'payer', limit: '10' }, mode: 'deep' },
+      'GET /v1/accounts/:id/receipts/:rid': { signer: wallet, params: { id: w.id, rid: 'rct-0123456789abcdef' }, mode: 'deep' },
+      'POST /v1/accounts/:id/tax-id': { signer: staff, params: { id: w.id }, body: { tax_id: '91350100M000100Y43' }, mode: 'strict' },
+      'GET /v1/bank/key': { signer: null, query: { bank: 'bank-b' }, mode: 'deep' },
+      'GET /v1/tax/receipts': { signer: bankClient('tax', readOrCreateKeyFile(bankKeyFiles(a.dir).tax).secretKey), query: { merchant: '91350100M000100Y43', day: '2026-12-06', limit: '10' }, mode: 'deep' },
+      'POST /v1/interbank/receipts': {
+        signer: bankClient('bank-b', net.bank('bank-b').self.sk), mode: 'deep',
+        body: { txid: 'ab'.repeat(32), draft: signDraft(makeDraft({ network: 'cbdc-local', merchantAccount: w.id, lines: [{ description: 'Tea', quantity: 1, unitPriceFen: 100n, taxRateBp: 600 }] }), w.key.sk).compact },
+      },
+      // Private analytics: a valid query or round 1 spends privacy budget (strict); the budget and
+      // a partial sum for a query id the bank holds no share of are read or refused whatever the body (deep).
+      'POST /v1/analytics/query': { signer: bankClient('regulator', a.regulator.sk), body: { metric: 'payments_count', group_by: 'tier', from_day: '2026-12-01', to_day: '2026-12-31', epsilon: '0.5' }, mode: 'strict' },
+      'GET /v1/analytics/budget': { signer: bankClient('regulator', a.regulator.sk), mode: 'deep' },
+      'POST /v1/analytics/shares': {
+        signer: coordinator, mode: 'strict',
+        body: { query_id: `aq-${'ab'.repeat(16)}`, metric: 'payments_count', group_by: 'none', from_day: '2026-12-01', to_day: '2026-12-31', epsilon: '0.5', parties: ['bank-a', 'bank-b', 'central'] },
+      },
+      'POST /v1/analytics/partial': { signer: coordinator, body: { query_id: `aq-${'cd'.repeat(16)}`, sealed: [{ from: 'bank-b', to: 'bank-a', iv: '00'.repeat(12), ct: 'ab'.repeat(24), tag: '00'.repeat(16) }] }, mode: 'deep' },
     };
     const bankRoutes: RouteSpec[] = [];
     for (const [p, ops] of Object.entries(doc.paths)) {
@@ -390,7 +429,7 @@ describe('hostile input', () => {
     const contractRoutes = bankRoutes.filter((r) => /contracts|schedules/.test(r.path)).length;
 
     const centralDigest = central.store.digest();
-    const bankDigestBefore = bankDigest(a.node.bank.store);
+    const bankDigestBefore = bankDigest(a.node.bank.store) + bankDigest(a.node.receipts.store as unknown as BankStore);
     const half = Math.floor(TOTAL / 2);
     const tc = await fuzz(central.app, central.url, centralRoutes, net.central.ledger.network, half, Math.floor(OVER_SOCKET / 2), SEED);
     const tb = await fuzz(a.node.app, a.url, bankRoutes, net.central.ledger.network, TOTAL - half, OVER_SOCKET - Math.floor(OVER_SOCKET / 2), SEED + 1);
@@ -398,7 +437,7 @@ describe('hostile input', () => {
     expect(tc.problems.join("\n")).toBe("");
     expect(tb.problems.join("\n")).toBe("");
     expect(central.store.digest()).toBe(centralDigest);
-    expect(bankDigest(a.node.bank.store)).toBe(bankDigestBefore);
+    expect(bankDigest(a.node.bank.store) + bankDigest(a.node.receipts.store as unknown as BankStore)).toBe(bankDigestBefore);
     // Both nodes still serve.
     expect((await central.app.inject({ method: 'GET', url: '/v1/health' })).statusCode).toBe(200);
     expect((await a.node.app.inject({ method: 'GET', url: '/v1/health' })).statusCode).toBe(200);

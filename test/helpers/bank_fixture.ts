@@ -9,7 +9,7 @@ import path from 'node:path';
 import { expect } from 'vitest';
 import { readOrCreateKeyFile } from '../../platform/key_file.js';
 import { signHashNative } from '../../protocol/sig.js';
-import { startCentral, type CentralNode } from '../../central/node.js';
+import { startCentral, type CentralConfig, type CentralNode } from '../../central/node.js';
 import { bankKeyFiles, startBank, type BankNode, type BankNodeConfig } from '../../intermediary/node.js';
 import { CENTRAL_LIMITS } from '../../central/api.js';
 import type { ServerLimits } from '../../platform/server_limits.js';
@@ -62,7 +62,7 @@ function holdingsDefaults(o: BankOptions = {}): BankOptions {
   return { holdingsLowFen: 1n, holdingsTargetFen: HOLDINGS_TARGET_FEN, holdingsHighFen: 10n ** 15n, ...o };
 }
 
-export async function startNetwork(banks: { id: string; opts?: BankOptions; contracts?: BankNodeConfig['contracts'] }[], o: { limits?: ServerLimits } = {}): Promise<TestNetwork> {
+export async function startNetwork(banks: { id: string; opts?: BankOptions; contracts?: BankNodeConfig['contracts']; analytics?: BankNodeConfig['analytics'] }[], o: { limits?: ServerLimits; centralAnalytics?: CentralConfig['analytics'] } = {}): Promise<TestNetwork> {
   const dir = await mkdtemp(path.join(tmpdir(), 'cbdc-banknet-'));
   const op = keyPair('operator');
   const central = await startCentral({
@@ -70,6 +70,7 @@ export async function startNetwork(banks: { id: string; opts?: BankOptions; cont
     operatorPublicKey: op.pk, operatorSecretKey: op.sk,
     durability: 'nosync', verification: 'full', verifyBackend: 'native', verifyThreads: 0,
     ...(o.limits ? { limits: { ...CENTRAL_LIMITS, ...o.limits, bodyBytesMax: CENTRAL_LIMITS.bodyBytesMax } } : {}),
+    ...(o.centralAnalytics ? { analytics: o.centralAnalytics } : {}),
   });
   const operator = new Client(central.url, NETWORK, 'operator', op.sk);
   const started = new Map<string, TestBank>();
@@ -83,11 +84,11 @@ export async function startNetwork(banks: { id: string; opts?: BankOptions; cont
     if (r.status !== 201) throw new Error(`register ${id}: ${r.status} ${r.text}`);
   };
 
-  const launch = async (id: string, opts?: BankOptions, contracts?: BankNodeConfig['contracts']): Promise<TestBank> => {
+  const launch = async (id: string, opts?: BankOptions, contracts?: BankNodeConfig['contracts'], analytics?: BankNodeConfig['analytics']): Promise<TestBank> => {
     const bankDir = path.join(dir, id);
     const peers = new Map<string, string>();
     peerMaps.set(id, peers);
-    const node = await startBank({ id, host: '127.0.0.1', port: 0, dataDir: bankDir, centralUrl: central.url, network: NETWORK, peers, bank: holdingsDefaults(opts), ...(contracts ? { contracts } : {}), ...(o.limits ? { limits: o.limits } : {}) });
+    const node = await startBank({ id, host: '127.0.0.1', port: 0, dataDir: bankDir, centralUrl: central.url, network: NETWORK, peers, bank: holdingsDefaults(opts), ...(contracts ? { contracts } : {}), ...(analytics ? { analytics } : {}), ...(o.limits ? { limits: o.limits } : {}) });
     const files = bankKeyFiles(bankDir);
     const signer = (name: string, file: string) => new Client(node.url, NETWORK, name, readOrCreateKeyFile(file).secretKey);
     const b: TestBank = {
@@ -107,7 +108,7 @@ export async function startNetwork(banks: { id: string; opts?: BankOptions; cont
   };
 
   for (const b of banks) await register(b.id, path.join(dir, b.id));
-  for (const b of banks) await launch(b.id, b.opts, b.contracts);
+  for (const b of banks) await launch(b.id, b.opts, b.contracts, b.analytics);
   linkPeers();
   const net: TestNetwork = {
     dir, central, centralUrl: central.url, operator, banks: started,

@@ -1,0 +1,139 @@
+// The README's "A visitor's wallet" walkthrough, run literally: every `cbdc-wallet` and
+// `node dist/...` command of that section, in order, as real processes against central and
+// two banks started as real processes (./helpers/network_process.ts, the node processes
+// `npm start` runs), with each `#   …` line under a command checked against what it printed
+// ("…" stands for anything). Only the URLs, the data directory and the wallet files' folder
+// differ from what a person types. Then the CLI's refusals and exit codes for visitors.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { NetworkProcess, killAllNetworkProcesses } from './helpers/network_process.js';
+import { BANK_CLI } from './helpers/network_process.js';
+import { REPO_ROOT } from './helpers/central_process.js';
+import { type CliResult, WALLET_CLI, runNode, waitForHoldings } from './helpers/wallet_fixture.js';
+
+const PASSPHRASE = 'visitor walkthrough passphrase';
+let root: string;
+let net: NetworkProcess;
+
+interface Step {
+  command: string;
+  expected: string[];
+}
+
+/** The commands of the README section and the output lines shown under each. */
+function walkthrough(): Step[] {
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf("### A visitor's wallet");
+  expect(start, 'the README has the section').toBeGreaterThan(0);
+  // To the next heading or placeholder (the `#   ` lines in code blocks are not headings).
+  const next = /\n(##+ |<!--)/.exec(readme.slice(start + 10));
+  const section = readme.slice(start, next === null ? undefined : start + 10 + next.index);
+  const steps: Step[] = [];
+  for (const block of section.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    const lines = block[1]!.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      let line = lines[i]!;
+      if (line.startsWith('#   ')) {
+        steps.at(-1)!.expected.push(line.slice(4));
+        continue;
+      }
+      if (line.trim() === '') continue;
+      while (line.endsWith('\\')) line = line.slice(0, -1) + lines[++i]!.trim();
+      steps.push({ command: line.trim(), expected: [] });
+    }
+  }
+  return steps;
+}
+
+/** Runs one README command with this network's URLs, data directory and a folder for wallets. */
+function run(command: string): Promise<CliResult> {
+  let c = command.replaceAll('http://127.0.0.1:7101', net.bank('bank-a').url).replaceAll('http://127.0.0.1:7102', net.bank('bank-b').url)
+    .replaceAll('data/bank-a', net.bank('bank-a').o.dataDir).replaceAll('data/bank-b', net.bank('bank-b').o.dataDir);
+  c = c.replace(/--wallet (\S+\.json)/, (_m, f: string) => `--wallet ${path.join(root, f)}`);
+  // No quoting in these commands: words split on spaces.
+  const words = c.split(/\s+/);
+  const env = { CBDC_WALLET_PASSPHRASE: PASSPHRASE };
+  if (words[0] === 'cbdc-wallet') return runNode(WALLET_CLI, ['--passphrase-file', path.join(root, 'pass'), ...words.slice(1)], { home: root, env });
+  expect(words.slice(0, 2)).toEqual(['node', 'dist/intermediary/cli.js']);
+  return runNode(BANK_CLI, words.slice(2), { home: root, env });
+}
+
+function lineRe(expected: string): RegExp {
+  return new RegExp('^' + expected.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(path.join(tmpdir(), 'cbdc-visitors-cli-'));
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(path.join(root, 'pass'), PASSPHRASE + '\n', { mode: 0o600 });
+  net = new NetworkProcess({ root, banks: ['bank-a', 'bank-b'] });
+  await net.start();
+  await waitForHoldings(net.bank('bank-a'), 1_000_000n);
+}, 60_000);
+
+afterAll(async () => {
+  await killAllNetworkProcesses();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("the README's visitor walkthrough, literally", () => {
+  it('runs every command and prints what the README shows', async () => {
+    // Alice, from the walkthrough before it (the payee of the visitor's payment).
+    expect((await run('cbdc-wallet --wallet alice.json init --scrypt-cost 10')).code).toBe(0);
+    expect((await run('cbdc-wallet --wallet alice.json open-account --bank http://127.0.0.1:7101 --tier 4 --phone +8613800000001')).code).toBe(0);
+    const steps = walkthrough();
+    expect(steps.length).toBeGreaterThanOrEqual(8);
+    for (const step of steps) {
+      // init as typed, with a cheaper scrypt cost so the test stays fast.
+      const r = await run(step.command.endsWith(' init') ? `${step.command} --scrypt-cost 10` : step.command);
+      const refused = step.expected.some((e) => e.startsWith('cbdc-wallet: '));
+      expect(r.code, `${step.command}\n${r.stdout}${r.stderr}`).toBe(refused ? 1 : 0);
+      const printed = (refused ? r.stderr : r.stdout).trimEnd().split('\n');
+      for (const e of step.expected) expect(printed.some((l) => lineRe(e).test(l)), `${step.command}: "${e}" in\n${printed.join('\n')}`).toBe(true);
+    }
+  });
+
+  it('--json: the balance shows tier 5 and its validity; the FX ledger is one JSON line each', async () => {
+    const b = await run('cbdc-wallet --wallet marie.json balance --json');
+    expect(b.code).toBe(0);
+    expect(b.json[0]!.account).toMatchObject({ tier: 5, balance_fen: '62935', deposit_fen: '5', visitor: { expired: false } });
+    const l = await run('cbdc-wallet --wallet marie.json visitor fx-ledger --json');
+    expect(l.json.map((x) => [x.direction, x.kind, x.currency, x.amount_minor, x.amount_fen])).toEqual([['in', 'top-up', 'USD', '10000', '69935'], ['out', 'convert-back', 'USD', '693', '4995']]);
+  });
+});
+
+describe('visitor commands: refusals and exit codes', () => {
+  const wallet = (args: string) => run(`cbdc-wallet --wallet marie.json ${args}`);
+  const oneLine = (r: CliResult, exit: number, code: string): void => {
+    expect(r.code, r.stderr).toBe(exit);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]!.endsWith(`(${code})`), lines[0]).toBe(true);
+    expect(r.stdout).toBe('');
+  };
+
+  it('bad input is exit 2 before the bank; refusals are exit 1 with their code; nothing moves', async () => {
+    oneLine(await wallet('visitor top-up 100.00 --currency USD --card 4111111111111112 --expiry 12/28'), 1, 'CBDC_ERR_CARD_FORMAT');
+    oneLine(await wallet('visitor top-up 100.00 --currency USD --card 4111111111111111 --expiry 01/20'), 1, 'CBDC_ERR_CARD_EXPIRED');
+    oneLine(await wallet('visitor top-up 100.00 --currency USD --card 4111 --expiry 12/28'), 2, 'CBDC_ERR_CARD_FORMAT');
+    oneLine(await wallet('visitor top-up 100.00 --currency USD --card 4111111111111111 --expiry 2028-12'), 2, 'CBDC_ERR_CARD_FORMAT');
+    oneLine(await wallet('visitor top-up 100.001 --currency USD --card 4111111111111111 --expiry 12/28'), 2, 'CBDC_ERR_AMOUNT_FORMAT');
+    oneLine(await wallet('visitor top-up 100 --currency XXX --card 4111111111111111 --expiry 12/28'), 2, 'CBDC_ERR_FX_CURRENCY');
+    oneLine(await wallet('visitor top-up 100 --currency usd --card 4111111111111111 --expiry 12/28'), 2, 'CBDC_ERR_FX_CURRENCY');
+    oneLine(await wallet('visitor top-up 1400.00 --currency USD --card 4111111111111111 --expiry 12/28'), 1, 'CBDC_ERR_BALANCE_CAP');
+    oneLine(await wallet('visitor convert-back 5000.00 --currency USD'), 1, 'CBDC_ERR_INSUFFICIENT_FUNDS');
+    oneLine(await wallet('upgrade-kyc --tier 4 --phone +33612345678'), 1, 'CBDC_ERR_VISITOR_TIER_CHANGE');
+    oneLine(await run('cbdc-wallet --wallet alice.json visitor top-up 10.00 --currency USD --card 4111111111111111 --expiry 12/28'), 1, 'CBDC_ERR_VISITOR_ONLY');
+    oneLine(await run('cbdc-wallet --wallet late.json open-account --bank http://127.0.0.1:7101 --tier 5 --phone +33612345679 --passport 12AB34567 --nationality FRA'), 2, 'CBDC_ERR_VISITOR_VALIDITY');
+    const b = await wallet('balance --json');
+    expect(b.json[0]!.account).toMatchObject({ balance_fen: '62935', deposit_fen: '5' });
+  });
+
+  it('the same passport cannot open a second visitor wallet at the bank (exit 1, CBDC_ERR_VISITOR_EXISTS)', async () => {
+    expect((await run('cbdc-wallet --wallet second.json init --scrypt-cost 10')).code).toBe(0);
+    oneLine(await run('cbdc-wallet --wallet second.json open-account --bank http://127.0.0.1:7101 --tier 5 --phone +33612345670 --passport 12ab34567 --nationality FRA --valid-until +10d'), 1, 'CBDC_ERR_VISITOR_EXISTS');
+    oneLine(await run('cbdc-wallet --wallet second.json open-account --bank http://127.0.0.1:7101 --tier 5 --phone +33612345670 --passport 12ab34567 --nationality FRA --valid-until +200d'), 1, 'CBDC_ERR_VISITOR_VALIDITY');
+  });
+});
