@@ -21,12 +21,11 @@ import {
 import { SignedClient } from '../platform/signed_client.js';
 import type { KeyPair } from '../platform/key_file.js';
 import {
-  DAY_PATTERN, EPSILON_PATTERN, PRIVACY_DEFAULTS, PrivacyBudget, answerDigest, bucketOf, formatEpsilon, HISTOGRAM_BUCKETS,
+  DAY_PATTERN, EPSILON_PATTERN, PRIVACY_DEFAULTS, PrivacyBudget, answerDigest, bucketOf, formatEpsilon, HISTOGRAM_BUCKETS, emptyCells, TIER_GROUPS,
   parseDayRange, parseEpsilon, releaseCells, type PrivacyParams, type ReleasedCell, type TrueCell,
 } from '../platform/analytics.js';
-import { BANK_TIME_ZONE, dayKey } from '../intermediary/clock.js';
-import { TIERS } from '../intermediary/tiers.js';
-import { REGIONS } from '../intermediary/analytics/regions.js';
+import { BANK_TIME_ZONE, dayKey } from '../platform/clock.js';
+import { REGIONS } from '../protocol/regions.js';
 import type { LedgerStore } from './store.js';
 
 export const REGULATOR_SIGNER = 'regulator';
@@ -88,15 +87,7 @@ export class CentralAnalytics {
     if (histogram && b.group_by === 'day' && range.days.length > 62) throw new CbdcError('CBDC_ERR_ANALYTICS_QUERY', 'a histogram by day spans at most 62 days');
     const spent = await this.budget.spend(signer, epsilonH);
     const groups = b.group_by === 'day' ? range.days : ['all'];
-    const cells: TrueCell[] = [];
-    const index = new Map<string, TrueCell>();
-    for (const g of groups) {
-      for (const bucket of histogram ? HISTOGRAM_BUCKETS : [undefined]) {
-        const c: TrueCell = { group: g, ...(bucket !== undefined ? { bucket } : {}), count: 0n, valueFen: 0n };
-        cells.push(c);
-        index.set(`${g}|${bucket ?? ''}`, c);
-      }
-    }
+    const { cells, index } = emptyCells(groups, histogram ? HISTOGRAM_BUCKETS : undefined);
     for (let seq = 0n; ;) {
       const batches = this.store.readBatches(seq, 1_000);
       if (batches.length === 0) break;
@@ -157,7 +148,7 @@ export class CentralAnalytics {
     const epsilonH = parseEpsilon(b.epsilon, this.params);
     const range = parseDayRange(b.from_day, b.to_day, this.params.dayRangeMax);
     const values = b.metric === 'payments_value_fen';
-    const groups = b.group_by === 'day' ? range.days : b.group_by === 'tier' ? TIERS.map(String) : b.group_by === 'region' ? [...REGIONS] : ['all'];
+    const groups = b.group_by === 'day' ? range.days : b.group_by === 'tier' ? [...TIER_GROUPS] : b.group_by === 'region' ? [...REGIONS] : ['all'];
     const length = groups.length * (values ? 2 : 1);
     if (length > SHARE_VECTOR_MAX) throw new CbdcError('CBDC_ERR_ANALYTICS_QUERY', `a combined vector holds at most ${SHARE_VECTOR_MAX} figures (fewer days, or counts instead of values)`);
     const ids = b.banks.map((x) => x.id);

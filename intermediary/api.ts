@@ -22,7 +22,7 @@ import { RequestVerifier, type Signer } from '../platform/request_verify.js';
 import { SERVER_LIMITS_DEFAULT, type ServerLimits, type TlsConfig, serverLimits, serverOptions } from '../platform/server_limits.js';
 import { type Bank } from './bank.js';
 import { type AccountRec, type HistoryRec, type PaymentRec, posKey } from './store.js';
-import { dayStartMs } from './clock.js';
+import { dayStartMs } from '../platform/clock.js';
 import { parseTier, type Tier } from './tiers.js';
 import type { OfflineService } from './offline/reserve.js';
 import { offlineApi } from './offline/api.js';
@@ -34,7 +34,7 @@ import type { VisitorService } from './visitors/service.js';
 import { visitorsApi } from './visitors/api.js';
 import type { BankAnalytics } from './analytics/service.js';
 import { analyticsApi } from './analytics/api.js';
-import { REGION_PATTERN, parseRegion, regionOf } from './analytics/regions.js';
+import { REGION_PATTERN, parseRegion, regionOf } from '../protocol/regions.js';
 import { visitorExpired } from './visitors/rules.js';
 
 export interface StaffKeys {
@@ -215,9 +215,10 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     const tier = parseTier(req.body.tier);
     if (tier !== 5 && req.body.valid_until_ms !== undefined) throw new CbdcError('CBDC_ERR_VISITOR_VALIDITY', 'only a visitor (tier 5) wallet has a validity end');
     if (tier === 5 && o.visitors === undefined) throw new CbdcError('CBDC_ERR_KYC_TIER', 'this bank opens no visitor wallets');
+    const common = { walletKey, kind: req.body.kind, mcc: req.body.mcc ?? null, evidence: req.body.evidence, taxId: req.body.tax_id ?? null, region: parseRegion(req.body.region) };
     const a = tier === 5
-      ? await o.visitors!.open({ walletKey, kind: req.body.kind, mcc: req.body.mcc ?? null, evidence: req.body.evidence, validUntilMs: req.body.valid_until_ms })
-      : await bank.openAccount({ walletKey, kind: req.body.kind, mcc: req.body.mcc ?? null, tier, evidence: req.body.evidence, staff: null, taxId: req.body.tax_id ?? null, region: parseRegion(req.body.region) });
+      ? await o.visitors!.open({ ...common, validUntilMs: req.body.valid_until_ms })
+      : await bank.openAccount({ ...common, tier, staff: null });
     await bank.durable();
     return reply.code(201).send(accountJson(bank, a));
   });

@@ -21,7 +21,7 @@ import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
 import { nativeVerifier } from '../protocol/sig.js';
 import { paymentPublicKey, paymentSecretKey, receivePublicKey } from '../protocol/receive_key.js';
 import { PaymentOutputsRefusal, RECEIVE_TERMS_TTL_MS, ROOM_ASKED_PAYMENTS, RemoteTerms, type ReceiveTerms, type ReceiveTermsJson, payeeOutputs, termsFromJson } from './payee_terms.js';
-import { type Clock, dayKey, yearKey } from './clock.js';
+import { type Clock, dayKey, yearKey } from '../platform/clock.js';
 import {
   type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, checkEvidence, checkPayerLimits, splitAtCap,
 } from './tiers.js';
@@ -33,7 +33,7 @@ import { SignedClient } from '../platform/signed_client.js';
 import { checkTaxId } from '../protocol/receipt.js';
 import { checkVisitorReceives } from './visitors/rules.js';
 import type { VisitorRec } from './store.js';
-import { UNKNOWN_REGION, parseRegion } from './analytics/regions.js';
+import { UNKNOWN_REGION, parseRegion } from '../protocol/regions.js';
 
 export const BANK_OWNER = '_bank';
 /** Owner of the coins locked to the offline-reserve key (intermediary/offline/reserve.ts). */

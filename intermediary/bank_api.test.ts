@@ -11,7 +11,7 @@ import {
   NETWORK, type TestBank, type TestNetwork, type Wallet, account, applicantClient, evidenceFor, fundHoldings, fundWallet, idemKey, nextPhone,
   openWallet, pay, preparePayment, quiesce, signPayment, snapshot, startNetwork, supply, totals, waitFor,
 } from '../test/helpers/bank_fixture.js';
-import { dayKey } from './clock.js';
+import { dayKey } from '../platform/clock.js';
 
 const yuan = (n: number): bigint => BigInt(n) * 100n;
 /** bank-a reports payments at or above 1,000 yuan. */

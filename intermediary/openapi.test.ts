@@ -6,7 +6,7 @@ import { ERRORS } from '../protocol/errors.js';
 import { checkErrorShape, keyPair, rawRequest, type HttpResponse } from '../test/helpers/http_fixture.js';
 import { type TestBank, type TestNetwork, type Wallet, applicantClient, idemKey, openWallet, startNetwork } from '../test/helpers/bank_fixture.js';
 import { DEFAULT_TIER_LIMITS, TIERS } from './tiers.js';
-import { BANK_TIME_ZONE } from './clock.js';
+import { BANK_TIME_ZONE } from '../platform/clock.js';
 
 type Doc = {
   openapi: string;

@@ -8,7 +8,7 @@ import { readOrCreateKeyFile } from '../platform/key_file.js';
 import { RECEIPT_LINES_MAX, encodeDraft, draftDigest, makeDraft, signDraft, verifyReceipt, type ReceiptDraft, type ReceiptJson } from '../protocol/receipt.js';
 import { signHashNative } from '../protocol/sig.js';
 import { priceLine } from '../protocol/receipt.js';
-import { dayKey } from './clock.js';
+import { dayKey } from '../platform/clock.js';
 import { bankKeyFiles, startBank } from './node.js';
 import { Client, keyPair } from '../test/helpers/http_fixture.js';
 import {

@@ -29,7 +29,7 @@ export interface AccountRec {
   taxId?: string;
   /** Tier 5 only (intermediary/visitors/). */
   visitor?: VisitorRec;
-  /** ISO 3166-2:CN subdivision code given at opening (intermediary/analytics/regions.ts); absent reads as "unknown". */
+  /** ISO 3166-2:CN subdivision code given at opening (protocol/regions.ts); absent reads as "unknown". */
   region?: string;
 }
 

@@ -5,6 +5,7 @@ import { CbdcError, ERRORS } from '../protocol/errors.js';
 import {
   DEFAULT_TIER_LIMITS, TIER_EVIDENCE, TIERS, type Evidence, type Tier, type TierLimits, checkEvidence, checkPayerLimits, parseTier, splitAtCap,
 } from './tiers.js';
+import { TIER_GROUPS } from '../platform/analytics.js';
 
 const yuan = (n: number): bigint => BigInt(n) * 100n;
 
@@ -28,6 +29,7 @@ describe('the default limit table', () => {
     expect(DEFAULT_TIER_LIMITS[1]).toEqual({ balanceCapFen: null, singlePaymentFen: null, dailyFen: null, annualFen: null });
     expect(DEFAULT_TIER_LIMITS[5]).toEqual({ balanceCapFen: yuan(10_000), singlePaymentFen: yuan(5_000), dailyFen: yuan(10_000), annualFen: yuan(50_000) });
     expect([...TIERS].sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(TIERS.map(String)).toEqual(TIER_GROUPS); // central's analytics groups by the same tiers
   });
 
   it('in fen exactly (4: 1,000,000 / 200,000 / 500,000 / 5,000,000)', () => {

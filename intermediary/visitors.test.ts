@@ -37,11 +37,12 @@ function check(r: HttpResponse, status: number, code?: string): HttpResponse {
   return r;
 }
 
-async function openVisitor(passport: string, o: { nationality?: string; validUntilMs?: number; phone?: string } = {}): Promise<Wallet> {
+async function openVisitor(passport: string, o: { nationality?: string; validUntilMs?: number; phone?: string; region?: string } = {}): Promise<Wallet> {
   const key = keyPair(`visitor-${passport}-${Date.now()}-${Math.random()}`);
   const phone = o.phone ?? nextPhone();
   const r = check(await applicantClient(A, key).post('/v1/accounts', {
     kind: 'personal', tier: 5, evidence: { phone, passport_number: passport, nationality: o.nationality ?? 'FRA' }, valid_until_ms: o.validUntilMs ?? A.node.bank.now() + 30 * DAY_MS,
+    ...(o.region !== undefined ? { region: o.region } : {}),
   }), 201);
   A.accounts.push(r.body.id);
   return { bank: A, key, id: r.body.id, client: new Client(A.url, 'cbdc-local', r.body.id, key.sk), phone };
@@ -99,9 +100,10 @@ describe('the FX table and the tier', () => {
 describe('opening a visitor wallet', () => {
   it('opens with phone, passport, nationality and a validity end; answers no passport', async () => {
     const validUntil = A.node.bank.now() + 30 * DAY_MS;
-    visitor = await openVisitor(PASSPORT, { validUntilMs: validUntil });
+    visitor = await openVisitor(PASSPORT, { validUntilMs: validUntil, region: 'CN-SH' });
     const a = await account(visitor);
     expect(a.tier).toBe(5);
+    expect(a.region).toBe('CN-SH'); // where the visitor stays: the analytics group it by region like any account
     expect((a as any).visitor).toEqual({ valid_until_ms: validUntil, expired: false });
     expect(a.aliases).toEqual([visitor.phone]);
     const rec = A.node.bank.store.accounts.get(visitor.id)!;

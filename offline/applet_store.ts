@@ -3,12 +3,12 @@
 // before the command (and no response was sent) or the state after it (and the response
 // can be asked for again: PAY and ACCEPT answer a repeated request with the same voucher).
 //
-// The file store commits with wallet/atomic_file.ts: new bytes to a temporary file,
+// The file store commits with platform/atomic_file.ts: new bytes to a temporary file,
 // fsync, rename over the state file, fsync the directory. A crash before the rename keeps
 // the old state; after it, the new one. Never a mixture.
 import * as fs from 'node:fs';
 import path from 'node:path';
-import { AtomicFileOps, writeFileAtomic } from '../wallet/atomic_file.js';
+import { AtomicFileOps, writeFileAtomic } from '../platform/atomic_file.js';
 import { CbdcError } from '../protocol/errors.js';
 
 export interface AppletStore {

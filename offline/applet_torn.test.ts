@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import path from 'node:path';
 import { isCbdcError } from '../protocol/errors.js';
-import { AtomicFileOps, nodeFileOps } from '../wallet/atomic_file.js';
+import { AtomicFileOps, nodeFileOps } from '../platform/atomic_file.js';
 import { Applet } from './applet.js';
 import { FileAppletStore, STATE_FILE_NAME } from './applet_store.js';
 import { CardClient, localChannel } from './card_client.js';

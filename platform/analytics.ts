@@ -4,7 +4,7 @@
 import type { Database } from 'lmdb';
 import { CbdcError } from '../protocol/errors.js';
 import { taggedHash } from '../protocol/hash.js';
-import { dayKey, dayStartMs } from '../intermediary/clock.js';
+import { dayKey, dayStartMs } from './clock.js';
 import { cryptoUniform, noisyInteger, type Uniform } from './laplace.js';
 
 /** Epsilon travels as a decimal string of at most two decimals ("0.5"); code keeps hundredths (exact sums). */
@@ -49,7 +49,7 @@ export interface DayRange {
   toMs: number;
 }
 
-/** A range of whole days in the bank's time zone (intermediary/clock.ts), both ends included. */
+/** A range of whole days in the bank's time zone (platform/clock.ts), both ends included. */
 export function parseDayRange(fromDay: string, toDay: string, dayRangeMax: number): DayRange {
   const fromMs = dayStartMs(fromDay);
   const lastMs = dayStartMs(toDay);
@@ -127,6 +127,23 @@ export interface TrueCell {
   bucket?: string;
   count: bigint;
   valueFen: bigint;
+}
+
+/** The tier groups' domain: the tier table's ids as strings (intermediary/tiers.test.ts pins that they agree). */
+export const TIER_GROUPS: readonly string[] = ['1', '2', '3', '4', '5'];
+
+/** Every cell of a fixed domain at zero (buckets inside each group for a histogram), and an index by `group|bucket`. */
+export function emptyCells(groups: readonly string[], buckets: readonly string[] | undefined): { cells: TrueCell[]; index: Map<string, TrueCell> } {
+  const cells: TrueCell[] = [];
+  const index = new Map<string, TrueCell>();
+  for (const g of groups) {
+    for (const bucket of buckets ?? [undefined]) {
+      const c: TrueCell = { group: g, ...(bucket !== undefined ? { bucket } : {}), count: 0n, valueFen: 0n };
+      cells.push(c);
+      index.set(`${g}|${bucket ?? ''}`, c);
+    }
+  }
+  return { cells, index };
 }
 
 export interface ReleasedCell {

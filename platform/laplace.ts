@@ -3,6 +3,7 @@
 // Δf is f's L1 sensitivity, is ε-differentially private. Every released figure is rounded to an
 // integer after the noise is added (post-processing keeps the guarantee, Proposition 2.1).
 import { randomBytes } from 'node:crypto';
+import { mulberry32 } from './mulberry32.js';
 
 /** A source of uniform numbers in the open interval (0, 1). */
 export type Uniform = () => number;
@@ -20,14 +21,8 @@ export const cryptoUniform: Uniform = () => {
  * the sampler's mean and spread does not flake. Never used for a released figure.
  */
 export function seededUniform(seed: number): Uniform {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((((t ^ (t >>> 14)) >>> 0) + 0.5) / 2 ** 32);
-  };
+  const next = mulberry32(seed);
+  return () => (next() + 0.5) / 2 ** 32;
 }
 
 /** One draw of Lap(0, scale) by inverting its CDF: x = -b·sgn(u)·ln(1 - 2|u|), u uniform in (-1/2, 1/2). */

@@ -15,8 +15,9 @@ fi
 # reader driver vpcd, and libpcsclite's headers that nfc-pcsc compiles against) and Chromium
 # for the dashboard's browser test, and PostgreSQL for central's SQL store (its tests start
 # throw-away clusters of their own with platform/pg_cluster.ts; the package's own cluster is
-# not used). Skipped when already present; needs root otherwise.
-debian_packages=(pcscd vsmartcard-vpcd libpcsclite-dev chromium postgresql)
+# not used), and curl, which the README's walkthroughs use. Skipped when already present; needs
+# root otherwise.
+debian_packages=(pcscd vsmartcard-vpcd libpcsclite-dev chromium postgresql curl)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

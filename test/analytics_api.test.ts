@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readOrCreateKeyFile } from '../platform/key_file.js';
-import { dayKey } from '../intermediary/clock.js';
+import { dayKey } from '../platform/clock.js';
 import { startBank } from '../intermediary/node.js';
 import { TIERS } from '../intermediary/tiers.js';
 import { laplaceBound } from '../platform/laplace.js';

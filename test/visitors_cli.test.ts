@@ -1,74 +1,24 @@
-// The README's "A visitor's wallet" walkthrough, run literally: every `cbdc-wallet` and
-// `node dist/...` command of that section, in order, as real processes against central and
-// two banks started as real processes (./helpers/network_process.ts, the node processes
-// `npm start` runs), with each `#   …` line under a command checked against what it printed
-// ("…" stands for anything). Only the URLs, the data directory and the wallet files' folder
-// differ from what a person types. Then the CLI's refusals and exit codes for visitors.
+// The README's "A visitor's wallet" walkthrough, followed literally (./helpers/readme_walkthrough.ts):
+// every command of that section, in order, by bash, against central and two banks started as
+// real processes (./helpers/network_process.ts, the node processes `npm start` runs), each shown
+// output line checked. Then the CLI's refusals and exit codes for visitors.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { NetworkProcess, killAllNetworkProcesses } from './helpers/network_process.js';
-import { BANK_CLI } from './helpers/network_process.js';
-import { REPO_ROOT } from './helpers/central_process.js';
-import { type CliResult, WALLET_CLI, runNode, waitForHoldings } from './helpers/wallet_fixture.js';
+import { type CliResult, waitForHoldings } from './helpers/wallet_fixture.js';
+import { Walkthrough, readmeSteps } from './helpers/readme_walkthrough.js';
 
-const PASSPHRASE = 'visitor walkthrough passphrase';
 let root: string;
 let net: NetworkProcess;
-
-interface Step {
-  command: string;
-  expected: string[];
-}
-
-/** The commands of the README section and the output lines shown under each. */
-function walkthrough(): Step[] {
-  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf("### A visitor's wallet");
-  expect(start, 'the README has the section').toBeGreaterThan(0);
-  // To the next heading or placeholder (the `#   ` lines in code blocks are not headings).
-  const next = /\n(##+ |<!--)/.exec(readme.slice(start + 10));
-  const section = readme.slice(start, next === null ? undefined : start + 10 + next.index);
-  const steps: Step[] = [];
-  for (const block of section.matchAll(/```sh\n([\s\S]*?)```/g)) {
-    const lines = block[1]!.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      let line = lines[i]!;
-      if (line.startsWith('#   ')) {
-        steps.at(-1)!.expected.push(line.slice(4));
-        continue;
-      }
-      if (line.trim() === '') continue;
-      while (line.endsWith('\\')) line = line.slice(0, -1) + lines[++i]!.trim();
-      steps.push({ command: line.trim(), expected: [] });
-    }
-  }
-  return steps;
-}
-
-/** Runs one README command with this network's URLs, data directory and a folder for wallets. */
-function run(command: string): Promise<CliResult> {
-  let c = command.replaceAll('http://127.0.0.1:7101', net.bank('bank-a').url).replaceAll('http://127.0.0.1:7102', net.bank('bank-b').url)
-    .replaceAll('data/bank-a', net.bank('bank-a').o.dataDir).replaceAll('data/bank-b', net.bank('bank-b').o.dataDir);
-  c = c.replace(/--wallet (\S+\.json)/, (_m, f: string) => `--wallet ${path.join(root, f)}`);
-  // No quoting in these commands: words split on spaces.
-  const words = c.split(/\s+/);
-  const env = { CBDC_WALLET_PASSPHRASE: PASSPHRASE };
-  if (words[0] === 'cbdc-wallet') return runNode(WALLET_CLI, ['--passphrase-file', path.join(root, 'pass'), ...words.slice(1)], { home: root, env });
-  expect(words.slice(0, 2)).toEqual(['node', 'dist/intermediary/cli.js']);
-  return runNode(BANK_CLI, words.slice(2), { home: root, env });
-}
-
-function lineRe(expected: string): RegExp {
-  return new RegExp('^' + expected.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
-}
+let walk: Walkthrough;
+const run = (command: string) => walk.run(command);
 
 beforeAll(async () => {
   root = mkdtempSync(path.join(tmpdir(), 'cbdc-visitors-cli-'));
-  const { writeFileSync } = await import('node:fs');
-  writeFileSync(path.join(root, 'pass'), PASSPHRASE + '\n', { mode: 0o600 });
-  net = new NetworkProcess({ root, banks: ['bank-a', 'bank-b'] });
+  walk = new Walkthrough(root, 'visitor walkthrough passphrase', () => net);
+  net = new NetworkProcess({ root: walk.networkRoot, banks: ['bank-a', 'bank-b'] });
   await net.start();
   await waitForHoldings(net.bank('bank-a'), 1_000_000n);
 }, 60_000);
@@ -83,16 +33,9 @@ describe("the README's visitor walkthrough, literally", () => {
     // Alice, from the walkthrough before it (the payee of the visitor's payment).
     expect((await run('cbdc-wallet --wallet alice.json init --scrypt-cost 10')).code).toBe(0);
     expect((await run('cbdc-wallet --wallet alice.json open-account --bank http://127.0.0.1:7101 --tier 4 --phone +8613800000001')).code).toBe(0);
-    const steps = walkthrough();
+    const steps = readmeSteps("### A visitor's wallet");
     expect(steps.length).toBeGreaterThanOrEqual(8);
-    for (const step of steps) {
-      // init as typed, with a cheaper scrypt cost so the test stays fast.
-      const r = await run(step.command.endsWith(' init') ? `${step.command} --scrypt-cost 10` : step.command);
-      const refused = step.expected.some((e) => e.startsWith('cbdc-wallet: '));
-      expect(r.code, `${step.command}\n${r.stdout}${r.stderr}`).toBe(refused ? 1 : 0);
-      const printed = (refused ? r.stderr : r.stdout).trimEnd().split('\n');
-      for (const e of step.expected) expect(printed.some((l) => lineRe(e).test(l)), `${step.command}: "${e}" in\n${printed.join('\n')}`).toBe(true);
-    }
+    await walk.follow(steps);
   });
 
   it('--json: the balance shows tier 5 and its validity; the FX ledger is one JSON line each', async () => {

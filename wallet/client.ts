@@ -15,6 +15,7 @@ import { CbdcError } from '../protocol/errors.js';
 import { SignedClient, httpRequest } from '../platform/signed_client.js';
 import type { LockJson } from '../protocol/lock.js';
 import type { TxJson } from '../protocol/tx.js';
+import type { FxLineJson } from '../protocol/fx_line.js';
 import type { Payee } from './payment_request.js';
 
 export interface Limits {
@@ -99,22 +100,7 @@ export interface VisitorFxJson {
   declining_test_cards: { number: string; answer: string }[];
 }
 
-export interface FxLineJson {
-  seq: number;
-  at_ms: number;
-  account: string;
-  direction: 'in' | 'out';
-  kind: 'top-up' | 'convert-back' | 'top-up-reversal';
-  currency: string;
-  amount_minor: string;
-  rate: string;
-  fee_bps: number;
-  fee_fen: string;
-  amount_fen: string;
-  txid: string | null;
-  acquirer_ref: string;
-  card_last4: string;
-}
+export type { FxLineJson };
 
 /** A visitor top-up's or conversion's answer. */
 export interface VisitorFxAnswer {

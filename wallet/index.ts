@@ -1,7 +1,7 @@
 // The wallet as a library: the keystore, the bank client, the notification subscription,
 // payment requests, and the Wallet that ties them together (wallet/cli.ts is built on these).
 export { UnlockedKeystore, createKeystore, unlockKeystore, readKeystoreFile, DEFAULT_KDF, type KdfParams, type KeystoreFile, type WalletAccount } from './keystore.js';
-export { writeFileAtomic, TEMP_NAME_PATTERN } from './atomic_file.js';
+export { writeFileAtomic, TEMP_NAME_PATTERN } from '../platform/atomic_file.js';
 export {
   BankClient, BankRefusal, bankHealth, DEFAULT_RETRY,
   type AccountJson, type PaymentJson, type HistoryEntry, type Evidence, type RetryPolicy,

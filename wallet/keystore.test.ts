@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isCbdcError } from '../protocol/errors.js';
 import { generateSecretKey, publicKeyOf } from '../protocol/sig.js';
-import { type AtomicFileOps, TEMP_NAME_PATTERN, nodeFileOps, writeFileAtomic } from './atomic_file.js';
+import { type AtomicFileOps, TEMP_NAME_PATTERN, nodeFileOps, writeFileAtomic } from '../platform/atomic_file.js';
 import { type KdfParams, type WalletAccount, KEYSTORE_TYPE, UnlockedKeystore, readKeystoreFile } from './keystore.js';
 
 // Tests use the lowest cost the reader accepts (2^10): the format, not the cost, is under test.

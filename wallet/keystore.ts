@@ -19,7 +19,7 @@ import { scrypt } from '@noble/hashes/scrypt.js';
 import { CbdcError } from '../protocol/errors.js';
 import { generateSecretKey, isValidSecretKey, publicKeyOf } from '../protocol/sig.js';
 import { encodeLock, parseLock, type LockJson } from '../protocol/lock.js';
-import { type AtomicFileOps, writeFileAtomic } from './atomic_file.js';
+import { type AtomicFileOps, writeFileAtomic } from '../platform/atomic_file.js';
 
 export const KEYSTORE_TYPE = 'cbdc-wallet-keystore';
 export const KEYSTORE_VERSION = 1;

@@ -2,7 +2,7 @@
 // request (`request --item ...`, signed with the wallet key), the wallet's receipts listed and
 // each signature checked, a day's export as one JSON document, and an exported file checked
 // offline against a bank key given by hand.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { isCbdcError } from '../protocol/errors.js';
 import { formatYuan } from '../protocol/amount.js';
@@ -22,6 +22,8 @@ export interface ReceiptCliKit {
 const RECEIPTS_FETCHED_MAX = 10_000;
 /** An export file read at most. */
 const EXPORT_BYTES_MAX = 64 * 1024 * 1024;
+/** A saved GET /v1/bank/key answer read at most. */
+const BANK_KEY_FILE_BYTES_MAX = 4096;
 
 /**
  * The signed draft for `--item "description:quantity:unit_price_fen:tax_rate_bp"` lines (the
@@ -104,9 +106,9 @@ export function registerReceiptCommands(program: Command, kit: ReceiptCliKit): v
   receipts.command('verify')
     .description('check the receipts of an exported file offline (no network) against a bank public key')
     .argument('<file>', 'a file written by "cbdc-wallet receipts --json" (or one receipt, or a JSON array of them)')
-    .requiredOption('--bank-key <hex>', "the issuing bank's public key (33-byte compressed, hex), as GET /v1/bank/key gives it")
+    .requiredOption('--bank-key <hex|file>', "the issuing bank's public key: 33-byte compressed hex, or a file holding GET /v1/bank/key's answer (then each receipt must name that bank)")
     .action(async (file: string, o: { bankKey: string }) => {
-      if (!/^(02|03)[0-9a-f]{64}$/.test(o.bankKey)) throw kit.usage('--bank-key is a 33-byte compressed public key in lowercase hex (66 characters)', 'CBDC_ERR_BAD_PUBLIC_KEY');
+      const issuer = readBankKey(o.bankKey, kit.usage);
       let doc: unknown;
       try {
         const text = readFileSync(file);
@@ -117,8 +119,7 @@ export function registerReceiptCommands(program: Command, kit: ReceiptCliKit): v
       }
       const list: unknown[] = Array.isArray(doc) ? doc
         : typeof doc === 'object' && doc !== null && Array.isArray((doc as { receipts?: unknown }).receipts) ? (doc as { receipts: unknown[] }).receipts : [doc];
-      const key = Buffer.from(o.bankKey, 'hex');
-      const ok = list.map((r) => verifyReceipt(r, key));
+      const ok = list.map((r) => (issuer.bank === null || (r as { bank?: unknown })?.bank === issuer.bank) && verifyReceipt(r, issuer.key));
       const bad = ok.filter((x) => !x).length;
       kit.emit({ file, receipts: list.length, ok: list.length - bad, bad, results: list.map((r, i) => ({ receipt_id: (r as { receipt_id?: unknown })?.receipt_id ?? null, ok: ok[i] })) }, [
         ...list.map((r, i) => (ok[i] ? receiptLine({ receipt: r as ReceiptJson }, true) : `${String((r as { receipt_id?: unknown })?.receipt_id ?? `#${i + 1}`).slice(0, 40)}  BAD`)),
@@ -126,4 +127,21 @@ export function registerReceiptCommands(program: Command, kit: ReceiptCliKit): v
       ]);
       if (bad > 0) throw badReceipts(bad, list.length);
     });
+}
+
+/** `--bank-key`: hex, or the path of a saved GET /v1/bank/key answer ({"bank","network","public_key"}). */
+function readBankKey(arg: string, usage: (message: string, code: string) => Error): { key: Buffer; bank: string | null } {
+  const badKey = (): Error => usage('--bank-key is a 33-byte compressed public key in lowercase hex (66 characters), or a file with GET /v1/bank/key\'s answer', 'CBDC_ERR_BAD_PUBLIC_KEY');
+  if (/^(02|03)[0-9a-f]{64}$/.test(arg)) return { key: Buffer.from(arg, 'hex'), bank: null };
+  if (/^[0-9a-fA-F]+$/.test(arg) && !existsSync(arg)) throw badKey();
+  let j: { bank?: unknown; public_key?: unknown };
+  try {
+    const text = readFileSync(arg);
+    if (text.length > BANK_KEY_FILE_BYTES_MAX) throw new Error('file too large');
+    j = JSON.parse(text.toString('utf8')) as typeof j;
+  } catch (e) {
+    throw usage(`cannot read the bank key file ${arg}: ${(e as Error).message}`, 'CBDC_ERR_BAD_PUBLIC_KEY');
+  }
+  if (typeof j !== 'object' || j === null || typeof j.bank !== 'string' || typeof j.public_key !== 'string' || !/^(02|03)[0-9a-f]{64}$/.test(j.public_key)) throw badKey();
+  return { key: Buffer.from(j.public_key, 'hex'), bank: j.bank };
 }

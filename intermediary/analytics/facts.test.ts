@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BankStore, type AccountRec, type HistoryRec } from '../store.js';
-import { dayStartMs } from '../clock.js';
+import { dayStartMs } from '../../platform/clock.js';
 import { TIERS } from '../tiers.js';
 import { bankCells } from './facts.js';
-import { REGIONS } from './regions.js';
+import { REGIONS } from '../../protocol/regions.js';
 
 let dir: string;
 let store: BankStore;

@@ -16,9 +16,9 @@
 // most C: the sensitivities the noise is scaled to.
 import type { BankStore, AccountRec } from '../store.js';
 import { TIERS } from '../tiers.js';
-import { dayKey } from '../clock.js';
-import { REGIONS, regionOf } from './regions.js';
-import { bucketOf, HISTOGRAM_BUCKETS, type TrueCell } from '../../platform/analytics.js';
+import { dayKey } from '../../platform/clock.js';
+import { REGIONS, regionOf } from '../../protocol/regions.js';
+import { bucketOf, emptyCells, HISTOGRAM_BUCKETS, type TrueCell } from '../../platform/analytics.js';
 
 export const BANK_METRICS = ['payments_count', 'payments_value_fen', 'value_histogram'] as const;
 export type BankMetric = (typeof BANK_METRICS)[number];
@@ -75,15 +75,7 @@ function legsOf(store: BankStore, a: AccountRec, incoming: boolean, fromMs: numb
 export function bankCells(store: BankStore, q: { metric: BankMetric; groupBy: BankGrouping; days: readonly string[]; fromMs: number; toMs: number }, b: Bounds): TrueCell[] {
   const groups = groupDomain(store, q.groupBy, q.days);
   const histogram = q.metric === 'value_histogram';
-  const cells: TrueCell[] = [];
-  const index = new Map<string, TrueCell>();
-  for (const g of groups) {
-    for (const bucket of histogram ? HISTOGRAM_BUCKETS : [undefined]) {
-      const c: TrueCell = { group: g, ...(bucket !== undefined ? { bucket } : {}), count: 0n, valueFen: 0n };
-      cells.push(c);
-      index.set(`${g}|${bucket ?? ''}`, c);
-    }
-  }
+  const { cells, index } = emptyCells(groups, histogram ? HISTOGRAM_BUCKETS : undefined);
   const incoming = q.groupBy === 'mcc';
   for (const { value: a } of store.accounts.getRange({})) {
     if (incoming && (a.kind !== 'merchant' || a.mcc === null)) continue;

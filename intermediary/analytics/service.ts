@@ -11,7 +11,7 @@ import {
   PRIVACY_DEFAULTS, PrivacyBudget, answerDigest, formatEpsilon, parseDayRange, parseEpsilon, releaseCells, type PrivacyParams,
 } from '../../platform/analytics.js';
 import { cryptoUniform, noisyInteger } from '../../platform/laplace.js';
-import { BANK_TIME_ZONE } from '../clock.js';
+import { BANK_TIME_ZONE } from '../../platform/clock.js';
 import type { Bank } from '../bank.js';
 import { bankCells, type BankGrouping, type BankMetric, type Bounds } from './facts.js';
 

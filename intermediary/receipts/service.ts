@@ -16,7 +16,7 @@ import {
   type ReceiptJson, isValidTaxId, checkTaxId, parseDraft, receiptFromJson, receiptIdOf, signReceipt, totalsOf, verifyDraftSignature, verifyReceipt,
 } from '../../protocol/receipt.js';
 import { SignedClient } from '../../platform/signed_client.js';
-import { dayKey } from '../clock.js';
+import { dayKey } from '../../platform/clock.js';
 import type { Bank, ReceiptHooks } from '../bank.js';
 import type { PaymentRec } from '../store.js';
 import { type OutgoingRec, type ReceiptRec, type ReceiptRole, ReceiptStore } from './store.js';

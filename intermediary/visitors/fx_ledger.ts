@@ -2,6 +2,7 @@
 // LMDB databases (store.visitorFx by sequence number, store.visitorFxByAccount per account).
 // Lines are written inside the LMDB transaction that moves the money, and never changed.
 import type { BankStore } from '../store.js';
+import type { FxLineJson, FxLineKind } from '../../protocol/fx_line.js';
 
 export interface FxLine {
   seq: number;
@@ -9,7 +10,7 @@ export interface FxLine {
   account: string;
   /** in: card -> wallet (a top-up); out: deposit -> card (a conversion back, or a top-up given back). */
   direction: 'in' | 'out';
-  kind: 'top-up' | 'convert-back' | 'top-up-reversal';
+  kind: FxLineKind;
   currency: string;
   amountMinor: string;
   /** "FEN/MINOR" as converted at (before the fee). */
@@ -22,23 +23,6 @@ export interface FxLine {
   txid: string | null;
   acquirerRef: string;
   cardLast4: string;
-}
-
-export interface FxLineJson {
-  seq: number;
-  at_ms: number;
-  account: string;
-  direction: 'in' | 'out';
-  kind: FxLine['kind'];
-  currency: string;
-  amount_minor: string;
-  rate: string;
-  fee_bps: number;
-  fee_fen: string;
-  amount_fen: string;
-  txid: string | null;
-  acquirer_ref: string;
-  card_last4: string;
 }
 
 export function fxLineJson(l: FxLine): FxLineJson {

@@ -83,11 +83,11 @@ export class VisitorService {
   }
 
   /** Opens a visitor wallet: the passport fields are checked, hashed, and dropped. */
-  async open(o: { walletKey: Buffer; kind: 'personal' | 'merchant'; mcc: string | null; evidence: Evidence; validUntilMs: unknown }): Promise<AccountRec> {
+  async open(o: { walletKey: Buffer; kind: 'personal' | 'merchant'; mcc: string | null; evidence: Evidence; taxId?: string | null; region?: string; validUntilMs: unknown }): Promise<AccountRec> {
     checkEvidence(VISITOR_TIER, o.evidence);
     const validUntilMs = checkValidity(o.validUntilMs, this.bank.now());
     const hash = passportHash(this.pepper, o.evidence.nationality!, o.evidence.passport_number!);
-    return this.bank.openAccount({ walletKey: o.walletKey, kind: o.kind, mcc: o.mcc, tier: VISITOR_TIER, evidence: o.evidence, staff: null, visitor: { passportHash: hash, validUntilMs } });
+    return this.bank.openAccount({ walletKey: o.walletKey, kind: o.kind, mcc: o.mcc, tier: VISITOR_TIER, evidence: o.evidence, staff: null, taxId: o.taxId ?? null, ...(o.region !== undefined ? { region: o.region } : {}), visitor: { passportHash: hash, validUntilMs } });
   }
 
   /** The account, which must be a visitor wallet. */

@@ -13,6 +13,7 @@
 //            later, its answer discarded (a stale duplicate arriving after the retry).
 // Counts of each fault are kept for the report.
 import net from 'node:net';
+import { mulberry32 } from '../../platform/mulberry32.js';
 
 export type Fault = 'pass' | 'delay' | 'drop' | 'cut' | 'reorder';
 export const FAULTS: readonly Fault[] = ['pass', 'delay', 'drop', 'cut', 'reorder'];
@@ -34,14 +35,8 @@ export interface FaultProxyOptions {
 
 /** mulberry32: a small seeded PRNG. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 export class FaultProxy {

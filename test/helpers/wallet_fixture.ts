@@ -40,12 +40,14 @@ function parseLines(text: string): Record<string, any>[] {
 
 /** Runs a CLI to completion (node <cli> …args) with a clean environment plus `env`. */
 export function runNode(cli: string, args: string[], o: { env?: Record<string, string>; home: string; timeoutMs?: number }): Promise<CliResult> {
+  return runProcess(process.execPath, [cli, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: o.home, ...(o.env ?? {}) }, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
+}
+
+/** Runs a program to its exit (killed after 30 s by default) in a given folder and environment. */
+export function runProcess(file: string, args: string[], o: { cwd: string; env: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '', HOME: o.home, ...(o.env ?? {}) },
-    });
+    const child = spawn(file, args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: o.env });
     live.add(child);
     let stdout = '';
     let stderr = '';
@@ -53,7 +55,7 @@ export function runNode(cli: string, args: string[], o: { env?: Record<string, s
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${path.basename(cli)} ${args.join(' ')} did not finish in ${o.timeoutMs ?? 30_000} ms: ${stdout} ${stderr}`));
+      reject(new Error(`${path.basename(file)} ${args.join(' ')} did not finish in ${o.timeoutMs ?? 30_000} ms: ${stdout} ${stderr}`));
     }, o.timeoutMs ?? 30_000);
     child.once('error', reject);
     child.once('close', (code) => {

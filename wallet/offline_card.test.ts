@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { bytesToHex } from '../protocol/bytes.js';
-import { Applet } from './applet.js';
-import { MemoryAppletStore } from './applet_store.js';
-import { CardClient, localChannel } from './card_client.js';
-import { ApduOfflineCard } from './offline_card.js';
-import type { OfflineCard } from '../wallet/offline_wallet.js';
-import { encodeAuthorisation, signAuthorisation } from './authorisation.js';
-import { encodeCertificate, signCertificate } from './certificate.js';
-import { encodeRevocationList } from './revocation.js';
-import { decodeVoucher } from './voucher.js';
+import { Applet } from '../offline/applet.js';
+import { MemoryAppletStore } from '../offline/applet_store.js';
+import { CardClient, localChannel } from '../offline/card_client.js';
+import { ApduOfflineCard } from '../offline/offline_card.js';
+import type { OfflineCard } from './offline_wallet.js';
+import { encodeAuthorisation, signAuthorisation } from '../offline/authorisation.js';
+import { encodeCertificate, signCertificate } from '../offline/certificate.js';
+import { encodeRevocationList } from '../offline/revocation.js';
+import { decodeVoucher } from '../offline/voucher.js';
 import { BANK_KEYS, DEFAULT_CAPS, NET, NOW_MS, TRUST, makeCard, revocationList } from '../test/helpers/offline_fixture.js';
 
 describe('the card as the wallet sees it (hex in, hex out)', () => {

@@ -1,6 +1,6 @@
 // Account regions: ISO 3166-2:CN subdivision codes (the 34 provincial-level divisions, with the
 // letter codes of the 2017 revision), or "unknown" when none was given.
-import { CbdcError } from '../../protocol/errors.js';
+import { CbdcError } from './errors.js';
 
 export const REGION_PATTERN = '^(CN-[A-Z]{2}|unknown)$';
 export const UNKNOWN_REGION = 'unknown';
