@@ -22,7 +22,7 @@ import { SignedClient } from '../platform/signed_client.js';
 import type { KeyPair } from '../platform/key_file.js';
 import {
   DAY_PATTERN, EPSILON_PATTERN, PRIVACY_DEFAULTS, PrivacyBudget, answerDigest, bucketOf, formatEpsilon, HISTOGRAM_BUCKETS, emptyCells, TIER_GROUPS,
-  parseDayRange, parseEpsilon, releaseCells, type PrivacyParams, type ReleasedCell, type TrueCell,
+  parseDayRange, parseEpsilon, releaseCells, type PrivacyParams, type ReleasedCell,
 } from '../platform/analytics.js';
 import { BANK_TIME_ZONE, dayKey } from '../platform/clock.js';
 import { REGIONS } from '../protocol/regions.js';

@@ -1,6 +1,9 @@
-// The bank: accounts with tiered KYC, the second tier of distribution (deposits <-> CBDC,
-// holdings topped up from central issuance and surplus redeemed), payments with limits and
-// co-signing, crediting from central's event stream, history, and AML reporting.
+// The bank: the second tier of distribution (deposits <-> CBDC, holdings topped up from
+// central issuance and surplus redeemed), receiving (quotes, receive terms), payments with
+// limits and co-signing, and crediting from central's event stream. Its other concerns have
+// files of their own: accounts and the teller (accounts.ts), its keys and signatures
+// (bank_keys.ts), limit usage (usage.ts), compliance reports (aml.ts), history, statements,
+// totals and reconciliation (statements.ts); the Bank class is the one door to all of them.
 //
 // Every state change runs inside one LMDB write transaction whose callback first checks,
 // then writes (it never throws after writing): concurrent requests serialize there, so two
@@ -8,44 +11,33 @@
 import { EventEmitter } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { CbdcError, type ErrorCode, assert, isCbdcError } from '../protocol/errors.js';
-import { AMOUNT_FEN_MAX, formatAmountFen } from '../protocol/amount.js';
+import { AMOUNT_FEN_MAX } from '../protocol/amount.js';
 import { TX_INPUTS_MAX } from '../protocol/limits.js';
 import { type Lock, decodeLockTrusted, encodeLock, lockToJson, parseLock } from '../protocol/lock.js';
 import { type MerchantCertificate, signMerchantCert } from '../protocol/merchant_cert.js';
 import { checkSpend } from '../protocol/spend.js';
-import { CURVE_N, publicKeyOfNative, signHashNative } from '../protocol/sig.js';
-import { taggedHash } from '../protocol/hash.js';
-import { u64be } from '../protocol/bytes.js';
 import { type Tx, type TxJson, parseTx, txId, txToJson } from '../protocol/tx.js';
 import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
 import { nativeVerifier } from '../protocol/sig.js';
-import { paymentPublicKey, paymentSecretKey, receivePublicKey } from '../protocol/receive_key.js';
+import { paymentPublicKey } from '../protocol/receive_key.js';
+import { BankKeys, type LockDerivation } from './bank_keys.js';
 import { PaymentOutputsRefusal, RECEIVE_TERMS_TTL_MS, ROOM_ASKED_PAYMENTS, RemoteTerms, type ReceiveTerms, type ReceiveTermsJson, payeeOutputs, termsFromJson } from './payee_terms.js';
 import { type Clock, dayKey, yearKey } from '../platform/clock.js';
 import {
-  type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, checkEvidence, checkPayerLimits, splitAtCap,
+  type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, checkPayerLimits, splitAtCap,
 } from './tiers.js';
 import {
-  type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, posKey,
+  type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, type VisitorRec, BANK_OWNER, OFFLINE_RESERVE_OWNER, SWEEP_PREFIX, posKey,
 } from './store.js';
 import type { CentralBatchEvent, CentralLink, CentralResult } from './central_link.js';
 import { SignedClient } from '../platform/signed_client.js';
-import { checkTaxId } from '../protocol/receipt.js';
 import { checkVisitorReceives } from './visitors/rules.js';
-import type { VisitorRec } from './store.js';
-import { UNKNOWN_REGION, parseRegion } from '../protocol/regions.js';
+import * as accounts from './accounts.js';
+import { addUsage, usageAt, writeUsage } from './usage.js';
+import { amlReports, checkAml } from './aml.js';
+import { type BankTotals, type HistoryFilter, type Reconciliation, type Statement, bankTotals, historyOf, reconcileWithCentral, statementOf } from './statements.js';
 
-export const BANK_OWNER = '_bank';
-/** Owner of the coins locked to the offline-reserve key (intermediary/offline/reserve.ts). */
-export const OFFLINE_RESERVE_OWNER = '_offline';
-const SWEEP_PREFIX = 'sweep:';
-/** Derived bank keys kept in memory at most (about 100 bytes each). */
-const DERIVED_KEYS_CACHED_MAX = 65_536;
-/** Accounts' receive keys kept in memory at most (about 100 bytes each). */
-const RECEIVE_KEYS_CACHED_MAX = 100_000;
-
-/** Where the bank's key for a lock comes from: its i-th derived key, or a payment's key derived from an account's receive key. */
-type LockDerivation = number | { account: string; pos: string; out: number };
+export { BANK_OWNER, OFFLINE_RESERVE_OWNER };
 /** Money on its way into an account, counted against its cap: a quote's or a payment's amount, or room allotted to another bank (`allotment` names it). */
 interface PendingIn {
   fen: bigint;
@@ -167,8 +159,6 @@ function isUncertain(r: CentralResult): boolean {
   return r.status === 'rejected' && (r.code === 'CBDC_ERR_CENTRAL_UNAVAILABLE' || r.code === 'CBDC_ERR_OVERLOADED');
 }
 
-const ALIAS_PATTERN = /^(\+[0-9]{6,15}|@[a-z0-9_]{3,32})$/;
-const MCC_PATTERN = /^[0-9]{4}$/;
 
 function fen(s: string): bigint {
   return BigInt(s);
@@ -185,6 +175,7 @@ export class Bank extends EventEmitter<BankEvents> {
   readonly holdingsLock: Lock;
   readonly holdingsLockHex: string;
   private readonly sk: Buffer;
+  private readonly keys: BankKeys;
   private readonly limits: Record<Tier, TierLimits>;
   private readonly clock: Clock;
   private readonly cfg: Required<Omit<BankConfig, 'tierLimits' | 'clock' | 'peers' | 'secretKey' | 'publicKey' | 'id' | 'network'>>;
@@ -207,6 +198,7 @@ export class Bank extends EventEmitter<BankEvents> {
     this.network = c.network;
     this.sk = c.secretKey;
     this.publicKey = c.publicKey;
+    this.keys = new BankKeys(c.secretKey, c.publicKey);
     this.limits = c.tierLimits ?? DEFAULT_TIER_LIMITS;
     this.clock = c.clock ?? Date.now;
     this.peers = c.peers ?? new Map();
@@ -291,11 +283,11 @@ export class Bank extends EventEmitter<BankEvents> {
   // ---------------------------------------------------------------- accounts
 
   customerLock(walletKey: Buffer): Lock {
-    return multiLock(2, [walletKey, this.publicKey]);
+    return this.keys.customerLock(walletKey);
   }
 
   sweepLock(walletKey: Buffer): Lock {
-    return multiLock(1, [this.publicKey, walletKey]);
+    return this.keys.sweepLock(walletKey);
   }
 
   account(id: string): AccountRec {
@@ -326,131 +318,37 @@ export class Bank extends EventEmitter<BankEvents> {
     return cap > used ? cap - used : 0n;
   }
 
-  /** `visitor`: a tier-5 wallet's facts (intermediary/visitors/service.ts); its passport hash is unique among open accounts. */
-  async openAccount(o: { walletKey: Buffer; kind: 'personal' | 'merchant'; mcc?: string | null; tier: Tier; evidence: Evidence; staff: string | null; visitor?: VisitorRec; taxId?: string | null; region?: string }): Promise<AccountRec> {
-    if (o.tier === 1 && o.staff === null) fail('CBDC_ERR_KYC_TIER', 'class 1 accounts are opened in person by bank staff');
-    if ((o.tier === 5) !== (o.visitor !== undefined)) fail('CBDC_ERR_VISITOR_VALIDITY', o.tier === 5 ? 'a visitor wallet is opened with its validity end' : 'only a visitor (tier 5) wallet has a validity end');
-    const evidence = checkEvidence(o.tier, o.evidence);
-    if (o.tier === 1) evidence.verified_in_person_by ??= o.staff!;
-    const mcc = o.mcc ?? null;
-    if ((o.kind === 'merchant') !== (mcc !== null) || (mcc !== null && !MCC_PATTERN.test(mcc))) fail('CBDC_ERR_MERCHANT_CATEGORY');
-    const taxId = o.taxId ?? null;
-    if (taxId !== null && o.kind !== 'merchant') fail('CBDC_ERR_TAX_ID', 'only a merchant account records a tax id');
-    if (taxId !== null) checkTaxId(taxId);
-    const region = parseRegion(o.region);
-    const walletHex = o.walletKey.toString('hex');
-    const lockHex = encodeLock(this.customerLock(o.walletKey)).toString('hex');
-    const sweepLockHex = encodeLock(this.sweepLock(o.walletKey)).toString('hex');
-    const phone = evidence.phone!;
-    return this.atomic(() => {
-      if (this.store.walletKeys.get(walletHex) !== undefined) fail('CBDC_ERR_ACCOUNT_EXISTS');
-      if (this.store.aliases.get(phone) !== undefined) fail('CBDC_ERR_ALIAS_TAKEN', `${phone} belongs to another account`);
-      if (o.visitor !== undefined && this.store.visitorPassports.get(o.visitor.passportHash) !== undefined) fail('CBDC_ERR_VISITOR_EXISTS');
-      const id = `${this.id}.${randomBytes(6).toString('hex')}`;
-      const rec: AccountRec = {
-        id, kind: o.kind, mcc, tier: o.tier, status: 'active', walletKey: walletHex, lockHex, sweepLockHex, aliases: [phone],
-        evidence, balanceFen: '0', depositFen: '0', historyNext: 0, createdAtMs: this.clock(), kycHistory: [],
-        ...(o.visitor !== undefined ? { visitor: o.visitor } : {}),
-        ...(region !== UNKNOWN_REGION ? { region } : {}),
-        ...(taxId !== null ? { taxId } : {}),
-      };
-      if (taxId !== null) this.receipts?.taxIdSet(id, taxId);
-      if (o.visitor !== undefined) this.store.visitorPassports.putSync(o.visitor.passportHash, id);
-      this.store.accounts.putSync(id, rec);
-      this.store.walletKeys.putSync(walletHex, id);
-      this.store.aliases.putSync(phone, id);
-      this.store.locks.putSync(lockHex, id);
-      this.store.locks.putSync(sweepLockHex, SWEEP_PREFIX + id);
-      return rec;
-    });
+  // Accounts and the teller's deposits: intermediary/accounts.ts.
+
+  openAccount(o: { walletKey: Buffer; kind: 'personal' | 'merchant'; mcc?: string | null; tier: Tier; evidence: Evidence; staff: string | null; visitor?: VisitorRec; taxId?: string | null; region?: string }): Promise<AccountRec> {
+    return accounts.openAccount(this, o);
   }
 
-  /** Upgrade or downgrade, with the evidence the new tier needs (recorded, not verified). */
-  async changeTier(id: string, tier: Tier, evidence: Evidence, by: string, byStaff: boolean): Promise<AccountRec> {
-    if (tier === 1 && !byStaff) fail('CBDC_ERR_KYC_TIER', 'class 1 needs in-person verification by bank staff');
-    // A visitor who becomes resident opens a resident account (and a resident never becomes a visitor).
-    if (tier === 5 || this.account(id).tier === 5) fail('CBDC_ERR_VISITOR_TIER_CHANGE');
-    const merged = { ...this.account(id).evidence, ...evidence };
-    if (tier === 1) merged.verified_in_person_by ??= by;
-    const checked = checkEvidence(tier, merged);
-    return this.atomic(() => {
-      const a = this.account(id);
-      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-      const cap = this.limits[tier].balanceCapFen;
-      if (cap !== null && fen(a.balanceFen) > cap) fail('CBDC_ERR_BALANCE_CAP', 'the wallet holds more than the new tier allows; move money out first');
-      const next: AccountRec = {
-        ...a, tier, evidence: { ...a.evidence, ...checked },
-        kycHistory: [...a.kycHistory, { atMs: this.clock(), from: a.tier, to: tier, by, evidence: checked }],
-      };
-      this.store.accounts.putSync(id, next);
-      return next;
-    });
+  changeTier(id: string, tier: Tier, evidence: Evidence, by: string, byStaff: boolean): Promise<AccountRec> {
+    return accounts.changeTier(this, id, tier, evidence, by, byStaff);
   }
 
-  async setStatus(id: string, status: 'active' | 'frozen'): Promise<AccountRec> {
-    return this.atomic(() => {
-      const a = this.account(id);
-      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-      const next = { ...a, status };
-      this.store.accounts.putSync(id, next);
-      return next;
-    });
+  setStatus(id: string, status: 'active' | 'frozen'): Promise<AccountRec> {
+    return accounts.setStatus(this, id, status);
   }
 
-  async close(id: string): Promise<AccountRec> {
-    return this.atomic(() => {
-      const a = this.account(id);
-      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-      if (fen(a.balanceFen) !== 0n || fen(a.depositFen) !== 0n) fail('CBDC_ERR_ACCOUNT_NOT_EMPTY');
-      const next: AccountRec = { ...a, status: 'closed' };
-      this.store.accounts.putSync(id, next);
-      for (const al of a.aliases) this.store.aliases.removeSync(al);
-      // One open visitor wallet per passport: a closed one frees it.
-      if (a.visitor !== undefined) this.store.visitorPassports.removeSync(a.visitor.passportHash);
-      return next;
-    });
+  close(id: string): Promise<AccountRec> {
+    return accounts.close(this, id);
   }
 
-  async addAlias(id: string, alias: string): Promise<AccountRec> {
-    if (!ALIAS_PATTERN.test(alias)) fail('CBDC_ERR_ALIAS_FORMAT');
-    return this.atomic(() => {
-      const a = this.account(id);
-      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-      const owner = this.store.aliases.get(alias);
-      if (owner !== undefined && owner !== id) fail('CBDC_ERR_ALIAS_TAKEN');
-      if (owner === id) return a;
-      const next = { ...a, aliases: [...a.aliases, alias] };
-      this.store.accounts.putSync(id, next);
-      this.store.aliases.putSync(alias, id);
-      return next;
-    });
+  addAlias(id: string, alias: string): Promise<AccountRec> {
+    return accounts.addAlias(this, id, alias);
+  }
+
+  creditDeposit(id: string, amountFen: bigint): Promise<AccountRec> {
+    return accounts.creditDeposit(this, id, amountFen);
+  }
+
+  debitDeposit(id: string, amountFen: bigint): Promise<AccountRec> {
+    return accounts.debitDeposit(this, id, amountFen);
   }
 
   // ---------------------------------------------------------------- deposits and distribution
-
-  /** Teller: cash (or a transfer from elsewhere) into the customer's bank deposit. */
-  async creditDeposit(id: string, amountFen: bigint): Promise<AccountRec> {
-    return this.atomic(() => {
-      const a = this.account(id);
-      if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-      const d = fen(a.depositFen) + amountFen;
-      if (d > AMOUNT_FEN_MAX) fail('CBDC_ERR_AMOUNT_OVERFLOW');
-      const next = { ...a, depositFen: d.toString() };
-      this.store.accounts.putSync(id, next);
-      return next;
-    });
-  }
-
-  /** Teller: cash out of the deposit. */
-  async debitDeposit(id: string, amountFen: bigint): Promise<AccountRec> {
-    return this.atomic(() => {
-      const a = this.account(id);
-      if (fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
-      const next = { ...a, depositFen: (fen(a.depositFen) - amountFen).toString() };
-      this.store.accounts.putSync(id, next);
-      return next;
-    });
-  }
 
   /**
    * Deposit -> wallet: the bank pays CBDC from its holdings to the customer's lock and debits
@@ -591,65 +489,18 @@ export class Bank extends EventEmitter<BankEvents> {
     this.waiters.delete(paymentId);
   }
 
-  /**
-   * Adds the bank's signatures: one per distinct bank key the inputs' locks name — the main key
-   * for holdings and standard customer locks, a derived key for coins paid to a fresh lock.
-   */
+  /** Adds the bank's signatures (intermediary/bank_keys.ts), each input's key as its lock was filed. */
   private signByBank(tx: Tx): Tx {
-    const id = txId(tx);
-    const keys = new Map<string, { sk: Buffer; pk: Buffer }>();
-    for (const input of tx.inputs) {
+    return this.keys.sign(tx, (input) => {
       const lockHex = this.store.coins.get(posKey(input.pos))?.lockHex;
       const d = lockHex === undefined ? undefined : (this.store.meta.get(`lock-derivation/${lockHex}`) as LockDerivation | undefined);
-      if (d === undefined) keys.set('main', { sk: this.sk, pk: this.publicKey });
-      else if (typeof d === 'number') keys.set(`derived-${d}`, this.derivedKey(d));
-      else keys.set(`payment-${lockHex}`, this.paymentKey(d));
-    }
-    if (keys.size === 0) keys.set('main', { sk: this.sk, pk: this.publicKey });
-    return { ...tx, sigs: [...tx.sigs, ...[...keys.values()].map((k) => ({ key: k.pk, sig: signHashNative(k.sk, id) }))] };
+      return d === undefined ? undefined : { lockHex: lockHex!, d };
+    });
   }
-
-  /** Derived keys computed lately (a fresh lock's key is needed again when its coin is spent), oldest first. */
-  private derived = new Map<number, { sk: Buffer; pk: Buffer }>();
-
-  /**
-   * The bank's i-th derived key: sk_i = sk + H_"CBDC/derive"(bank public key || i) mod n. Each
-   * payment to a customer gets a lock with a fresh bank key, so central cannot link a payee's
-   * incoming payments by their lock; only this bank can map the lock to the account.
-   */
-  private derivedKey(i: number): { sk: Buffer; pk: Buffer } {
-    let d = this.derived.get(i);
-    if (d === undefined) {
-      const t = BigInt('0x' + taggedHash('CBDC/derive', this.publicKey, u64be(BigInt(i))).toString('hex'));
-      const k = (BigInt('0x' + this.sk.toString('hex')) + t) % CURVE_N;
-      assert(k !== 0n, 'derived key is not zero');
-      const sk = Buffer.from(k.toString(16).padStart(64, '0'), 'hex');
-      d = { sk, pk: publicKeyOfNative(sk) };
-      // One entry per fresh lock would grow without end: past the limit the oldest goes (it is
-      // computed again if its coin is spent later).
-      if (this.derived.size >= DERIVED_KEYS_CACHED_MAX) this.derived.delete(this.derived.keys().next().value!);
-      this.derived.set(i, d);
-    }
-    return d;
-  }
-
-  /** The bank's key of an output paid to an account's receive key (protocol/receive_key.ts). */
-  private paymentKey(d: { account: string; pos: string; out: number }): { sk: Buffer; pk: Buffer } {
-    const sk = paymentSecretKey(this.sk, this.publicKey, d.account, BigInt(d.pos), d.out);
-    return { sk, pk: publicKeyOfNative(sk) };
-  }
-
-  private readonly receiveKeys = new Map<string, Buffer>();
 
   /** R_a, the key this bank publishes for account `accountId`: payers derive each payment's bank key from it. */
   receiveKeyOf(accountId: string): Buffer {
-    let r = this.receiveKeys.get(accountId);
-    if (r === undefined) {
-      r = receivePublicKey(this.publicKey, accountId);
-      if (this.receiveKeys.size >= RECEIVE_KEYS_CACHED_MAX) this.receiveKeys.delete(this.receiveKeys.keys().next().value!);
-      this.receiveKeys.set(accountId, r);
-    }
-    return r;
+    return this.keys.receiveKeyOf(accountId);
   }
 
   /**
@@ -781,7 +632,7 @@ export class Bank extends EventEmitter<BankEvents> {
   private async freshLock(accountId: string, walletKey: Buffer, payerBank: string): Promise<Lock> {
     return this.atomic(() => {
       const i = (this.store.meta.get('lock-next') as number | undefined) ?? 0;
-      const d = this.derivedKey(i);
+      const d = this.keys.derivedKey(i);
       const lock = multiLock(2, [walletKey, d.pk]);
       const lockHex = encodeLock(lock).toString('hex');
       this.store.meta.putSync('lock-next', i + 1);
@@ -1051,7 +902,7 @@ export class Bank extends EventEmitter<BankEvents> {
         ...(req.receiptDraft !== undefined ? { receiptDraft: req.receiptDraft } : {}),
       };
       for (const c of coins) this.store.reserved.putSync(posKey(c.pos), id);
-      if (limitsNow) this.writeUsage(accountId, day, year, usage.dayFen + req.amountFen, usage.yearFen + req.amountFen);
+      if (limitsNow) writeUsage(this.store, accountId, day, year, usage.dayFen + req.amountFen, usage.yearFen + req.amountFen);
       this.store.payments.putSync(id, rec);
       this.store.idem.putSync([accountId, req.idempotencyKey], id);
       this.store.byTxid.putSync(txid, id);
@@ -1141,7 +992,7 @@ export class Bank extends EventEmitter<BankEvents> {
           ...(req.receiptDraft !== undefined ? { receiptDraft: req.receiptDraft } : {}),
         };
         for (const input of tx.inputs) this.store.reserved.putSync(posKey(input.pos), id);
-        this.writeUsage(accountId, day, year, usage.dayFen + amountFen, usage.yearFen + amountFen);
+        writeUsage(this.store, accountId, day, year, usage.dayFen + amountFen, usage.yearFen + amountFen);
         this.store.payments.putSync(id, p);
         this.store.idem.putSync([accountId, req.idempotencyKey], id);
         this.store.byTxid.putSync(txid, id);
@@ -1323,7 +1174,7 @@ export class Bank extends EventEmitter<BankEvents> {
     const p = this.store.payments.get(paymentId)!;
     if (p.status !== 'awaiting_signature' && p.status !== 'submitted') return;
     for (const pos of p.inputs) if (this.store.reserved.get(posKey(pos)) === paymentId) this.store.reserved.removeSync(posKey(pos));
-    if (p.usageLater !== true) this.addUsage(p.account, p.dayKey, p.yearKey, -fen(p.amountFen));
+    if (p.usageLater !== true) addUsage(this.store, p.account, p.dayKey, p.yearKey, -fen(p.amountFen));
     this.store.payments.putSync(paymentId, { ...p, status, result });
     this.ended?.push(paymentId);
   }
@@ -1364,7 +1215,7 @@ export class Bank extends EventEmitter<BankEvents> {
   contractKey(): { index: number; pk: Buffer } {
     const i = (this.store.meta.get('lock-next') as number | undefined) ?? 0;
     this.store.meta.putSync('lock-next', i + 1);
-    return { index: i, pk: this.derivedKey(i).pk };
+    return { index: i, pk: this.keys.derivedKey(i).pk };
   }
 
   /**
@@ -1464,7 +1315,7 @@ export class Bank extends EventEmitter<BankEvents> {
 
   usageOf(accountId: string): { dayFen: bigint; yearFen: bigint } {
     const now = this.clock();
-    return this.usageAt(accountId, dayKey(now), yearKey(now));
+    return usageAt(this.store, accountId, dayKey(now), yearKey(now));
   }
 
   /** Inside a transaction: the paying account, which must be active, and its usage of today and this year. */
@@ -1474,27 +1325,7 @@ export class Bank extends EventEmitter<BankEvents> {
     const now = this.clock();
     const day = dayKey(now);
     const year = yearKey(now);
-    return { a, now, day, year, usage: this.usageAt(accountId, day, year) };
-  }
-
-  private usageAt(accountId: string, day: string, year: string): { dayFen: bigint; yearFen: bigint } {
-    return {
-      dayFen: fen(this.store.usage.get([accountId, `d:${day}`]) ?? '0'),
-      yearFen: fen(this.store.usage.get([accountId, `y:${year}`]) ?? '0'),
-    };
-  }
-
-  /** Inside a transaction: the usage of `day` and `year` as just read plus a payment. */
-  private writeUsage(accountId: string, day: string, year: string, dayFen: bigint, yearFen: bigint): void {
-    assert(dayFen >= 0n && yearFen >= 0n, 'usage never goes negative');
-    this.store.usage.putSync([accountId, `d:${day}`], dayFen.toString());
-    this.store.usage.putSync([accountId, `y:${year}`], yearFen.toString());
-  }
-
-  /** Inside a transaction: moves the usage of `day` and `year` by `deltaFen`. */
-  private addUsage(accountId: string, day: string, year: string, deltaFen: bigint): void {
-    const u = this.usageAt(accountId, day, year);
-    this.writeUsage(accountId, day, year, u.dayFen + deltaFen, u.yearFen + deltaFen);
+    return { a, now, day, year, usage: usageAt(this.store, accountId, day, year) };
   }
 
   // ---------------------------------------------------------------- applying settlements
@@ -1635,7 +1466,7 @@ export class Bank extends EventEmitter<BankEvents> {
       addHistory(acc, { atMs, direction: 'in', kind: 'sweep', amountFen: v.toString(), counterparty: 'over the balance cap: to the linked deposit', txid, paymentId: null });
     }
     for (const id of edited) this.store.accounts.putSync(id, accounts.get(id)!);
-    if (payment !== undefined) this.checkAml(payment, atMs);
+    if (payment !== undefined) checkAml(this.store, this.cfg.amlThresholdFen, payment, atMs);
     this.onApplied?.(txid, payment);
     if (this.receipts !== null) {
       // What this transaction paid into each account here: its wallet part and any sweep to its deposit.
@@ -1659,135 +1490,30 @@ export class Bank extends EventEmitter<BankEvents> {
 
   // ---------------------------------------------------------------- compliance
 
-  private checkAml(p: PaymentRec, atMs: number): void {
-    const amount = fen(p.amountFen);
-    const threshold = this.cfg.amlThresholdFen;
-    let reason: AmlRec['reason'] | null = null;
-    let detail = '';
-    if (amount >= threshold) {
-      reason = 'threshold';
-      detail = `payment of ${formatAmountFen(amount)} fen at or above ${formatAmountFen(threshold)} fen`;
-    } else if (amount * 2n >= threshold) {
-      // Structuring: several large-but-below-threshold payments within 24 hours adding up past it.
-      let total = amount;
-      let count = 1;
-      // Newest first (lmdb-js: with reverse, start is the upper bound and end the lower).
-      for (const { value } of this.store.history.getRange({ start: [p.account, Number.MAX_SAFE_INTEGER], end: [p.account, -1], reverse: true })) {
-        if (value.atMs < atMs - 86_400_000) break;
-        if (value.direction !== 'out' || value.txid === p.txid || fen(value.amountFen) * 2n < threshold) continue;
-        total += fen(value.amountFen);
-        count++;
-      }
-      if (count >= 3 && total >= threshold) {
-        reason = 'structuring';
-        detail = `${count} payments in 24 h, each between half the threshold and it, ${formatAmountFen(total)} fen in all`;
-      }
-    }
-    if (reason === null) return;
-    const a = this.store.accounts.get(p.account)!;
-    const seq = Number((this.store.meta.get('aml-next') as number | undefined) ?? 0);
-    const rec: AmlRec = {
-      seq, atMs, reason, account: a.id,
-      identity: { tier: a.tier, ...(a.evidence.phone ? { phone: a.evidence.phone } : {}), ...(a.evidence.name ? { name: a.evidence.name } : {}), ...(a.evidence.id_number ? { id_number: a.evidence.id_number } : {}) },
-      amountFen: p.amountFen, paymentId: p.id, counterparty: `${p.payee.account ?? p.payee.alias}@${p.payee.bank}`, detail,
-    };
-    this.store.aml.putSync(seq, rec);
-    this.store.meta.putSync('aml-next', seq + 1);
-  }
-
   amlReports(fromSeq = 0, limit = 100): AmlRec[] {
-    return [...this.store.aml.getRange({ start: fromSeq, limit })].map((r) => r.value);
+    return amlReports(this.store, fromSeq, limit);
   }
 
   // ---------------------------------------------------------------- history, statements, totals
 
-  history(accountId: string, f: { fromSeq?: number; limit?: number; direction?: 'in' | 'out'; fromMs?: number; toMs?: number } = {}): HistoryRec[] {
+  history(accountId: string, f: HistoryFilter = {}): HistoryRec[] {
     this.account(accountId);
-    const out: HistoryRec[] = [];
-    const limit = Math.min(f.limit ?? 50, 500);
-    for (const { value } of this.store.history.getRange({ start: [accountId, f.fromSeq ?? 0], end: [accountId, Number.MAX_SAFE_INTEGER] })) {
-      if (f.direction && value.direction !== f.direction) continue;
-      if (f.fromMs !== undefined && value.atMs < f.fromMs) continue;
-      if (f.toMs !== undefined && value.atMs >= f.toMs) continue;
-      out.push(value);
-      if (out.length >= limit) break;
-    }
-    return out;
+    return historyOf(this.store, accountId, f);
   }
 
   /** A day's statement (bank time zone): opening and closing wallet balance and the entries between. */
-  statement(accountId: string, day: string, dayStart: number): { day: string; openingFen: string; closingFen: string; inFen: string; outFen: string; entries: HistoryRec[] } {
-    const dayEnd = dayStart + 86_400_000;
-    let opening = 0n;
-    let closing: bigint | null = null;
-    let inFen = 0n;
-    let outFen = 0n;
-    const entries: HistoryRec[] = [];
-    for (const { value } of this.store.history.getRange({ start: [accountId, 0], end: [accountId, Number.MAX_SAFE_INTEGER] })) {
-      const signed = value.kind === 'sweep' ? 0n : value.direction === 'in' ? fen(value.amountFen) : -fen(value.amountFen);
-      if (value.atMs < dayStart) {
-        opening = fen(value.balanceAfterFen);
-        continue;
-      }
-      if (value.atMs >= dayEnd) break;
-      entries.push(value);
-      if (signed > 0n) inFen += signed;
-      else outFen -= signed;
-      closing = fen(value.balanceAfterFen);
-    }
-    return { day, openingFen: opening.toString(), closingFen: (closing ?? opening).toString(), inFen: inFen.toString(), outFen: outFen.toString(), entries };
+  statement(accountId: string, day: string, dayStart: number): Statement {
+    return statementOf(this.store, accountId, day, dayStart);
   }
 
   /** The bank's own figures: customers' wallets, deposits, holdings, the offline reserve, money held by contracts. */
-  totals(): { customersWalletFen: bigint; customersDepositFen: bigint; holdingsFen: bigint; offlineReserveFen: bigint; contractsFen: bigint; accounts: number; coins: number } {
-    let wallets = 0n;
-    let deposits = 0n;
-    let accounts = 0;
-    for (const { value } of this.store.accounts.getRange({})) {
-      wallets += fen(value.balanceFen);
-      deposits += fen(value.depositFen);
-      accounts++;
-    }
-    let coins = 0;
-    let reserve = 0n;
-    let contracts = 0n;
-    for (const { value: c } of this.store.coins.getRange({})) {
-      coins++;
-      if (c.owner === OFFLINE_RESERVE_OWNER) reserve += fen(c.value);
-      // Coins under contract locks (schedule pots, prepaid, escrow, subsidies): neither a wallet nor the bank's.
-      else if (c.owner !== BANK_OWNER && this.store.accounts.get(c.owner) === undefined) contracts += fen(c.value);
-    }
-    return { customersWalletFen: wallets, customersDepositFen: deposits, holdingsFen: this.holdingsFen(), offlineReserveFen: reserve, contractsFen: contracts, accounts, coins };
+  totals(): BankTotals {
+    return bankTotals(this.store, this.holdingsFen());
   }
 
-  /**
-   * Reconciliation against central: every coin the bank believes it or its customers hold is
-   * unspent at central with the same id and value, and the bank's totals equal their sums.
-   */
-  async reconcile(): Promise<{ ok: boolean; customersWalletFen: string; holdingsFen: string; coinsChecked: number; problems: string[] }> {
-    const problems: string[] = [];
-    const byOwner = new Map<string, bigint>();
-    let checked = 0;
-    for (const { value: c } of this.store.coins.getRange({})) {
-      const o = await this.link.call<{ id: string; value: string; spent: boolean }>('GET', `/v1/outputs/${c.pos}?id=${c.id}`).catch((e: Error) => {
-        problems.push(`coin ${c.pos}: ${e.message}`);
-        return null;
-      });
-      checked++;
-      if (o === null) continue;
-      if (o.spent) problems.push(`coin ${c.pos} of ${c.owner} is spent at central`);
-      if (o.value !== c.value) problems.push(`coin ${c.pos}: value ${c.value} here, ${o.value} at central`);
-      byOwner.set(c.owner, (byOwner.get(c.owner) ?? 0n) + fen(c.value));
-    }
-    let wallets = 0n;
-    for (const { value: a } of this.store.accounts.getRange({})) {
-      const sum = byOwner.get(a.id) ?? 0n;
-      wallets += sum;
-      if (sum !== fen(a.balanceFen)) problems.push(`account ${a.id}: balance ${a.balanceFen}, coins at central ${sum}`);
-    }
-    const holdings = byOwner.get(BANK_OWNER) ?? 0n;
-    if (holdings !== this.holdingsFen()) problems.push(`holdings ${this.holdingsFen()}, coins at central ${holdings}`);
-    return { ok: problems.length === 0, customersWalletFen: wallets.toString(), holdingsFen: holdings.toString(), coinsChecked: checked, problems };
+  /** Reconciliation against central (intermediary/statements.ts). */
+  reconcile(): Promise<Reconciliation> {
+    return reconcileWithCentral(this.store, this.link, this.holdingsFen());
   }
 
   lockJsonOf(a: AccountRec): unknown {

@@ -179,6 +179,13 @@ export class BankStore {
   }
 }
 
+/** Owner of the bank's own coins (its holdings, and over-cap money swept to customers' deposits). */
+export const BANK_OWNER = '_bank';
+/** Owner of the coins locked to the offline-reserve key (intermediary/offline/reserve.ts). */
+export const OFFLINE_RESERVE_OWNER = '_offline';
+/** Owner of over-cap coins under an account's sweep lock: SWEEP_PREFIX + account id (the bank spends them alone). */
+export const SWEEP_PREFIX = 'sweep:';
+
 /** Coin keys sort in ledger order. */
 export function posKey(pos: bigint | string): string {
   return BigInt(pos).toString().padStart(20, '0');
