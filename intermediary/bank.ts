@@ -19,31 +19,26 @@ import { checkSpend } from '../protocol/spend.js';
 import { type Tx, type TxJson, parseTx, txId, txToJson } from '../protocol/tx.js';
 import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
 import { nativeVerifier } from '../protocol/sig.js';
-import { paymentPublicKey } from '../protocol/receive_key.js';
 import { BankKeys, type LockDerivation } from './bank_keys.js';
+import { IncomingHolds } from './incoming.js';
+import { type CreditingContext, type SettledOutput, applyTx, holdingsFen } from './crediting.js';
 import { PaymentOutputsRefusal, RECEIVE_TERMS_TTL_MS, ROOM_ASKED_PAYMENTS, RemoteTerms, type ReceiveTerms, type ReceiveTermsJson, payeeOutputs, termsFromJson } from './payee_terms.js';
 import { type Clock, dayKey, yearKey } from '../platform/clock.js';
 import {
   type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, checkPayerLimits, splitAtCap,
 } from './tiers.js';
 import {
-  type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, type VisitorRec, BANK_OWNER, OFFLINE_RESERVE_OWNER, SWEEP_PREFIX, posKey,
+  type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, type VisitorRec, BANK_OWNER, OFFLINE_RESERVE_OWNER, posKey,
 } from './store.js';
 import type { CentralBatchEvent, CentralLink, CentralResult } from './central_link.js';
 import { SignedClient } from '../platform/signed_client.js';
 import { checkVisitorReceives } from './visitors/rules.js';
 import * as accounts from './accounts.js';
 import { addUsage, usageAt, writeUsage } from './usage.js';
-import { amlReports, checkAml } from './aml.js';
+import { amlReports } from './aml.js';
 import { type BankTotals, type HistoryFilter, type Reconciliation, type Statement, bankTotals, historyOf, reconcileWithCentral, statementOf } from './statements.js';
 
 export { BANK_OWNER, OFFLINE_RESERVE_OWNER };
-/** Money on its way into an account, counted against its cap: a quote's or a payment's amount, or room allotted to another bank (`allotment` names it). */
-interface PendingIn {
-  fen: bigint;
-  untilMs: number;
-  allotment?: string;
-}
 
 export interface BankConfig {
   id: string;
@@ -180,8 +175,9 @@ export class Bank extends EventEmitter<BankEvents> {
   private readonly clock: Clock;
   private readonly cfg: Required<Omit<BankConfig, 'tierLimits' | 'clock' | 'peers' | 'secretKey' | 'publicKey' | 'id' | 'network'>>;
   readonly peers: Map<string, string>;
-  /** Incoming amounts promised in quotes but not yet settled, per account (for balance caps). */
-  private readonly pendingIncoming = new Map<string, PendingIn[]>();
+  /** Incoming amounts promised but not yet settled, per account (for balance caps). */
+  private readonly incoming: IncomingHolds;
+  private readonly crediting: CreditingContext;
   /** Other banks' payees' receive terms (intermediary/payee_terms.ts). */
   private readonly remoteTerms: RemoteTerms;
   private timers: NodeJS.Timeout[] = [];
@@ -211,6 +207,17 @@ export class Bank extends EventEmitter<BankEvents> {
       paymentTtlMs: c.paymentTtlMs ?? 60_000,
     };
     this.remoteTerms = new RemoteTerms(this.clock);
+    this.incoming = new IncomingHolds(this.clock);
+    this.crediting = {
+      store, bankId: this.id, amlThresholdFen: this.cfg.amlThresholdFen, incoming: this.incoming,
+      receiveKeyOf: (accountId) => this.keys.receiveKeyOf(accountId),
+      noteHistory: (accountId, rec) => {
+        assert(this.notes !== null, 'history is written inside atomic()');
+        this.notes.push([accountId, rec]);
+      },
+      paymentEnded: (paymentId) => this.ended?.push(paymentId),
+      hooks: () => ({ onApplied: this.onApplied, receipts: this.receipts, contractHooks: this.contractHooks }),
+    };
     this.holdingsLock = keyLock(this.publicKey);
     this.holdingsLockHex = encodeLock(this.holdingsLock).toString('hex');
   }
@@ -314,7 +321,7 @@ export class Bank extends EventEmitter<BankEvents> {
   capRoomFen(a: AccountRec): bigint | null {
     const cap = this.limits[a.tier].balanceCapFen;
     if (cap === null) return null;
-    const used = fen(a.balanceFen) + this.pendingFor(a.id);
+    const used = fen(a.balanceFen) + this.incoming.sumFen(a.id);
     return cap > used ? cap - used : 0n;
   }
 
@@ -366,7 +373,7 @@ export class Bank extends EventEmitter<BankEvents> {
       checkVisitorReceives(a, this.clock());
       if (x.transit !== true && fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
       const cap = this.limits[a.tier].balanceCapFen;
-      if (cap !== null && fen(a.balanceFen) + this.pendingFor(a.id) + amountFen > cap) fail('CBDC_ERR_BALANCE_CAP');
+      if (cap !== null && fen(a.balanceFen) + this.incoming.sumFen(a.id) + amountFen > cap) fail('CBDC_ERR_BALANCE_CAP');
       const { coins, sumFen } = this.selectCoins(BANK_OWNER, amountFen);
       const outputs = [{ value: amountFen, lock: this.customerLock(Buffer.from(a.walletKey, 'hex')) }];
       if (sumFen > amountFen) outputs.push({ value: sumFen - amountFen, lock: this.holdingsLock });
@@ -503,29 +510,6 @@ export class Bank extends EventEmitter<BankEvents> {
     return this.keys.receiveKeyOf(accountId);
   }
 
-  /**
-   * Inside a transaction: the account an output pays when its lock is not on file, if it is
-   * multi(2, [a customer's wallet key, the key derived from that account's receive key for
-   * this output]); the lock is filed then, with how to derive its key.
-   */
-  private recognisePaymentLock(lockHex: string, firstInputPos: string | undefined, out: number): string | undefined {
-    // multi(2, [33-byte key, 33-byte key]) encodes as tag, k, n, then the keys (protocol/lock.ts).
-    if (firstInputPos === undefined || lockHex.length !== 2 * (3 + 66)) return undefined;
-    let lock: Lock;
-    try {
-      lock = decodeLockTrusted(Buffer.from(lockHex, 'hex'));
-    } catch {
-      return undefined;
-    }
-    if (lock.type !== 'multi' || lock.k !== 2 || lock.keys.length !== 2) return undefined;
-    const account = this.store.walletKeys.get(lock.keys[0]!.toString('hex'));
-    if (account === undefined) return undefined;
-    if (!paymentPublicKey(this.receiveKeyOf(account), BigInt(firstInputPos), out).equals(lock.keys[1]!)) return undefined;
-    this.store.locks.putSync(lockHex, account);
-    this.store.meta.putSync(`lock-derivation/${lockHex}`, { account, pos: firstInputPos, out } satisfies LockDerivation);
-    return account;
-  }
-
   /** Oldest-first selection of an owner's unreserved coins covering the amount. Inside a transaction. */
   private selectCoins(owner: string, amountFen: bigint): { coins: CoinRec[]; sumFen: bigint } {
     const coins: CoinRec[] = [];
@@ -547,7 +531,7 @@ export class Bank extends EventEmitter<BankEvents> {
   }
 
   holdingsFen(): bigint {
-    return fen((this.store.meta.get('holdings') as string | undefined) ?? '0');
+    return holdingsFen(this.store);
   }
 
   /** Keeps the bank's own CBDC between its low and high marks, within its quota at central. */
@@ -599,13 +583,6 @@ export class Bank extends EventEmitter<BankEvents> {
 
   // ---------------------------------------------------------------- receiving
 
-  private pendingFor(account: string): bigint {
-    const now = this.clock();
-    const list = (this.pendingIncoming.get(account) ?? []).filter((p) => p.untilMs > now);
-    this.pendingIncoming.set(account, list);
-    return list.reduce((s, p) => s + p.fen, 0n);
-  }
-
   /**
    * The payee side: finds the account, checks it can receive, and says which outputs pay it:
    * the wallet's lock up to its balance cap, the excess to its sweep lock (credited to the
@@ -617,14 +594,13 @@ export class Bank extends EventEmitter<BankEvents> {
     if (a === undefined || a.status === 'closed') fail('CBDC_ERR_PAYEE_UNKNOWN');
     if (a.status === 'frozen' && !this.cfg.frozenCanReceive) fail('CBDC_ERR_ACCOUNT_FROZEN', 'the payee account is frozen');
     checkVisitorReceives(a, this.clock());
-    const { walletFen, excessFen } = splitAtCap(this.limits[a.tier], fen(a.balanceFen) + this.pendingFor(a.id), amountFen);
+    const { walletFen, excessFen } = splitAtCap(this.limits[a.tier], fen(a.balanceFen) + this.incoming.sumFen(a.id), amountFen);
     if (excessFen > 0n && a.evidence.linked_account === undefined) fail('CBDC_ERR_BALANCE_CAP');
     const wk = Buffer.from(a.walletKey, 'hex');
     const outputs: Quote['outputs'] = [];
     if (walletFen > 0n) outputs.push({ value: walletFen, lock: await this.freshLock(a.id, wk, payerBank) });
     if (excessFen > 0n) outputs.push({ value: excessFen, lock: this.sweepLock(wk) });
-    this.pendingIncoming.get(a.id)?.push({ fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs }) ??
-      this.pendingIncoming.set(a.id, [{ fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs }]);
+    this.incoming.add(a.id, { fen: walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs });
     return { bank: this.id, account: a.id, walletFen, excessFen, outputs };
   }
 
@@ -642,24 +618,6 @@ export class Bank extends EventEmitter<BankEvents> {
       this.store.locks.putSync(lockHex, accountId);
       return lock;
     });
-  }
-
-  /** An incoming amount settled: drop the quote that promised it, or take it from the room allotted to other banks. */
-  private settlePending(account: string, amountFen: bigint): void {
-    const list = this.pendingIncoming.get(account);
-    if (list === undefined) return;
-    const i = list.findIndex((p) => p.fen === amountFen && p.allotment === undefined);
-    if (i >= 0) {
-      list.splice(i, 1);
-      return;
-    }
-    let left = amountFen;
-    for (const p of list) {
-      if (p.allotment === undefined || left === 0n) continue;
-      const take = p.fen < left ? p.fen : left;
-      p.fen -= take;
-      left -= take;
-    }
   }
 
   /** The payee's account by alias or id, if it can receive (else the refusal a quote gives). */
@@ -685,45 +643,16 @@ export class Bank extends EventEmitter<BankEvents> {
     const untilMs = Math.min(this.clock() + RECEIVE_TERMS_TTL_MS, a.visitor?.validUntilMs ?? Number.MAX_SAFE_INTEGER);
     let roomFen: bigint | null = null;
     if (cap !== null) {
-      if (askingBank !== this.id && unusedFen > 0n) this.releaseAllotted(a.id, askingBank, unusedFen);
-      const used = fen(a.balanceFen) + this.pendingFor(a.id);
+      if (askingBank !== this.id && unusedFen > 0n) this.incoming.releaseAllotted(a.id, askingBank, unusedFen);
+      const used = fen(a.balanceFen) + this.incoming.sumFen(a.id);
       const free = cap > used ? cap - used : 0n;
       roomFen = askingBank === this.id || free < roomWantedFen ? free : roomWantedFen;
       // Held past the terms' end by a payment's lifetime: a payment made on the last instant
       // of the terms still finds its room here when it settles.
-      if (askingBank !== this.id && roomFen > 0n) this.addPending(a.id, { fen: roomFen, untilMs: untilMs + this.cfg.paymentTtlMs, allotment: askingBank });
+      if (askingBank !== this.id && roomFen > 0n) this.incoming.add(a.id, { fen: roomFen, untilMs: untilMs + this.cfg.paymentTtlMs, allotment: askingBank });
     }
     return { bank: this.id, account: a.id, walletKey: Buffer.from(a.walletKey, 'hex'), receiveKey: this.receiveKeyOf(a.id), bankKey: this.publicKey, roomFen, sweeps: a.evidence.linked_account !== undefined, untilMs };
   }
-
-  private addPending(account: string, p: PendingIn): PendingIn {
-    const list = this.pendingIncoming.get(account);
-    if (list === undefined) this.pendingIncoming.set(account, [p]);
-    else list.push(p);
-    return p;
-  }
-
-  private dropPending(account: string, p: PendingIn): void {
-    const list = this.pendingIncoming.get(account);
-    const i = list?.indexOf(p) ?? -1;
-    if (i >= 0) list!.splice(i, 1);
-  }
-
-  /**
-   * Room another bank hands back unused as it asks for new terms, taken off its own allotments
-   * only: one bank never frees another's room. (Settlements come off whichever allotment comes
-   * first, so a bank's own may hold less than it hands back; then less is freed, never more.)
-   */
-  private releaseAllotted(account: string, bank: string, unusedFen: bigint): void {
-    let left = unusedFen;
-    for (const p of this.pendingIncoming.get(account) ?? []) {
-      if (left === 0n || p.allotment !== bank) continue;
-      const take = p.fen < left ? p.fen : left;
-      p.fen -= take;
-      left -= take;
-    }
-  }
-
 
   /**
    * The payer side: the terms to pay `payee` with. This bank's own customers' are computed now;
@@ -955,10 +884,10 @@ export class Bank extends EventEmitter<BankEvents> {
     // given back where this one is not submitted.
     const local = terms.bank === this.id;
     const hold = expected.walletFen === 0n ? null
-      : local ? this.addPending(terms.account, { fen: expected.walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs })
+      : local ? this.incoming.add(terms.account, { fen: expected.walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs })
         : (this.remoteTerms.spend(terms, expected.walletFen), null);
     const giveBack = (): void => {
-      if (hold !== null) this.dropPending(terms.account, hold);
+      if (hold !== null) this.incoming.drop(terms.account, hold);
       else if (!local && expected.walletFen > 0n) this.remoteTerms.refund(terms, expected.walletFen);
     };
     let rec: PaymentRec;
@@ -1351,141 +1280,9 @@ export class Bank extends EventEmitter<BankEvents> {
     });
   }
 
-  /**
-   * Inside a transaction. Applies a settled transaction once (keyed by txid): removes our
-   * coins it spent, adds outputs paying our locks, settles our payment if it is one, writes
-   * history for each account it touched, and reports to compliance where the rules say.
-   */
-  private applyTx(txid: string, spent: string[], outputs: { pos: string; id: string; value: string; lockHex: string }[], atMs: number, exchangeFor: string | null): void {
-    if (this.store.applied.get(txid) !== undefined) return;
-    // Another bank's business: it spends none of our coins and pays none of our locks. Every
-    // transaction this bank submits spends a coin of ours (an issuance to us pays our
-    // holdings lock), so nothing of ours is skipped, and nothing is written per foreign tx.
-    // Each coin and lock is read once, here, and applied from what was read.
-    const ownSpent = spent.map((pos) => posKey(pos)).map((pk) => ({ pk, c: this.store.coins.get(pk) }));
-    const owners = outputs.map((o, i) => this.store.locks.get(o.lockHex) ?? this.recognisePaymentLock(o.lockHex, spent[0], i));
-    if (!ownSpent.some((x) => x.c !== undefined) && !owners.some((owner) => owner !== undefined)) return;
-    this.store.applied.putSync(txid, 1);
-    this.store.meta.removeSync(`pending-tx/${txid}`);
-    const paymentId = this.store.byTxid.get(txid) ?? null;
-    const payment = paymentId === null ? undefined : this.store.payments.get(paymentId);
-    // A contract's label and an exchange's account belong to transactions this bank submitted
-    // from its own coins, never to a payment: nothing to look up for the others.
-    const spendsOurs = ownSpent.some((x) => x.c !== undefined);
-    const label = payment === undefined && spendsOurs ? (this.store.meta.get(`tx-label/${txid}`) as string | undefined) : undefined;
-    if (payment === undefined && spendsOurs) exchangeFor ??= (this.store.meta.get(`exchange-tx/${txid}`) as string | undefined) ?? null;
-    const delta = new Map<string, bigint>();
-    const touch = (owner: string, d: bigint) => delta.set(owner, (delta.get(owner) ?? 0n) + d);
-    // Each account is read once and written once, after its balance, deposit and history moved.
-    const accounts = new Map<string, AccountRec | undefined>();
-    const accountOf = (id: string): AccountRec | undefined => {
-      if (!accounts.has(id)) accounts.set(id, this.store.accounts.get(id));
-      return accounts.get(id);
-    };
-    const edited = new Set<string>();
-    const edit = (a: AccountRec): void => {
-      accounts.set(a.id, a);
-      edited.add(a.id);
-    };
-
-    for (const { pk, c } of ownSpent) {
-      if (c === undefined) continue;
-      this.store.coins.removeSync(pk);
-      this.store.coinsByOwner.removeSync([c.owner, pk]);
-      this.store.reserved.removeSync(pk);
-      touch(c.owner, -fen(c.value));
-    }
-    const sweptTo = new Map<string, bigint>();
-    const fromBank = new Map<string, string>();
-    for (const [i, o] of outputs.entries()) {
-      let owner = owners[i];
-      if (owner === undefined) continue;
-      if (owner.startsWith(SWEEP_PREFIX)) {
-        // Over-cap money: the bank can spend it alone; it backs the customer's deposit.
-        const acc = owner.slice(SWEEP_PREFIX.length);
-        sweptTo.set(acc, (sweptTo.get(acc) ?? 0n) + fen(o.value));
-        owner = BANK_OWNER;
-      }
-      const pk = posKey(o.pos);
-      this.store.coins.putSync(pk, { pos: o.pos, id: o.id, value: o.value, owner, lockHex: o.lockHex });
-      this.store.coinsByOwner.putSync([owner, pk], '');
-      touch(owner, fen(o.value));
-      const via = this.store.meta.get(`lock-payer/${o.lockHex}`) as string | undefined;
-      if (via !== undefined) fromBank.set(owner, via);
-    }
-    for (const [owner, d] of delta) if (d > 0n) this.settlePending(owner, d);
-
-    // Balances.
-    for (const [owner, d] of delta) {
-      if (owner === BANK_OWNER) {
-        this.store.meta.putSync('holdings', (this.holdingsFen() + d).toString());
-        continue;
-      }
-      const a = accountOf(owner);
-      if (a === undefined) continue;
-      const bal = fen(a.balanceFen) + d;
-      assert(bal >= 0n, 'an account balance never goes negative');
-      edit({ ...a, balanceFen: bal.toString() });
-    }
-    for (const [acc, v] of sweptTo) {
-      const a = accountOf(acc);
-      if (a !== undefined) edit({ ...a, depositFen: (fen(a.depositFen) + v).toString() });
-    }
-    if (payment?.payee.kind === 'deposit') {
-      const a = accountOf(payment.account)!;
-      edit({ ...a, depositFen: (fen(a.depositFen) + fen(payment.amountFen)).toString() });
-    }
-
-    // History, one entry per account touched.
-    const addHistory = (accountId: string, e: Omit<HistoryRec, 'seq' | 'balanceAfterFen' | 'depositAfterFen'>): void => {
-      const a = accountOf(accountId);
-      if (a !== undefined) edit(this.addHistory(a, e));
-    };
-    if (payment !== undefined) {
-      this.ended?.push(payment.id);
-      this.store.payments.putSync(payment.id, {
-        ...payment, status: 'settled',
-        result: { status: 'settled', txid, outputs: outputs.map((o) => ({ pos: o.pos, id: o.id })) },
-      });
-      const counterparty = payment.payee.kind === 'deposit' ? 'own deposit'
-        : payment.payee.kind === 'offline' ? `offline device ${payment.payee.account ?? ''}`
-          : payment.payee.kind === 'contract' ? `contract ${payment.payee.account ?? ''}`
-            : `${payment.payee.alias ?? payment.payee.account ?? ''}@${payment.payee.bank}`;
-      addHistory(payment.account, { atMs, direction: 'out', kind: payment.payee.kind === 'deposit' ? 'exchange' : 'payment', amountFen: payment.amountFen, counterparty, txid, paymentId: payment.id });
-    }
-    for (const [owner, d] of delta) {
-      if (owner === BANK_OWNER || owner === payment?.account) continue;
-      if (d <= 0n) continue;
-      const payer = payment !== undefined
-        ? `${accountOf(payment.account)?.aliases[0] ?? payment.account}@${this.id}`
-        : label !== undefined ? label
-          : fromBank.has(owner) ? (fromBank.get(owner)!.startsWith('offline ') ? fromBank.get(owner)! : `a customer of ${fromBank.get(owner)}`) : 'another bank';
-      addHistory(owner, { atMs, direction: 'in', kind: exchangeFor === owner ? 'exchange' : 'payment', amountFen: d.toString(), counterparty: exchangeFor === owner ? 'own deposit' : payer, txid, paymentId: null });
-    }
-    for (const [acc, v] of sweptTo) {
-      addHistory(acc, { atMs, direction: 'in', kind: 'sweep', amountFen: v.toString(), counterparty: 'over the balance cap: to the linked deposit', txid, paymentId: null });
-    }
-    for (const id of edited) this.store.accounts.putSync(id, accounts.get(id)!);
-    if (payment !== undefined) checkAml(this.store, this.cfg.amlThresholdFen, payment, atMs);
-    this.onApplied?.(txid, payment);
-    if (this.receipts !== null) {
-      // What this transaction paid into each account here: its wallet part and any sweep to its deposit.
-      const credits = new Map<string, bigint>();
-      for (const [owner, d] of delta) if (owner !== BANK_OWNER && d > 0n) credits.set(owner, d);
-      for (const [acc, v] of sweptTo) credits.set(acc, (credits.get(acc) ?? 0n) + v);
-      this.receipts.applied(txid, payment, credits, atMs);
-    }
-    this.contractHooks?.applied(txid, outputs, atMs);
-  }
-
-  /** Writes a history entry of account `a` (inside a transaction); returns the account with its next sequence number, for the caller to write. */
-  private addHistory(a: AccountRec, e: Omit<HistoryRec, 'seq' | 'balanceAfterFen' | 'depositAfterFen'>): AccountRec {
-    const rec: HistoryRec = { ...e, seq: a.historyNext, balanceAfterFen: a.balanceFen, depositAfterFen: a.depositFen };
-    this.store.history.putSync([a.id, rec.seq], rec);
-    // Wallets hear of it once it is committed (atomic() emits after the commit).
-    assert(this.notes !== null, 'history is written inside atomic()');
-    this.notes.push([a.id, rec]);
-    return { ...a, historyNext: a.historyNext + 1 };
+  /** Inside a transaction: applies a settled transaction once (intermediary/crediting.ts). */
+  private applyTx(txid: string, spent: string[], outputs: SettledOutput[], atMs: number, exchangeFor: string | null): void {
+    applyTx(this.crediting, txid, spent, outputs, atMs, exchangeFor);
   }
 
   // ---------------------------------------------------------------- compliance
