@@ -11,7 +11,6 @@
 import { EventEmitter } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { CbdcError, type ErrorCode, assert, isCbdcError } from '../protocol/errors.js';
-import { AMOUNT_FEN_MAX } from '../protocol/amount.js';
 import { TX_INPUTS_MAX } from '../protocol/limits.js';
 import { type Lock, decodeLockTrusted, encodeLock, lockToJson, parseLock } from '../protocol/lock.js';
 import { type MerchantCertificate, signMerchantCert } from '../protocol/merchant_cert.js';
@@ -21,8 +20,9 @@ import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
 import { nativeVerifier } from '../protocol/sig.js';
 import { BankKeys, type LockDerivation } from './bank_keys.js';
 import { IncomingHolds } from './incoming.js';
+import { PayeeLookup } from './payee_lookup.js';
 import { type CreditingContext, type SettledOutput, applyTx, holdingsFen } from './crediting.js';
-import { PaymentOutputsRefusal, RECEIVE_TERMS_TTL_MS, ROOM_ASKED_PAYMENTS, RemoteTerms, type ReceiveTerms, type ReceiveTermsJson, payeeOutputs, termsFromJson } from './payee_terms.js';
+import { PaymentOutputsRefusal, RECEIVE_TERMS_TTL_MS, type ReceiveTerms, payeeOutputs } from './payee_terms.js';
 import { type Clock, dayKey, yearKey } from '../platform/clock.js';
 import {
   type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, checkPayerLimits, splitAtCap,
@@ -31,7 +31,6 @@ import {
   type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, type VisitorRec, BANK_OWNER, OFFLINE_RESERVE_OWNER, posKey,
 } from './store.js';
 import type { CentralBatchEvent, CentralLink, CentralResult } from './central_link.js';
-import { SignedClient } from '../platform/signed_client.js';
 import { checkVisitorReceives } from './visitors/rules.js';
 import * as accounts from './accounts.js';
 import { addUsage, usageAt, writeUsage } from './usage.js';
@@ -179,7 +178,8 @@ export class Bank extends EventEmitter<BankEvents> {
   private readonly incoming: IncomingHolds;
   private readonly crediting: CreditingContext;
   /** Other banks' payees' receive terms (intermediary/payee_terms.ts). */
-  private readonly remoteTerms: RemoteTerms;
+  /** Payees at other banks: their receive terms and quotes (intermediary/payee_lookup.ts). */
+  private readonly lookup: PayeeLookup;
   private timers: NodeJS.Timeout[] = [];
   private holdingsBusy = false;
   /** The offline module's hook (loads and reserve payouts settle atomically with their transaction). */
@@ -206,7 +206,12 @@ export class Bank extends EventEmitter<BankEvents> {
       holdingsHighFen: c.holdingsHighFen ?? 2_000_000_000n,
       paymentTtlMs: c.paymentTtlMs ?? 60_000,
     };
-    this.remoteTerms = new RemoteTerms(this.clock);
+    this.lookup = new PayeeLookup({
+      bankId: this.id, network: this.network, secretKey: this.sk, ca: () => this.link.ca, peers: this.peers, store, clock: this.clock,
+      peerKeyOf: (bank) => this.peerKeyOf(bank),
+      localTerms: (payee, amountFen) => this.receiveTerms(payee, this.id, amountFen),
+      localQuote: (payee, amountFen) => this.quote(payee, amountFen),
+    });
     this.incoming = new IncomingHolds(this.clock);
     this.crediting = {
       store, bankId: this.id, amlThresholdFen: this.cfg.amlThresholdFen, incoming: this.incoming,
@@ -654,112 +659,13 @@ export class Bank extends EventEmitter<BankEvents> {
     return { bank: this.id, account: a.id, walletKey: Buffer.from(a.walletKey, 'hex'), receiveKey: this.receiveKeyOf(a.id), bankKey: this.publicKey, roomFen, sweeps: a.evidence.linked_account !== undefined, untilMs };
   }
 
-  /**
-   * The payer side: the terms to pay `payee` with. This bank's own customers' are computed now;
-   * another bank's come from what it handed out before while they hold and have room, else
-   * from one signed request to it (asking room for several payments of this size at once).
-   */
-  async payeeTerms(payee: PayeeRef, amountFen: bigint): Promise<ReceiveTerms> {
-    const bank = payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.id;
-    const name = payee.account ?? payee.alias ?? '';
-    if (bank === this.id) {
-      if (payee.alias === undefined || this.store.aliases.get(payee.alias) !== undefined || payee.bank !== undefined) return this.receiveTerms(payee, this.id, amountFen);
-      // An alias that is not ours: the peer that knows it answers (its terms are then kept under its name).
-      for (const peer of this.peers.keys()) {
-        const held = this.remoteTerms.usable(peer, name, amountFen);
-        if (held !== undefined) return held;
-      }
-      for (const peer of this.peers.keys()) {
-        try {
-          return await this.fetchTerms(peer, { alias: payee.alias }, amountFen);
-        } catch (e) {
-          if (isCbdcError(e) && e.code === 'CBDC_ERR_PAYEE_UNKNOWN') continue;
-          throw e;
-        }
-      }
-      fail('CBDC_ERR_PAYEE_UNKNOWN');
-    }
-    return this.remoteTerms.usable(bank, name, amountFen) ?? this.fetchTerms(bank, payee, amountFen);
-  }
-
-  private async fetchTerms(bank: string, payee: PayeeRef, amountFen: bigint): Promise<ReceiveTerms> {
-    const url = this.peers.get(bank);
-    if (url === undefined) fail('CBDC_ERR_PAYEE_UNKNOWN', `unknown bank "${bank.slice(0, 32)}"`);
-    const client = new SignedClient(url, this.network, this.id, this.sk, 10_000, this.link.ca);
-    const wanted = amountFen * BigInt(ROOM_ASKED_PAYMENTS);
-    // The room left in terms held for this payee goes back as the new terms are asked for.
-    let unusedFen = this.remoteTerms.release(bank, payee.account ?? payee.alias ?? '');
-    if (unusedFen > AMOUNT_FEN_MAX) unusedFen = AMOUNT_FEN_MAX;
-    let r;
-    try {
-      r = await client.post<ReceiveTermsJson & { code?: string; message?: string }>('/v1/interbank/receive-terms', {
-        ...(payee.alias ? { alias: payee.alias } : {}), ...(payee.account ? { account: payee.account } : {}),
-        room_fen: (wanted > AMOUNT_FEN_MAX ? AMOUNT_FEN_MAX : wanted).toString(),
-        ...(unusedFen > 0n ? { unused_fen: unusedFen.toString() } : {}),
-      });
-    } catch (e) {
-      fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
-    }
-    if (r.status !== 200) {
-      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN' || r.body.code === 'CBDC_ERR_VISITOR_EXPIRED') fail(r.body.code, r.body.message);
-      fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
-    }
-    const t = termsFromJson(r.body);
-    const registered = this.peerKeyOf(bank);
-    if (t.bank !== bank || (registered !== undefined && !registered.equals(t.bankKey))) fail('CBDC_ERR_PAYEE_REFUSED', `${bank} sent terms that name another bank or key`);
-    // Kept under the name the payer used, and under the account id (payments that name it).
-    this.remoteTerms.put(bank, payee.account ?? payee.alias ?? t.account, t);
-    if (payee.account === undefined) this.remoteTerms.put(bank, t.account, t);
-    return t;
+  /** The payer side: the terms to pay `payee` with (intermediary/payee_lookup.ts). */
+  payeeTerms(payee: PayeeRef, amountFen: bigint): Promise<ReceiveTerms> {
+    return this.lookup.terms(payee, amountFen);
   }
 
   /** Another bank's key as central's directory has it (the node sets this; undefined: not known here). */
   peerKeyOf: (bank: string) => Buffer | undefined = () => undefined;
-
-  private async resolvePayee(payee: PayeeRef, amountFen: bigint): Promise<Quote> {
-    const bank = payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.id;
-    if (bank === this.id) {
-      if (payee.alias !== undefined && this.store.aliases.get(payee.alias) === undefined && payee.bank === undefined) {
-        return this.resolveRemoteAlias(payee.alias, amountFen);
-      }
-      return this.quote(payee, amountFen);
-    }
-    return this.resolveAt(bank, payee, amountFen);
-  }
-
-  /** An alias that is not ours: ask each peer bank in turn (the one that knows it answers). */
-  private async resolveRemoteAlias(alias: string, amountFen: bigint): Promise<Quote> {
-    for (const bank of this.peers.keys()) {
-      try {
-        return await this.resolveAt(bank, { alias }, amountFen);
-      } catch (e) {
-        if (isCbdcError(e) && e.code === 'CBDC_ERR_PAYEE_UNKNOWN') continue;
-        throw e;
-      }
-    }
-    fail('CBDC_ERR_PAYEE_UNKNOWN');
-  }
-
-  private async resolveAt(bank: string, payee: PayeeRef, amountFen: bigint): Promise<Quote> {
-    const url = this.peers.get(bank);
-    if (url === undefined) fail('CBDC_ERR_PAYEE_UNKNOWN', `unknown bank "${bank.slice(0, 32)}"`);
-    const client = new SignedClient(url, this.network, this.id, this.sk, 10_000, this.link.ca);
-    let r;
-    try {
-      r = await client.post<{ code?: string; message?: string; account: string; wallet_fen: string; excess_fen: string; outputs: { value: string; lock: unknown }[] }>(
-        '/v1/interbank/quote', { ...(payee.alias ? { alias: payee.alias } : {}), ...(payee.account ? { account: payee.account } : {}), amount_fen: amountFen.toString() });
-    } catch (e) {
-      fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
-    }
-    if (r.status !== 200) {
-      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_BALANCE_CAP' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN' || r.body.code === 'CBDC_ERR_VISITOR_EXPIRED') fail(r.body.code, r.body.message);
-      fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
-    }
-    const outputs = r.body.outputs.map((o) => ({ value: BigInt(o.value), lock: parseLock(o.lock) }));
-    const total = outputs.reduce((s, o) => s + o.value, 0n);
-    if (total !== amountFen || outputs.length < 1 || outputs.length > 2) fail('CBDC_ERR_PAYEE_REFUSED', `${bank} quoted outputs that do not add up to the amount`);
-    return { bank, account: r.body.account, walletFen: BigInt(r.body.wallet_fen), excessFen: BigInt(r.body.excess_fen), outputs };
-  }
 
   // ---------------------------------------------------------------- paying
 
@@ -798,7 +704,7 @@ export class Bank extends EventEmitter<BankEvents> {
       payeeRec = { bank: this.id, account: req.payee.offlineDevice, alias: null, kind: 'offline' };
     } else {
       const payee = req.payee as PayeeRef;
-      quote = await this.resolvePayee(payee, req.amountFen);
+      quote = await this.lookup.quote(payee, req.amountFen);
       if (quote.bank === this.id && quote.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
       payeeRec = { bank: quote.bank, account: quote.account, alias: payee.alias ?? null, kind: 'customer' };
     }
@@ -885,10 +791,10 @@ export class Bank extends EventEmitter<BankEvents> {
     const local = terms.bank === this.id;
     const hold = expected.walletFen === 0n ? null
       : local ? this.incoming.add(terms.account, { fen: expected.walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs })
-        : (this.remoteTerms.spend(terms, expected.walletFen), null);
+        : (this.lookup.remoteTerms.spend(terms, expected.walletFen), null);
     const giveBack = (): void => {
       if (hold !== null) this.incoming.drop(terms.account, hold);
-      else if (!local && expected.walletFen > 0n) this.remoteTerms.refund(terms, expected.walletFen);
+      else if (!local && expected.walletFen > 0n) this.lookup.remoteTerms.refund(terms, expected.walletFen);
     };
     let rec: PaymentRec;
     try {
