@@ -20,6 +20,7 @@ import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
 import { nativeVerifier } from '../protocol/sig.js';
 import { BankKeys, type LockDerivation } from './bank_keys.js';
 import { IncomingHolds } from './incoming.js';
+import { selectCoins, unreservedCoins } from './coins.js';
 import { PayeeLookup } from './payee_lookup.js';
 import { type CreditingContext, type SettledOutput, applyTx, holdingsFen } from './crediting.js';
 import { PaymentOutputsRefusal, RECEIVE_TERMS_TTL_MS, type ReceiveTerms, payeeOutputs } from './payee_terms.js';
@@ -515,24 +516,9 @@ export class Bank extends EventEmitter<BankEvents> {
     return this.keys.receiveKeyOf(accountId);
   }
 
-  /** Oldest-first selection of an owner's unreserved coins covering the amount. Inside a transaction. */
+  /** Inside a transaction: oldest-first unreserved coins of `owner` covering the amount (intermediary/coins.ts). */
   private selectCoins(owner: string, amountFen: bigint): { coins: CoinRec[]; sumFen: bigint } {
-    const coins: CoinRec[] = [];
-    let sumFen = 0n;
-    for (const { key } of this.store.coinsByOwner.getRange({ start: [owner, ''], end: [owner, '~'] })) {
-      const pk = key[1];
-      if (this.store.reserved.get(pk) !== undefined) continue;
-      const c = this.store.coins.get(pk);
-      if (c === undefined) continue;
-      coins.push(c);
-      sumFen += fen(c.value);
-      if (sumFen >= amountFen) break;
-      if (coins.length >= TX_INPUTS_MAX) break;
-    }
-    if (sumFen < amountFen) {
-      fail('CBDC_ERR_INSUFFICIENT_FUNDS', owner === BANK_OWNER ? "the bank's CBDC holdings do not cover that yet; retry shortly" : 'the wallet balance (less payments in flight) does not cover that');
-    }
-    return { coins, sumFen };
+    return selectCoins(this.store, owner, amountFen, owner === BANK_OWNER ? "the bank's CBDC holdings do not cover that yet; retry shortly" : 'the wallet balance (less payments in flight) does not cover that');
   }
 
   holdingsFen(): bigint {
@@ -1080,14 +1066,7 @@ export class Bank extends EventEmitter<BankEvents> {
 
   /** An owner's unreserved coins (oldest first), at most `max`. */
   coinsOf(owner: string, max = TX_INPUTS_MAX): CoinRec[] {
-    const out: CoinRec[] = [];
-    for (const { key } of this.store.coinsByOwner.getRange({ start: [owner, ''], end: [owner, '~'] })) {
-      if (this.store.reserved.get(key[1]) !== undefined) continue;
-      const c = this.store.coins.get(key[1]);
-      if (c !== undefined) out.push(c);
-      if (out.length >= max) break;
-    }
-    return out;
+    return unreservedCoins(this.store, owner, max);
   }
 
   /**

@@ -12,7 +12,6 @@
 // Invariant (check()): the reserve's unspent outputs at central add up to at least what every
 // device still holds, sum of max(0, loaded + received - paid - unloaded).
 import { CbdcError, assert, isCbdcError } from '../../protocol/errors.js';
-import { TX_INPUTS_MAX } from '../../protocol/limits.js';
 import { type Lock, encodeLock } from '../../protocol/lock.js';
 import { nativeVerifier, signHashNative } from '../../protocol/sig.js';
 import { type Tx, parseTx, txId, txToJson, type TxJson } from '../../protocol/tx.js';
@@ -21,7 +20,8 @@ import type { KeyPair } from '../../platform/key_file.js';
 import { decodeCertificate } from '../../offline/certificate.js';
 import { authorisationHash, encodeAuthorisation, signAuthorisation } from '../../offline/authorisation.js';
 import { BANK_OWNER, OFFLINE_RESERVE_OWNER, type Bank } from '../bank.js';
-import { type CoinRec, type PaymentRec, posKey } from '../store.js';
+import { type PaymentRec, posKey } from '../store.js';
+import { selectCoins } from '../coins.js';
 import {
   type AuthRec, type DeviceRec, type EvidenceRec, type PayoutRec, OfflineStore, registerDevice, revocationList, revokeDevice,
 } from './devices.js';
@@ -385,7 +385,7 @@ export class OfflineService {
     if (kind === 'loss_cover') outputs.push({ value: total, lock: this.reserveLock });
     return this.atomic(() => {
       const owner = kind === 'loss_cover' ? BANK_OWNER : RESERVE_OWNER;
-      const { coins, sumFen } = this.selectCoins(owner, total);
+      const { coins, sumFen } = selectCoins(this.bank.store, owner, total, owner === RESERVE_OWNER ? 'the offline reserve does not cover that yet' : "the bank's holdings do not cover that yet");
       if (sumFen > total) outputs.push({ value: sumFen - total, lock: kind === 'loss_cover' ? this.bank.holdingsLock : this.reserveLock });
       const unsigned = makeTx({ network: this.bank.network, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs });
       const id = txId(unsigned);
@@ -423,22 +423,6 @@ export class OfflineService {
       }
     });
     process.stderr.write(`bank ${this.bank.id}: offline payout ${txid} refused by central: ${r.code} ${r.message}\n`);
-  }
-
-  /** Inside a transaction: oldest-first unreserved coins of `owner` covering `amountFen`. */
-  private selectCoins(owner: string, amountFen: bigint): { coins: CoinRec[]; sumFen: bigint } {
-    const coins: CoinRec[] = [];
-    let sumFen = 0n;
-    for (const { key } of this.bank.store.coinsByOwner.getRange({ start: [owner, ''], end: [owner, '~'] })) {
-      if (sumFen >= amountFen || coins.length >= TX_INPUTS_MAX) break;
-      if (this.bank.store.reserved.get(key[1]) !== undefined) continue;
-      const c = this.bank.store.coins.get(key[1]);
-      if (c === undefined) continue;
-      coins.push(c);
-      sumFen += fen(c.value);
-    }
-    if (sumFen < amountFen) throw new CbdcError('CBDC_ERR_INSUFFICIENT_FUNDS', owner === RESERVE_OWNER ? 'the offline reserve does not cover that yet' : "the bank's holdings do not cover that yet");
-    return { coins, sumFen };
   }
 
   // ---------------------------------------------------------------- the invariant
