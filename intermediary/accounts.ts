@@ -2,7 +2,7 @@
 // tax id, a region), changing its tier, freezing, closing, aliases, and the teller's deposits
 // and withdrawals. Each change is one check-then-write LMDB transaction (bank.atomic).
 import { randomBytes } from 'node:crypto';
-import { CbdcError } from '../protocol/errors.js';
+import { fail } from '../protocol/errors.js';
 import { AMOUNT_FEN_MAX } from '../protocol/amount.js';
 import { encodeLock } from '../protocol/lock.js';
 import { checkTaxId } from '../protocol/receipt.js';
@@ -13,10 +13,6 @@ import type { Bank } from './bank.js';
 
 const ALIAS_PATTERN = /^(\+[0-9]{6,15}|@[a-z0-9_]{3,32})$/;
 const MCC_PATTERN = /^[0-9]{4}$/;
-
-function fail(code: ConstructorParameters<typeof CbdcError>[0], message?: string): never {
-  throw new CbdcError(code, message);
-}
 
 function fen(s: string): bigint {
   return BigInt(s);

@@ -1,32 +1,35 @@
 // The bank: the second tier of distribution (deposits <-> CBDC, holdings topped up from
-// central issuance and surplus redeemed), receiving (quotes, receive terms), payments with
-// limits and co-signing, and crediting from central's event stream. Its other concerns have
-// files of their own: accounts and the teller (accounts.ts), its keys and signatures
-// (bank_keys.ts), limit usage (usage.ts), compliance reports (aml.ts), history, statements,
-// totals and reconciliation (statements.ts); the Bank class is the one door to all of them.
+// central issuance and surplus redeemed), receiving (quotes, receive terms), the submission of
+// its transactions to central and their resubmission while the outcome is unknown, and the
+// contract services' spending. The Bank class is the one door to the rest, each a file of its
+// own: accounts and the teller (accounts.ts), the payment pipeline (payments.ts), finding a
+// payee at another bank (payee_lookup.ts), money on its way in held against caps
+// (incoming.ts), crediting settled transactions from central (crediting.ts), coin picking
+// (coins.ts), the bank's keys and signatures (bank_keys.ts), limit usage (usage.ts),
+// compliance reports (aml.ts), history, statements, totals and reconciliation (statements.ts).
 //
 // Every state change runs inside one LMDB write transaction whose callback first checks,
 // then writes (it never throws after writing): concurrent requests serialize there, so two
 // payments can neither reserve the same output nor together pass a limit.
 import { EventEmitter } from 'node:events';
-import { createHash, randomBytes } from 'node:crypto';
-import { CbdcError, type ErrorCode, assert, isCbdcError } from '../protocol/errors.js';
+import { type ErrorCode, assert, fail, isCbdcError } from '../protocol/errors.js';
 import { TX_INPUTS_MAX } from '../protocol/limits.js';
 import { type Lock, decodeLockTrusted, encodeLock, lockToJson, parseLock } from '../protocol/lock.js';
 import { type MerchantCertificate, signMerchantCert } from '../protocol/merchant_cert.js';
 import { checkSpend } from '../protocol/spend.js';
-import { type Tx, type TxJson, parseTx, txId, txToJson } from '../protocol/tx.js';
+import { type Tx, parseTx, txId, txToJson } from '../protocol/tx.js';
 import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
-import { nativeVerifier } from '../protocol/sig.js';
 import { BankKeys, type LockDerivation } from './bank_keys.js';
 import { IncomingHolds } from './incoming.js';
+import { PaymentPipeline } from './payments.js';
+import { type PendingTx, isUncertain } from './pending_tx.js';
 import { selectCoins, unreservedCoins } from './coins.js';
 import { PayeeLookup } from './payee_lookup.js';
 import { type CreditingContext, type SettledOutput, applyTx, holdingsFen } from './crediting.js';
-import { PaymentOutputsRefusal, RECEIVE_TERMS_TTL_MS, type ReceiveTerms, payeeOutputs } from './payee_terms.js';
+import { RECEIVE_TERMS_TTL_MS, type ReceiveTerms } from './payee_terms.js';
 import { type Clock, dayKey, yearKey } from '../platform/clock.js';
 import {
-  type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, checkPayerLimits, splitAtCap,
+  type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, splitAtCap,
 } from './tiers.js';
 import {
   type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, type VisitorRec, BANK_OWNER, OFFLINE_RESERVE_OWNER, posKey,
@@ -34,7 +37,7 @@ import {
 import type { CentralBatchEvent, CentralLink, CentralResult } from './central_link.js';
 import { checkVisitorReceives } from './visitors/rules.js';
 import * as accounts from './accounts.js';
-import { addUsage, usageAt, writeUsage } from './usage.js';
+import { usageAt } from './usage.js';
 import { amlReports } from './aml.js';
 import { type BankTotals, type HistoryFilter, type Reconciliation, type Statement, bankTotals, historyOf, reconcileWithCentral, statementOf } from './statements.js';
 
@@ -139,28 +142,8 @@ export interface ReceiptHooks {
   taxIdSet(accountId: string, taxId: string): void;
 }
 
-/** A transaction sent to central whose outcome this bank has not yet learned. */
-interface PendingTx {
-  kind: 'payment' | 'exchange' | 'contract';
-  account: string;
-  amountFen: string;
-  /** The signed transaction; absent for a payment (its record holds it). */
-  tx?: TxJson;
-  coins: string[];
-  paymentId?: string;
-}
-
-function isUncertain(r: CentralResult): boolean {
-  return r.status === 'rejected' && (r.code === 'CBDC_ERR_CENTRAL_UNAVAILABLE' || r.code === 'CBDC_ERR_OVERLOADED');
-}
-
-
 function fen(s: string): bigint {
   return BigInt(s);
-}
-
-function fail(code: ConstructorParameters<typeof CbdcError>[0], message?: string): never {
-  throw new CbdcError(code, message);
 }
 
 export class Bank extends EventEmitter<BankEvents> {
@@ -178,6 +161,7 @@ export class Bank extends EventEmitter<BankEvents> {
   /** Incoming amounts promised but not yet settled, per account (for balance caps). */
   private readonly incoming: IncomingHolds;
   private readonly crediting: CreditingContext;
+  private readonly payments: PaymentPipeline;
   /** Other banks' payees' receive terms (intermediary/payee_terms.ts). */
   /** Payees at other banks: their receive terms and quotes (intermediary/payee_lookup.ts). */
   private readonly lookup: PayeeLookup;
@@ -196,6 +180,8 @@ export class Bank extends EventEmitter<BankEvents> {
     this.sk = c.secretKey;
     this.publicKey = c.publicKey;
     this.keys = new BankKeys(c.secretKey, c.publicKey);
+    this.holdingsLock = keyLock(this.publicKey);
+    this.holdingsLockHex = encodeLock(this.holdingsLock).toString('hex');
     this.limits = c.tierLimits ?? DEFAULT_TIER_LIMITS;
     this.clock = c.clock ?? Date.now;
     this.peers = c.peers ?? new Map();
@@ -224,8 +210,25 @@ export class Bank extends EventEmitter<BankEvents> {
       paymentEnded: (paymentId) => this.ended?.push(paymentId),
       hooks: () => ({ onApplied: this.onApplied, receipts: this.receipts, contractHooks: this.contractHooks }),
     };
-    this.holdingsLock = keyLock(this.publicKey);
-    this.holdingsLockHex = encodeLock(this.holdingsLock).toString('hex');
+    this.payments = new PaymentPipeline({
+      store, bankId: this.id, network: this.network, limits: this.limits, paymentTtlMs: this.cfg.paymentTtlMs, holdingsLock: this.holdingsLock,
+      lookup: this.lookup, incoming: this.incoming, clock: this.clock,
+      account: (id) => this.account(id),
+      usageOf: (id) => this.usageOf(id),
+      payerNow: (id) => this.payerNow(id),
+      selectCoins: (owner, amountFen) => this.selectCoins(owner, amountFen),
+      customerLock: (walletKey) => this.customerLock(walletKey),
+      signByBank: (tx) => this.signByBank(tx),
+      atomic: (fn) => this.atomic(fn),
+      durable: () => this.durable(),
+      emit: (event, outcome) => this.emit(event, outcome),
+      receipts: () => this.receipts,
+      submitPending: (txid, tx) => this.submitPending(txid, tx),
+      resubmitPending: () => this.resubmitPending(),
+      inFlight: (txid) => this.inFlight.has(txid),
+      applySettled: (tx, r, o) => this.applySettled(tx, r, o),
+      paymentEnded: (paymentId) => this.ended?.push(paymentId),
+    });
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -235,7 +238,7 @@ export class Bank extends EventEmitter<BankEvents> {
       if (this.store.locks.get(this.holdingsLockHex) === undefined) this.store.locks.putSync(this.holdingsLockHex, BANK_OWNER);
     });
     for (const { key, value } of this.store.payments.getRange({})) {
-      if (value.status === 'awaiting_signature') this.awaitingSignature.set(key, { expiresAtMs: value.expiresAtMs, tx: null });
+      if (value.status === 'awaiting_signature') this.payments.awaitingSignature.set(key, { expiresAtMs: value.expiresAtMs, tx: null });
     }
     this.link.follow(
       () => BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0'),
@@ -405,7 +408,7 @@ export class Bank extends EventEmitter<BankEvents> {
       // Uncertain (central unreachable, or a transport retry whose first attempt settled): give
       // the event stream and resubmitPending a moment to make it certain before answering.
       void this.resubmitPending();
-      if (await this.waitForApplied(prepared.txid, 10_000)) {
+      if (await this.payments.waitForApplied(prepared.txid, 10_000)) {
         const a = this.account(id);
         return { status: 'settled', txid: prepared.txid, amount_fen: amountFen.toString(), balance_fen: a.balanceFen, deposit_fen: a.depositFen };
       }
@@ -490,7 +493,7 @@ export class Bank extends EventEmitter<BankEvents> {
         await this.atomic(() => {
           if (p.kind === 'exchange') this.releaseExchange(txid);
           else if (p.kind === 'contract') this.releaseContractTx(txid, r.code, r.message);
-          else this.releasePayment(p.paymentId!, 'rejected', { status: 'rejected', code: r.code, message: r.message });
+          else this.payments.releasePayment(p.paymentId!, 'rejected', { status: 'rejected', code: r.code, message: r.message });
         });
       }
       if (p.paymentId) this.wake(p.paymentId);
@@ -498,8 +501,7 @@ export class Bank extends EventEmitter<BankEvents> {
   }
 
   private wake(paymentId: string): void {
-    for (const w of this.waiters.get(paymentId) ?? []) w();
-    this.waiters.delete(paymentId);
+    this.payments.wake(paymentId);
   }
 
   /** Adds the bank's signatures (intermediary/bank_keys.ts), each input's key as its lock was filed. */
@@ -653,378 +655,38 @@ export class Bank extends EventEmitter<BankEvents> {
   /** Another bank's key as central's directory has it (the node sets this; undefined: not known here). */
   peerKeyOf: (bank: string) => Buffer | undefined = () => undefined;
 
-  // ---------------------------------------------------------------- paying
+  // ---------------------------------------------------------------- paying (intermediary/payments.ts)
 
-  /**
-   * Step 1: the wallet's signed payment request. The bank resolves the payee, checks every
-   * limit, reserves the payer's outputs, builds the transaction with change, and returns it for
-   * the wallet's signature. The same idempotency key returns the same payment.
-   */
-  async preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit' | OfflineLoadPayee | ContractPayee; amountFen: bigint; source?: PaymentSource; receiptDraft?: string }): Promise<PaymentRec> {
-    const contract = typeof req.payee === 'object' && 'contract' in req.payee ? req.payee : null;
-    const digestOf = contract === null ? [req.payee, req.source?.owner ?? null] : ['contract', contract.contract, contract.outputs.map((o) => [o.value.toString(), encodeLock(o.lock).toString('hex')])];
-    // A receipt draft is part of the request (the same key with another draft is another request).
-    const digest = createHash('sha256').update(JSON.stringify([...digestOf, req.amountFen.toString(), ...(req.receiptDraft !== undefined ? [req.receiptDraft] : [])])).digest('hex');
-    const existing = this.store.idem.get([accountId, req.idempotencyKey]);
-    if (existing !== undefined) return this.samePayment(existing, digest);
-    const payer = this.account(accountId);
-    if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
-    if (payer.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-    // A visitor converting back on exit moves money to its own deposit to leave the country with
-    // it: the payer limits never block that (it pays no one; the bank's FX ledger records it).
-    const limitsNow = contract === null ? !(req.payee === 'deposit' && payer.tier === 5) : contract.limitsNow;
-    if (limitsNow) checkPayerLimits(this.limits[payer.tier], req.amountFen, this.usageOf(accountId));
-    if (req.source === undefined && fen(payer.balanceFen) < req.amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS');
-
-    let quote: Quote;
-    let payeeRec: PaymentRec['payee'];
-    if (contract !== null) {
-      assert(contract.outputs.reduce((s, o) => s + o.value, 0n) === req.amountFen, "a contract's outputs add up to the amount");
-      quote = { bank: this.id, account: contract.contract, walletFen: 0n, excessFen: 0n, outputs: contract.outputs };
-      payeeRec = { bank: this.id, account: contract.contract, alias: null, kind: 'contract' };
-    } else if (req.payee === 'deposit') {
-      quote = { bank: this.id, account: accountId, walletFen: 0n, excessFen: 0n, outputs: [{ value: req.amountFen, lock: this.holdingsLock }] };
-      payeeRec = { bank: this.id, account: accountId, alias: null, kind: 'deposit' };
-    } else if ('offlineDevice' in req.payee) {
-      quote = { bank: this.id, account: accountId, walletFen: 0n, excessFen: 0n, outputs: [{ value: req.amountFen, lock: req.payee.reserveLock }] };
-      payeeRec = { bank: this.id, account: req.payee.offlineDevice, alias: null, kind: 'offline' };
-    } else {
-      const payee = req.payee as PayeeRef;
-      quote = await this.lookup.quote(payee, req.amountFen);
-      if (quote.bank === this.id && quote.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
-      payeeRec = { bank: quote.bank, account: quote.account, alias: payee.alias ?? null, kind: 'customer' };
-    }
-    if (req.receiptDraft !== undefined) {
-      if (payeeRec.kind !== 'customer' || payeeRec.account === null || this.receipts === null) fail('CBDC_ERR_RECEIPT_MERCHANT', 'only a payment to a merchant carries a receipt draft');
-      await this.receipts.check(req.receiptDraft, { bank: payeeRec.bank, account: payeeRec.account }, req.amountFen);
-    }
-
-    const { rec: prepared, tx: preparedTx } = await this.atomic((): { rec: PaymentRec; tx: Tx | null } => {
-      const again = this.store.idem.get([accountId, req.idempotencyKey]);
-      if (again !== undefined) return { rec: this.samePayment(again, digest), tx: null };
-      const { a, now, day, year, usage } = this.payerNow(accountId);
-      if (limitsNow) checkPayerLimits(this.limits[a.tier], req.amountFen, usage);
-      const { coins, sumFen } = this.selectCoins(req.source?.owner ?? accountId, req.amountFen);
-      const changeFen = sumFen - req.amountFen;
-      const walletKey = Buffer.from(a.walletKey, 'hex');
-      const outputs = [...quote.outputs];
-      if (changeFen > 0n) outputs.push({ value: changeFen, lock: req.source?.changeLock ?? this.customerLock(walletKey) });
-      const tx = makeTx({ network: this.network, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs });
-      const txid = txId(tx).toString('hex');
-      const id = `pay-${randomBytes(8).toString('hex')}`;
-      const rec: PaymentRec = {
-        id, account: accountId, idempotencyKey: req.idempotencyKey, requestDigest: digest, payee: payeeRec,
-        amountFen: req.amountFen.toString(), walletFen: quote.walletFen.toString(), excessFen: quote.excessFen.toString(),
-        inputs: coins.map((c) => c.pos), inputSumFen: sumFen.toString(), changeFen: changeFen.toString(),
-        tx: txToJson(tx), txid, status: 'awaiting_signature', createdAtMs: now, expiresAtMs: now + this.cfg.paymentTtlMs,
-        dayKey: day, yearKey: year, result: null,
-        ...(limitsNow ? {} : { usageLater: true }),
-        ...(req.source !== undefined ? { source: req.source.owner } : {}),
-        ...(req.receiptDraft !== undefined ? { receiptDraft: req.receiptDraft } : {}),
-      };
-      for (const c of coins) this.store.reserved.putSync(posKey(c.pos), id);
-      if (limitsNow) writeUsage(this.store, accountId, day, year, usage.dayFen + req.amountFen, usage.yearFen + req.amountFen);
-      this.store.payments.putSync(id, rec);
-      this.store.idem.putSync([accountId, req.idempotencyKey], id);
-      this.store.byTxid.putSync(txid, id);
-      return { rec, tx };
-    });
-    if (prepared.status === 'awaiting_signature' && (preparedTx !== null || !this.awaitingSignature.has(prepared.id))) {
-      this.awaitingSignature.set(prepared.id, { expiresAtMs: prepared.expiresAtMs, tx: preparedTx });
-    }
-    return prepared;
+  /** Step 1 of the two-step flow: the payment built and reserved, for the wallet's signature. */
+  preparePayment(accountId: string, req: { idempotencyKey: string; payee: PayeeRef | 'deposit' | OfflineLoadPayee | ContractPayee; amountFen: bigint; source?: PaymentSource; receiptDraft?: string }): Promise<PaymentRec> {
+    return this.payments.preparePayment(accountId, req);
   }
 
-  /**
-   * A payment in one request. The wallet built the transaction itself (its coins from the
-   * account view, the payee's outputs from the payee's receive terms, its change to its own
-   * lock) and signed its txid; that signature, the only one it carries, is also what
-   * authenticates the request. The bank checks the transaction is exactly the payment asked
-   * for, checks every limit, reserves the inputs, co-signs, settles through central and
-   * answers the settled (or refused) payment. The same idempotency key, or the same
-   * transaction sent again, answers the same payment.
-   */
-  async pay(accountId: string, req: { idempotencyKey: string; payee: PayeeRef; amountFen: bigint; tx: Tx; signatureChecked?: boolean; receiptDraft?: string }): Promise<PaymentRec> {
-    const { tx, amountFen } = req;
-    const txidBytes = txId(tx);
-    const txid = txidBytes.toString('hex');
-    const payer = this.account(accountId);
-    if (req.signatureChecked !== true) this.checkWalletSignature(payer, tx, txidBytes);
-    const digest = createHash('sha256').update(JSON.stringify([req.payee, null, amountFen.toString(), ...(req.receiptDraft !== undefined ? [req.receiptDraft] : [])])).digest('hex');
-    const earlier = this.earlierPayment(accountId, req.idempotencyKey, txid, digest);
-    if (earlier !== undefined) return earlier.status === 'submitted' ? this.waitForPayment(earlier.id) : earlier;
-    if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
-    if (payer.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
-    checkPayerLimits(this.limits[payer.tier], amountFen, this.usageOf(accountId));
-    if (tx.kind !== 'transfer') fail('CBDC_ERR_TX_KIND', 'a payment is a transfer');
-    if ((tx.preimages?.length ?? 0) > 0 || (tx.certs?.length ?? 0) > 0) fail('CBDC_ERR_WITNESS', 'a payment from a wallet carries no preimages or certificates');
-
-    const terms = await this.payeeTerms(req.payee, amountFen);
-    if (terms.bank === this.id && terms.account === accountId) fail('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
-    if (req.receiptDraft !== undefined) {
-      if (this.receipts === null) fail('CBDC_ERR_RECEIPT_MERCHANT', 'this bank hands on no receipt drafts');
-      await this.receipts.check(req.receiptDraft, { bank: terms.bank, account: terms.account, walletKey: terms.walletKey }, amountFen);
-    }
-    const expected = payeeOutputs(terms, amountFen, tx.inputs[0]!.pos);
-    const k = expected.outputs.length;
-    if (tx.outputs.length < k || tx.outputs.length > k + 1 || expected.outputs.some((o, i) => tx.outputs[i]!.value !== o.value || !tx.outputs[i]!.lockBytes.equals(encodeLock(o.lock)))) {
-      throw new PaymentOutputsRefusal(expected.outputs, `the first ${k} output(s) must pay the payee as its terms say, then at most the change`);
-    }
-    const signed = this.signByBank(tx);
-
-    // The payee's room is taken now, before anything waits, so no two payments count on it;
-    // given back where this one is not submitted.
-    const local = terms.bank === this.id;
-    const hold = expected.walletFen === 0n ? null
-      : local ? this.incoming.add(terms.account, { fen: expected.walletFen, untilMs: this.clock() + this.cfg.paymentTtlMs })
-        : (this.lookup.remoteTerms.spend(terms, expected.walletFen), null);
-    const giveBack = (): void => {
-      if (hold !== null) this.incoming.drop(terms.account, hold);
-      else if (!local && expected.walletFen > 0n) this.lookup.remoteTerms.refund(terms, expected.walletFen);
-    };
-    let rec: PaymentRec;
-    try {
-      rec = await this.atomic((): PaymentRec => {
-        const again = this.earlierPayment(accountId, req.idempotencyKey, txid, digest);
-        if (again !== undefined) return again;
-        const { a, now, day, year, usage } = this.payerNow(accountId);
-        checkPayerLimits(this.limits[a.tier], amountFen, usage);
-        let sumFen = 0n;
-        for (const input of tx.inputs) {
-          const pk = posKey(input.pos);
-          const c = this.store.coins.get(pk);
-          if (c === undefined || c.owner !== accountId || c.id !== input.id.toString('hex')) fail('CBDC_ERR_UNKNOWN_INPUT', `input ${input.pos} is not an unspent output of this wallet`);
-          if (this.store.reserved.get(pk) !== undefined) fail('CBDC_ERR_DOUBLE_SPEND', `input ${input.pos} is being spent by another payment`);
-          sumFen += fen(c.value);
-        }
-        const changeFen = sumFen - amountFen;
-        if (changeFen < 0n) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the inputs do not cover the amount');
-        const change = tx.outputs[k];
-        if ((changeFen === 0n) !== (change === undefined)) fail('CBDC_ERR_UNBALANCED', changeFen === 0n ? 'the inputs are exactly the amount: no change output' : `the inputs exceed the amount by ${changeFen} fen: that change goes back to the wallet`);
-        if (change !== undefined && (change.value !== changeFen || change.lockBytes.toString('hex') !== a.lockHex)) fail('CBDC_ERR_UNBALANCED', "the change must be the inputs less the amount, to the wallet's own lock");
-        const id = `pay-${randomBytes(8).toString('hex')}`;
-        const p: PaymentRec = {
-          id, account: accountId, idempotencyKey: req.idempotencyKey, requestDigest: digest,
-          payee: { bank: terms.bank, account: terms.account, alias: req.payee.alias ?? null, kind: 'customer' },
-          amountFen: amountFen.toString(), walletFen: expected.walletFen.toString(), excessFen: expected.excessFen.toString(),
-          inputs: tx.inputs.map((i) => i.pos.toString()), inputSumFen: sumFen.toString(), changeFen: changeFen.toString(),
-          tx: txToJson(signed), txid, status: 'submitted', createdAtMs: now, expiresAtMs: now + this.cfg.paymentTtlMs,
-          dayKey: day, yearKey: year, result: null,
-          ...(req.receiptDraft !== undefined ? { receiptDraft: req.receiptDraft } : {}),
-        };
-        for (const input of tx.inputs) this.store.reserved.putSync(posKey(input.pos), id);
-        writeUsage(this.store, accountId, day, year, usage.dayFen + amountFen, usage.yearFen + amountFen);
-        this.store.payments.putSync(id, p);
-        this.store.idem.putSync([accountId, req.idempotencyKey], id);
-        this.store.byTxid.putSync(txid, id);
-        this.store.meta.putSync(`pending-tx/${txid}`, { kind: 'payment', account: accountId, amountFen: p.amountFen, coins: p.inputs, paymentId: id } satisfies PendingTx);
-        return p;
-      });
-    } catch (e) {
-      giveBack();
-      throw e;
-    }
-    if (rec.txid !== txid || rec.status !== 'submitted' || this.inFlight.has(txid)) {
-      if (rec.txid !== txid) giveBack();
-      return rec.status === 'submitted' ? this.waitForPayment(rec.id) : rec;
-    }
-    return this.settleSubmitted(rec.id, txid, signed);
+  /** A payment in one request: the wallet's transaction and its one signature. */
+  pay(accountId: string, req: { idempotencyKey: string; payee: PayeeRef; amountFen: bigint; tx: Tx; signatureChecked?: boolean; receiptDraft?: string }): Promise<PaymentRec> {
+    return this.payments.pay(accountId, req);
   }
 
-  /** A one-request payment's authentication: exactly one signature, the account's wallet's, over the txid. */
   checkWalletSignature(a: AccountRec, tx: Tx, txidBytes: Buffer = txId(tx)): void {
-    const walletKey = Buffer.from(a.walletKey, 'hex');
-    const sig = tx.sigs.length === 1 && tx.sigs[0]!.key.equals(walletKey) ? tx.sigs[0]!.sig : null;
-    if (sig === null || !nativeVerifier.verify(sig, txidBytes, walletKey)) fail('CBDC_ERR_BAD_SIGNATURE', "a payment carries one signature: the payer wallet's, over its txid");
-  }
-
-  /** The payment an idempotency key or a transaction already made, checked to be the same request. Reads only. */
-  private earlierPayment(accountId: string, idempotencyKey: string, txid: string, digest: string): PaymentRec | undefined {
-    const byKey = this.store.idem.get([accountId, idempotencyKey]);
-    if (byKey !== undefined) {
-      const p = this.samePayment(byKey, digest);
-      if (p.txid !== txid && p.status === 'awaiting_signature') fail('CBDC_ERR_PAYMENT_STATE', 'this key names a payment the bank prepared; sign that one');
-      return p;
-    }
-    const byTx = this.store.byTxid.get(txid);
-    if (byTx === undefined) return undefined;
-    const p = this.store.payments.get(byTx);
-    if (p === undefined || p.account !== accountId || p.requestDigest !== digest) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT', 'this transaction was sent before as another request');
-    return p;
-  }
-
-  private samePayment(paymentId: string, digest: string): PaymentRec {
-    const p = this.store.payments.get(paymentId);
-    assert(p !== undefined, 'idempotency index points at a payment');
-    if (p.requestDigest !== digest) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT');
-    return p;
+    this.payments.checkWalletSignature(a, tx, txidBytes);
   }
 
   payment(accountId: string, paymentId: string): PaymentRec {
-    const p = this.store.payments.get(paymentId);
-    if (p === undefined || p.account !== accountId) fail('CBDC_ERR_NOT_FOUND', 'no such payment for this account');
-    return p;
+    return this.payments.payment(accountId, paymentId);
   }
 
-  /**
-   * Step 2: the wallet's signature over the txid (its consent to exactly this transaction).
-   * The bank checks it, re-checks the account, co-signs, settles through central and answers
-   * with the result. Signing a settled payment again answers the same result.
-   */
-  async signPayment(accountId: string, paymentId: string, sigHex: string): Promise<PaymentRec> {
-    const p = this.payment(accountId, paymentId);
-    if (p.status === 'settled' || p.status === 'rejected') return p;
-    if (p.status === 'expired') fail('CBDC_ERR_PAYMENT_EXPIRED');
-    if (p.status === 'submitted') return this.waitForPayment(paymentId);
-    if (p.source !== undefined) fail('CBDC_ERR_PAYMENT_STATE', "the bank pays this one from a contract's funds; it takes no wallet signature");
-    const a = this.account(accountId);
-    const sig = Buffer.from(sigHex, 'hex');
-    const walletKey = Buffer.from(a.walletKey, 'hex');
-    if (!nativeVerifier.verify(sig, Buffer.from(p.txid, 'hex'), walletKey)) fail('CBDC_ERR_BAD_SIGNATURE', "the signature is not the wallet's over this payment's txid");
-    return this.submitPayment(accountId, p, [{ key: walletKey, sig }]);
+  /** Step 2 of the two-step flow: the wallet's signature over the txid. */
+  signPayment(accountId: string, paymentId: string, sigHex: string): Promise<PaymentRec> {
+    return this.payments.signPayment(accountId, paymentId, sigHex);
   }
 
-  /**
-   * A payment from funds the bank alone may spend for the payer (a scheduled payment's pot,
-   * whose consent the wallet gave when it funded it): the bank signs it and settles it, with
-   * every check of a wallet-signed payment (freeze, expiry) made again now.
-   */
-  async settleByBank(accountId: string, paymentId: string): Promise<PaymentRec> {
-    const p = this.payment(accountId, paymentId);
-    assert(p.source !== undefined, 'the bank settles alone only payments from a contract source');
-    if (p.status === 'settled' || p.status === 'rejected') return p;
-    if (p.status === 'expired') fail('CBDC_ERR_PAYMENT_EXPIRED');
-    if (p.status === 'submitted') return this.waitForPayment(paymentId);
-    return this.submitPayment(accountId, p, []);
+  /** A payment from funds the bank alone may spend for the payer (a scheduled payment's pot). */
+  settleByBank(accountId: string, paymentId: string): Promise<PaymentRec> {
+    return this.payments.settleByBank(accountId, paymentId);
   }
 
-  /** `p`: the payment as read before its signatures were checked (the transaction re-reads it before acting). */
-  private async submitPayment(accountId: string, p: PaymentRec, walletSigs: { key: Buffer; sig: Buffer }[]): Promise<PaymentRec> {
-    const paymentId = p.id;
-    // The transaction as prepared (p.tx is its JSON); parsed from the record after a restart.
-    const unsigned = this.awaitingSignature.get(paymentId)?.tx ?? parseTx({ ...p.tx, witness: {} }, this.network, { witnessLater: true });
-    const signed = this.signByBank({ ...unsigned, sigs: walletSigs });
-    const signedFirst = await this.atomic(() => {
-      const cur = this.store.payments.get(paymentId)!;
-      // The same signature sent twice at once: the other request submits it; answer its result.
-      if (cur.status === 'submitted' || cur.status === 'settled' || cur.status === 'rejected') return false;
-      if (cur.status === 'expired') fail('CBDC_ERR_PAYMENT_EXPIRED');
-      if (cur.status !== 'awaiting_signature') fail('CBDC_ERR_PAYMENT_STATE');
-      if (this.clock() > cur.expiresAtMs) {
-        // Lapsed: release its outputs and usage now, as the refusal is answered, not on the next sweep.
-        this.releasePayment(paymentId, 'expired', { status: 'expired', code: 'CBDC_ERR_PAYMENT_EXPIRED' });
-        return 'expired' as const;
-      }
-      const acc = this.account(accountId);
-      if (acc.status !== 'active') fail(acc.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
-      this.store.payments.putSync(paymentId, { ...cur, status: 'submitted', tx: txToJson(signed) });
-      // The signed transaction is in the payment record just written: the pending entry names it.
-      this.store.meta.putSync(`pending-tx/${cur.txid}`, { kind: 'payment', account: accountId, amountFen: cur.amountFen, coins: cur.inputs, paymentId } satisfies PendingTx);
-      return true;
-    });
-    if (signedFirst === 'expired') {
-      await this.durable();
-      this.emit('payment', 'expired');
-      fail('CBDC_ERR_PAYMENT_EXPIRED');
-    }
-    if (!signedFirst) return this.waitForPayment(paymentId);
-    this.awaitingSignature.delete(paymentId);
-    return this.settleSubmitted(paymentId, p.txid, signed);
-  }
-
-  /** Sends a payment just marked submitted to central and answers once its outcome is known and on disk (or it is still pending after a while). */
-  private async settleSubmitted(paymentId: string, txid: string, signed: Tx): Promise<PaymentRec> {
-    const r = await this.submitPending(txid, signed);
-    await this.finishPayment(paymentId, signed, r);
-    let done = this.store.payments.get(paymentId)!;
-    if (done.status === 'submitted') {
-      void this.resubmitPending();
-      done = await this.waitForPayment(paymentId, 10_000);
-    }
-    // Whatever was read above is on disk before it is answered.
-    await this.durable();
-    this.emit('payment', done.status === 'settled' || done.status === 'rejected' || done.status === 'expired' ? done.status : 'pending');
-    return done;
-  }
-
-  private waiters = new Map<string, (() => void)[]>();
-
-  /** Waits until a transaction is applied here (settled), or the time is up. */
-  private async waitForApplied(txid: string, maxMs: number): Promise<boolean> {
-    for (let waited = 0; waited < maxMs; waited += 50) {
-      if (this.store.applied.get(txid) !== undefined) return true;
-      if (this.store.meta.get(`pending-tx/${txid}`) === undefined) return false;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return this.store.applied.get(txid) !== undefined;
-  }
-
-  private async waitForPayment(paymentId: string, maxMs = 30_000): Promise<PaymentRec> {
-    for (let waited = 0; waited < maxMs; waited += 100) {
-      const p = this.store.payments.get(paymentId)!;
-      if (p.status !== 'submitted') return p;
-      await new Promise<void>((r) => {
-        const list = this.waiters.get(paymentId) ?? [];
-        list.push(r);
-        this.waiters.set(paymentId, list);
-        setTimeout(r, 100);
-      });
-    }
-    return this.store.payments.get(paymentId)!;
-  }
-
-  private async finishPayment(paymentId: string, tx: Tx, r: CentralResult): Promise<void> {
-    if (r.status === 'settled') {
-      await this.applySettled(tx, r, {});
-    } else if (isUncertain(r)) {
-      // Outcome unknown: the payment stays submitted and is sent again until central answers
-      // (resubmitPending); central's event stream settles it if the first attempt committed.
-      return;
-    } else if (r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
-      // Our inputs are reserved, so this is an earlier attempt (a transport retry) that did
-      // settle: resubmitPending confirms it from the event stream before anything is released.
-      return;
-    } else {
-      await this.atomic(() => this.releasePayment(paymentId, 'rejected', { status: 'rejected', code: r.code, message: r.message }));
-    }
-    this.wake(paymentId);
-  }
-
-  /** Inside a transaction: undo a payment's reservation and usage. */
-  private releasePayment(paymentId: string, status: 'rejected' | 'expired', result: Record<string, unknown>): void {
-    const p = this.store.payments.get(paymentId)!;
-    if (p.status !== 'awaiting_signature' && p.status !== 'submitted') return;
-    for (const pos of p.inputs) if (this.store.reserved.get(posKey(pos)) === paymentId) this.store.reserved.removeSync(posKey(pos));
-    if (p.usageLater !== true) addUsage(this.store, p.account, p.dayKey, p.yearKey, -fen(p.amountFen));
-    this.store.payments.putSync(paymentId, { ...p, status, result });
-    this.ended?.push(paymentId);
-  }
-
-  /**
-   * Payments that may still await their signature, with their expiry: the sweep reads these,
-   * not every payment ever made. Filled from the store at start, added to at prepare (with
-   * the unsigned transaction it built, which the signing step would otherwise parse again
-   * from the record); an entry leaves when its payment is submitted or at the first sweep
-   * after its payment moved on.
-   */
-  private readonly awaitingSignature = new Map<string, { expiresAtMs: number; tx: Tx | null }>();
-
-  async expirePayments(): Promise<void> {
-    const now = this.clock();
-    const due: string[] = [];
-    for (const [id, { expiresAtMs }] of this.awaitingSignature) {
-      if (expiresAtMs >= now) continue;
-      if (this.store.payments.get(id)?.status === 'awaiting_signature') due.push(id);
-      else this.awaitingSignature.delete(id);
-    }
-    if (due.length === 0) return;
-    await this.atomic(() => {
-      for (const id of due) {
-        const p = this.store.payments.get(id)!;
-        if (p.status === 'awaiting_signature' && p.expiresAtMs < now) this.releasePayment(id, 'expired', { status: 'expired', code: 'CBDC_ERR_PAYMENT_EXPIRED' });
-      }
-    });
-    for (const id of due) this.awaitingSignature.delete(id);
+  expirePayments(): Promise<void> {
+    return this.payments.expirePayments();
   }
 
   // ---------------------------------------------------------------- contract services
@@ -1107,7 +769,7 @@ export class Bank extends EventEmitter<BankEvents> {
     } else if (isUncertain(r) || r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
       // Possibly settled by an earlier attempt: resubmitPending makes it certain first.
       void this.resubmitPending();
-      await this.waitForApplied(txid, 10_000);
+      await this.payments.waitForApplied(txid, 10_000);
     } else {
       await this.atomic(() => this.releaseContractTx(txid, r.code, r.message));
     }

@@ -3,7 +3,7 @@
 // from one signed request to it (room asked for several payments of the size at once); an
 // alias that is not this bank's is asked of each peer bank in turn. The two-step flow's quotes
 // come the same way.
-import { CbdcError, isCbdcError } from '../protocol/errors.js';
+import { fail, isCbdcError } from '../protocol/errors.js';
 import { AMOUNT_FEN_MAX } from '../protocol/amount.js';
 import { parseLock } from '../protocol/lock.js';
 import { SignedClient } from '../platform/signed_client.js';
@@ -11,10 +11,6 @@ import type { Clock } from '../platform/clock.js';
 import { ROOM_ASKED_PAYMENTS, RemoteTerms, type ReceiveTerms, type ReceiveTermsJson, termsFromJson } from './payee_terms.js';
 import type { BankStore } from './store.js';
 import type { PayeeRef, Quote } from './bank.js';
-
-function fail(code: ConstructorParameters<typeof CbdcError>[0], message?: string): never {
-  throw new CbdcError(code, message);
-}
 
 export interface PayeeLookupOptions {
   bankId: string;

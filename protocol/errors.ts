@@ -173,6 +173,11 @@ export function isCbdcError(e: unknown): e is CbdcError {
   return e instanceof CbdcError;
 }
 
+/** Throws the coded refusal (an operating error: the caller answers it; nothing was written). */
+export function fail(code: ErrorCode, message?: string): never {
+  throw new CbdcError(code, message);
+}
+
 /** A programmer error: an invariant broke. Never caught; the process should stop. */
 export function assert(condition: unknown, what: string): asserts condition {
   if (!condition) throw new Error(`invariant violated: ${what}`);
