@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/setup/longest_first.js';
 
 // One run, three projects: `unit` (every module's and tier's tests), `faults` (the fault
 // campaign of test/faults/: kills, network faults, resource exhaustion, hostile input and
@@ -22,6 +23,7 @@ export default defineConfig({
   test: {
     // Suites that spawn servers and LMDB environments share two cores; keep workers few.
     pool: 'forks',
+    sequence: { sequencer: LongestFirst },
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     projects: [
       {

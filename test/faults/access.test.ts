@@ -19,6 +19,7 @@ import { readOrCreateKeyFile } from '../../platform/key_file.js';
 import { SignedClient } from '../../platform/signed_client.js';
 import { startCentral } from '../../central/node.js';
 import { bankKeyFiles, startBank } from '../../intermediary/node.js';
+import type { PaymentPipeline } from '../../intermediary/payments.js';
 import { WalletUser } from '../helpers/wallet_fixture.js';
 import {
   Client, type KeyPair, expectError, issueTx, json, keyPair, operatorSignNative, rawRequest, signTxNative, startInProcess,
@@ -151,10 +152,11 @@ describe('access control', () => {
       // Let both prepared payments lapse: nothing settled, nothing moved.
       // (The bank keeps each awaiting payment's expiry in memory too; both are moved back.)
       const bankA = net.bank('bank-a').node.bank;
-      const awaiting = (bankA as unknown as { awaitingSignature: Map<string, number> }).awaitingSignature;
+      const awaiting = (bankA as unknown as { payments: PaymentPipeline }).payments.awaitingSignature;
       for (const x of [p.body, other.body]) {
         await bankA.store.payments.put(x.id, { ...bankA.store.payments.get(x.id)!, expiresAtMs: 0 });
-        if (awaiting.has(x.id)) awaiting.set(x.id, 0);
+        const entry = awaiting.get(x.id);
+        if (entry !== undefined) awaiting.set(x.id, { ...entry, expiresAtMs: 0 });
       }
       await bankA.expirePayments();
     });
