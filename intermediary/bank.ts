@@ -162,7 +162,6 @@ export class Bank extends EventEmitter<BankEvents> {
   private readonly incoming: IncomingHolds;
   private readonly crediting: CreditingContext;
   private readonly payments: PaymentPipeline;
-  /** Other banks' payees' receive terms (intermediary/payee_terms.ts). */
   /** Payees at other banks: their receive terms and quotes (intermediary/payee_lookup.ts). */
   private readonly lookup: PayeeLookup;
   private timers: NodeJS.Timeout[] = [];
@@ -215,7 +214,6 @@ export class Bank extends EventEmitter<BankEvents> {
       lookup: this.lookup, incoming: this.incoming, clock: this.clock,
       account: (id) => this.account(id),
       usageOf: (id) => this.usageOf(id),
-      payerNow: (id) => this.payerNow(id),
       selectCoins: (owner, amountFen) => this.selectCoins(owner, amountFen),
       customerLock: (walletKey) => this.customerLock(walletKey),
       signByBank: (tx) => this.signByBank(tx),
@@ -286,7 +284,7 @@ export class Bank extends EventEmitter<BankEvents> {
     for (const [account, rec] of notes) this.emit('history', account, rec);
     // Requests waiting on a payment this transaction settled or released answer now, however
     // it got here (central's answer, its event stream, a resubmission, the expiry sweep).
-    for (const paymentId of ended) this.wake(paymentId);
+    for (const paymentId of ended) this.payments.wake(paymentId);
     if (!r.ok) throw r.error;
     return r.value;
   }
@@ -496,12 +494,8 @@ export class Bank extends EventEmitter<BankEvents> {
           else this.payments.releasePayment(p.paymentId!, 'rejected', { status: 'rejected', code: r.code, message: r.message });
         });
       }
-      if (p.paymentId) this.wake(p.paymentId);
+      if (p.paymentId) this.payments.wake(p.paymentId);
     }
-  }
-
-  private wake(paymentId: string): void {
-    this.payments.wake(paymentId);
   }
 
   /** Adds the bank's signatures (intermediary/bank_keys.ts), each input's key as its lock was filed. */
@@ -582,11 +576,7 @@ export class Bank extends EventEmitter<BankEvents> {
    * linked deposit) — or refuses when there is excess and no linked account.
    */
   async quote(ref: { alias?: string; account?: string }, amountFen: bigint, payerBank: string = this.id): Promise<Quote> {
-    const id = ref.account ?? (ref.alias !== undefined ? this.store.aliases.get(ref.alias) : undefined);
-    const a = id === undefined ? undefined : this.store.accounts.get(id);
-    if (a === undefined || a.status === 'closed') fail('CBDC_ERR_PAYEE_UNKNOWN');
-    if (a.status === 'frozen' && !this.cfg.frozenCanReceive) fail('CBDC_ERR_ACCOUNT_FROZEN', 'the payee account is frozen');
-    checkVisitorReceives(a, this.clock());
+    const a = this.receivingAccount(ref);
     const { walletFen, excessFen } = splitAtCap(this.limits[a.tier], fen(a.balanceFen) + this.incoming.sumFen(a.id), amountFen);
     if (excessFen > 0n && a.evidence.linked_account === undefined) fail('CBDC_ERR_BALANCE_CAP');
     const wk = Buffer.from(a.walletKey, 'hex');
@@ -792,16 +782,6 @@ export class Bank extends EventEmitter<BankEvents> {
   usageOf(accountId: string): { dayFen: bigint; yearFen: bigint } {
     const now = this.clock();
     return usageAt(this.store, accountId, dayKey(now), yearKey(now));
-  }
-
-  /** Inside a transaction: the paying account, which must be active, and its usage of today and this year. */
-  private payerNow(accountId: string): { a: AccountRec; now: number; day: string; year: string; usage: { dayFen: bigint; yearFen: bigint } } {
-    const a = this.account(accountId);
-    if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
-    const now = this.clock();
-    const day = dayKey(now);
-    const year = yearKey(now);
-    return { a, now, day, year, usage: usageAt(this.store, accountId, day, year) };
   }
 
   // ---------------------------------------------------------------- applying settlements

@@ -3,7 +3,7 @@
 // from one signed request to it (room asked for several payments of the size at once); an
 // alias that is not this bank's is asked of each peer bank in turn. The two-step flow's quotes
 // come the same way.
-import { fail, isCbdcError } from '../protocol/errors.js';
+import { type ErrorCode, fail, isCbdcError } from '../protocol/errors.js';
 import { AMOUNT_FEN_MAX } from '../protocol/amount.js';
 import { parseLock } from '../protocol/lock.js';
 import { SignedClient } from '../platform/signed_client.js';
@@ -43,13 +43,51 @@ export class PayeeLookup {
     return new SignedClient(url, this.o.network, this.o.bankId, this.o.secretKey, 10_000, this.o.ca());
   }
 
+  /** The bank a payee is at: as named, else by its account id's prefix, else this one (an alias). */
+  private bankOf(payee: PayeeRef): string {
+    return payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.o.bankId;
+  }
+
+  /** An alias that is not ours: each peer bank is asked in turn; the one that knows it answers. */
+  private async firstPeerKnowing<T>(ask: (peer: string) => Promise<T>): Promise<T> {
+    for (const peer of this.o.peers.keys()) {
+      try {
+        return await ask(peer);
+      } catch (e) {
+        if (isCbdcError(e) && e.code === 'CBDC_ERR_PAYEE_UNKNOWN') continue;
+        throw e;
+      }
+    }
+    fail('CBDC_ERR_PAYEE_UNKNOWN');
+  }
+
+  /**
+   * One signed request to a peer bank. Its refusals in `passed` are the payer's answer as they
+   * are; any other, or no answer, is CBDC_ERR_PAYEE_REFUSED naming the bank.
+   */
+  private async askPeer<T>(bank: string, route: string, body: Record<string, unknown>, passed: readonly ErrorCode[]): Promise<T> {
+    const client = this.clientFor(bank);
+    let r;
+    try {
+      r = await client.post<T & { code?: string; message?: string }>(route, body);
+    } catch (e) {
+      fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
+    }
+    if (r.status !== 200) {
+      const code = r.body.code as ErrorCode | undefined;
+      if (code !== undefined && passed.includes(code)) fail(code, r.body.message);
+      fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
+    }
+    return r.body;
+  }
+
   /**
    * The payer side: the terms to pay `payee` with. This bank's own customers' are computed now;
    * another bank's come from what it handed out before while they hold and have room, else
    * from one signed request to it (asking room for several payments of this size at once).
    */
   async terms(payee: PayeeRef, amountFen: bigint): Promise<ReceiveTerms> {
-    const bank = payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.o.bankId;
+    const bank = this.bankOf(payee);
     const name = payee.account ?? payee.alias ?? '';
     if (bank === this.o.bankId) {
       if (payee.alias === undefined || this.o.store.aliases.get(payee.alias) !== undefined || payee.bank !== undefined) return this.o.localTerms(payee, amountFen);
@@ -58,40 +96,23 @@ export class PayeeLookup {
         const held = this.remoteTerms.usable(peer, name, amountFen);
         if (held !== undefined) return held;
       }
-      for (const peer of this.o.peers.keys()) {
-        try {
-          return await this.fetchTerms(peer, { alias: payee.alias }, amountFen);
-        } catch (e) {
-          if (isCbdcError(e) && e.code === 'CBDC_ERR_PAYEE_UNKNOWN') continue;
-          throw e;
-        }
-      }
-      fail('CBDC_ERR_PAYEE_UNKNOWN');
+      const alias = payee.alias;
+      return this.firstPeerKnowing((peer) => this.fetchTerms(peer, { alias }, amountFen));
     }
     return this.remoteTerms.usable(bank, name, amountFen) ?? this.fetchTerms(bank, payee, amountFen);
   }
 
   private async fetchTerms(bank: string, payee: PayeeRef, amountFen: bigint): Promise<ReceiveTerms> {
-    const client = this.clientFor(bank);
     const wanted = amountFen * BigInt(ROOM_ASKED_PAYMENTS);
     // The room left in terms held for this payee goes back as the new terms are asked for.
     let unusedFen = this.remoteTerms.release(bank, payee.account ?? payee.alias ?? '');
     if (unusedFen > AMOUNT_FEN_MAX) unusedFen = AMOUNT_FEN_MAX;
-    let r;
-    try {
-      r = await client.post<ReceiveTermsJson & { code?: string; message?: string }>('/v1/interbank/receive-terms', {
-        ...(payee.alias ? { alias: payee.alias } : {}), ...(payee.account ? { account: payee.account } : {}),
-        room_fen: (wanted > AMOUNT_FEN_MAX ? AMOUNT_FEN_MAX : wanted).toString(),
-        ...(unusedFen > 0n ? { unused_fen: unusedFen.toString() } : {}),
-      });
-    } catch (e) {
-      fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
-    }
-    if (r.status !== 200) {
-      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN' || r.body.code === 'CBDC_ERR_VISITOR_EXPIRED') fail(r.body.code, r.body.message);
-      fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
-    }
-    const t = termsFromJson(r.body);
+    const body = await this.askPeer<ReceiveTermsJson>(bank, '/v1/interbank/receive-terms', {
+      ...(payee.alias ? { alias: payee.alias } : {}), ...(payee.account ? { account: payee.account } : {}),
+      room_fen: (wanted > AMOUNT_FEN_MAX ? AMOUNT_FEN_MAX : wanted).toString(),
+      ...(unusedFen > 0n ? { unused_fen: unusedFen.toString() } : {}),
+    }, ['CBDC_ERR_PAYEE_UNKNOWN', 'CBDC_ERR_ACCOUNT_FROZEN', 'CBDC_ERR_VISITOR_EXPIRED']);
+    const t = termsFromJson(body);
     const registered = this.o.peerKeyOf(bank);
     if (t.bank !== bank || (registered !== undefined && !registered.equals(t.bankKey))) fail('CBDC_ERR_PAYEE_REFUSED', `${bank} sent terms that name another bank or key`);
     // Kept under the name the payer used, and under the account id (payments that name it).
@@ -102,45 +123,24 @@ export class PayeeLookup {
 
   /** The payer side of the two-step flow: a quote from the payee's bank (this one, or one signed request to another). */
   async quote(payee: PayeeRef, amountFen: bigint): Promise<Quote> {
-    const bank = payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.o.bankId;
+    const bank = this.bankOf(payee);
     if (bank === this.o.bankId) {
       if (payee.alias !== undefined && this.o.store.aliases.get(payee.alias) === undefined && payee.bank === undefined) {
-        return this.resolveRemoteAlias(payee.alias, amountFen);
+        const alias = payee.alias;
+        return this.firstPeerKnowing((peer) => this.resolveAt(peer, { alias }, amountFen));
       }
       return this.o.localQuote(payee, amountFen);
     }
     return this.resolveAt(bank, payee, amountFen);
   }
 
-  /** An alias that is not ours: ask each peer bank in turn (the one that knows it answers). */
-  private async resolveRemoteAlias(alias: string, amountFen: bigint): Promise<Quote> {
-    for (const bank of this.o.peers.keys()) {
-      try {
-        return await this.resolveAt(bank, { alias }, amountFen);
-      } catch (e) {
-        if (isCbdcError(e) && e.code === 'CBDC_ERR_PAYEE_UNKNOWN') continue;
-        throw e;
-      }
-    }
-    fail('CBDC_ERR_PAYEE_UNKNOWN');
-  }
-
   private async resolveAt(bank: string, payee: PayeeRef, amountFen: bigint): Promise<Quote> {
-    const client = this.clientFor(bank);
-    let r;
-    try {
-      r = await client.post<{ code?: string; message?: string; account: string; wallet_fen: string; excess_fen: string; outputs: { value: string; lock: unknown }[] }>(
-        '/v1/interbank/quote', { ...(payee.alias ? { alias: payee.alias } : {}), ...(payee.account ? { account: payee.account } : {}), amount_fen: amountFen.toString() });
-    } catch (e) {
-      fail('CBDC_ERR_PAYEE_REFUSED', `bank ${bank} did not answer: ${(e as Error).message}`);
-    }
-    if (r.status !== 200) {
-      if (r.body.code === 'CBDC_ERR_PAYEE_UNKNOWN' || r.body.code === 'CBDC_ERR_BALANCE_CAP' || r.body.code === 'CBDC_ERR_ACCOUNT_FROZEN' || r.body.code === 'CBDC_ERR_VISITOR_EXPIRED') fail(r.body.code, r.body.message);
-      fail('CBDC_ERR_PAYEE_REFUSED', `${bank}: ${r.body.code ?? r.status} ${r.body.message ?? ''}`);
-    }
-    const outputs = r.body.outputs.map((o) => ({ value: BigInt(o.value), lock: parseLock(o.lock) }));
+    const body = await this.askPeer<{ account: string; wallet_fen: string; excess_fen: string; outputs: { value: string; lock: unknown }[] }>(
+      bank, '/v1/interbank/quote', { ...(payee.alias ? { alias: payee.alias } : {}), ...(payee.account ? { account: payee.account } : {}), amount_fen: amountFen.toString() },
+      ['CBDC_ERR_PAYEE_UNKNOWN', 'CBDC_ERR_BALANCE_CAP', 'CBDC_ERR_ACCOUNT_FROZEN', 'CBDC_ERR_VISITOR_EXPIRED']);
+    const outputs = body.outputs.map((o) => ({ value: BigInt(o.value), lock: parseLock(o.lock) }));
     const total = outputs.reduce((s, o) => s + o.value, 0n);
     if (total !== amountFen || outputs.length < 1 || outputs.length > 2) fail('CBDC_ERR_PAYEE_REFUSED', `${bank} quoted outputs that do not add up to the amount`);
-    return { bank, account: r.body.account, walletFen: BigInt(r.body.wallet_fen), excessFen: BigInt(r.body.excess_fen), outputs };
+    return { bank, account: body.account, walletFen: BigInt(body.wallet_fen), excessFen: BigInt(body.excess_fen), outputs };
   }
 }

@@ -13,7 +13,8 @@ import { PaymentOutputsRefusal, payeeOutputs } from './payee_terms.js';
 import type { PayeeLookup } from './payee_lookup.js';
 import type { IncomingHolds } from './incoming.js';
 import { type Tier, type TierLimits, checkPayerLimits } from './tiers.js';
-import { type Usage, addUsage, writeUsage } from './usage.js';
+import { type Usage, addUsage, usageAt, writeUsage } from './usage.js';
+import { dayKey, yearKey } from '../platform/clock.js';
 import { type PendingTx, isUncertain } from './pending_tx.js';
 import { type AccountRec, type BankStore, type CoinRec, type PaymentRec, posKey } from './store.js';
 import type { CentralResult } from './central_link.js';
@@ -36,8 +37,6 @@ export interface PaymentContext {
   clock(): number;
   account(id: string): AccountRec;
   usageOf(accountId: string): Usage;
-  /** Inside a transaction: the paying account, which must be active, and its usage now. */
-  payerNow(accountId: string): { a: AccountRec; now: number; day: string; year: string; usage: Usage };
   selectCoins(owner: string, amountFen: bigint): { coins: CoinRec[]; sumFen: bigint };
   customerLock(walletKey: Buffer): Lock;
   signByBank(tx: Tx): Tx;
@@ -55,6 +54,16 @@ export interface PaymentContext {
 
 export class PaymentPipeline {
   constructor(private readonly c: PaymentContext) {}
+
+  /** Inside a transaction: the paying account, which must be active, and its usage of today and this year. */
+  private payerNow(accountId: string): { a: AccountRec; now: number; day: string; year: string; usage: Usage } {
+    const a = this.c.account(accountId);
+    if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+    const now = this.c.clock();
+    const day = dayKey(now);
+    const year = yearKey(now);
+    return { a, now, day, year, usage: usageAt(this.c.store, accountId, day, year) };
+  }
 
   /**
    * Step 1: the wallet's signed payment request. The bank resolves the payee, checks every
@@ -104,7 +113,7 @@ export class PaymentPipeline {
     const { rec: prepared, tx: preparedTx } = await this.c.atomic((): { rec: PaymentRec; tx: Tx | null } => {
       const again = this.c.store.idem.get([accountId, req.idempotencyKey]);
       if (again !== undefined) return { rec: this.samePayment(again, digest), tx: null };
-      const { a, now, day, year, usage } = this.c.payerNow(accountId);
+      const { a, now, day, year, usage } = this.payerNow(accountId);
       if (limitsNow) checkPayerLimits(this.c.limits[a.tier], req.amountFen, usage);
       const { coins, sumFen } = this.c.selectCoins(req.source?.owner ?? accountId, req.amountFen);
       const changeFen = sumFen - req.amountFen;
@@ -190,7 +199,7 @@ export class PaymentPipeline {
       rec = await this.c.atomic((): PaymentRec => {
         const again = this.earlierPayment(accountId, req.idempotencyKey, txid, digest);
         if (again !== undefined) return again;
-        const { a, now, day, year, usage } = this.c.payerNow(accountId);
+        const { a, now, day, year, usage } = this.payerNow(accountId);
         checkPayerLimits(this.c.limits[a.tier], amountFen, usage);
         let sumFen = 0n;
         for (const input of tx.inputs) {

@@ -17,8 +17,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   intermediary: ['protocol', 'platform', 'offline'],
   wallet: ['protocol', 'platform', 'offline'],
 };
-/** Folders of a tier that serve no node in production: their imports are free. */
-const FREE = [/\.test\.ts$/, /\/bench\//, /\/test_/];
+/** Tests and benchmarks inside a tier serve no node: their imports are free. */
+const FREE = [/\.test\.ts$/, /\/bench\//];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
