@@ -37,6 +37,8 @@ export interface PgClusterOptions {
   readonly standbys?: 0 | 2;
   /** fsync off trades crash safety of the OS for speed; on by default (real durability). */
   readonly fsync?: boolean;
+  /** Ports the caller will listen on itself (its own servers): no node is put on them. */
+  readonly avoidPorts?: readonly number[];
 }
 
 /** The folder of Debian's PostgreSQL server binaries (newest major version), or null. */
@@ -94,7 +96,7 @@ export class PgCluster {
     for (let i = 0; i <= standbys; i++) {
       nodes.push({
         name: i === 0 ? 'p0' : STANDBY_NAMES[i - 1]!,
-        port: await uniquePort(nodes),
+        port: await uniquePort(nodes, opts.avoidPorts ?? []),
         dataDir: path.join(opts.dir, `pg${i}`),
         role: i === 0 ? 'primary' : 'standby',
         alive: false,
@@ -319,10 +321,10 @@ function conninfo(primary: PgNode, applicationName: string): string {
   return `host=127.0.0.1 port=${primary.port} user=${PG_SUPERUSER} application_name=${applicationName}`;
 }
 
-async function uniquePort(taken: readonly PgNode[]): Promise<number> {
+async function uniquePort(taken: readonly PgNode[], avoid: readonly number[]): Promise<number> {
   for (;;) {
     const p = await freePort();
-    if (!taken.some((n) => n.port === p)) return p;
+    if (!taken.some((n) => n.port === p) && !avoid.includes(p)) return p;
   }
 }
 

@@ -62,7 +62,9 @@ process.once('SIGTERM', () => stop(0));
 
 const centralPort = Number(process.env.CBDC_CENTRAL_PORT ?? '7100');
 const centralDir = path.join(dataRoot, 'central');
-if (store === 'postgres') pgSet = await startLocalPgSet(path.join(dataRoot, 'pg'), 2, 'cbdc');
+// Central and the two banks listen on centralPort..centralPort+2: the PostgreSQL nodes keep off them.
+const ownPorts = [centralPort, centralPort + 1, centralPort + 2];
+if (store === 'postgres') pgSet = await startLocalPgSet(path.join(dataRoot, 'pg'), 2, 'cbdc', ownPorts);
 const central = await startNode('central', [
   ...CENTRAL_NODE_FLAGS, path.join(root, 'dist', 'central', 'cli.js'), 'serve', '--port', String(centralPort), '--data-dir', centralDir,
   ...(pgSet !== null ? ['--store', pgSet.url] : []),
@@ -75,8 +77,8 @@ const ledgerWhere = pgSet !== null
 const operator = readKeyFile(path.join(centralDir, 'operator.key'));
 const operatorClient = new SignedClient(central.url, NETWORK, 'operator', operator.secretKey);
 const banks = [
-  { id: 'bank-a', port: centralPort + 1 },
-  { id: 'bank-b', port: centralPort + 2 },
+  { id: 'bank-a', port: ownPorts[1]! },
+  { id: 'bank-b', port: ownPorts[2]! },
 ];
 for (const b of banks) {
   const dir = path.join(dataRoot, b.id);

@@ -9,8 +9,10 @@ export interface LocalPgSet {
   readonly url: string;
 }
 
-export async function startLocalPgSet(dir: string, standbys: 0 | 2, database: string): Promise<LocalPgSet> {
-  const cluster = await startPgCluster({ dir, standbys });
+export async function startLocalPgSet(
+  dir: string, standbys: 0 | 2, database: string, avoidPorts: readonly number[] = [],
+): Promise<LocalPgSet> {
+  const cluster = await startPgCluster({ dir, standbys, avoidPorts });
   const found = await cluster.query(cluster.primary, `SELECT 1 FROM pg_database WHERE datname = '${database.replace(/'/g, "''")}'`);
   const url = found.length > 0 ? cluster.urlFor(database) : await cluster.createDatabase(database);
   // Fail here, not in central, when the database does not answer.

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, track } from './helpers/central_process.js';
-import { freePort } from '../platform/free_port.js';
+import { freePortRun } from '../platform/free_port.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -38,9 +38,8 @@ describe('npm start -- --store postgres', () => {
   it('runs central on a 3-node PostgreSQL set, and keeps the ledger across a restart', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'cbdc-net-pg-'));
     dirs.push(dir);
-    // Central's port and the two banks' ports above it must be free.
-    let port = await freePort();
-    while (port > 65_000) port = await freePort();
+    // Central's port and the two banks' ports above it must be free (the PostgreSQL nodes keep off them).
+    const port = await freePortRun(3);
     const first = await startNetwork(dir, port);
     expect(first.out).toMatch(/ledger: postgres:\/\/cbdc@127\.0\.0\.1:\d+\/cbdc on 3 PostgreSQL nodes/);
     const url = /postgres:\/\/\S+\/cbdc/.exec(first.out)![0];
