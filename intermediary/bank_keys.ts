@@ -5,7 +5,7 @@
 import { assert } from '../protocol/errors.js';
 import { taggedHash } from '../protocol/hash.js';
 import { u64be } from '../protocol/bytes.js';
-import type { Lock } from '../protocol/lock.js';
+import { type Lock, decodeLockTrusted } from '../protocol/lock.js';
 import { CURVE_N, publicKeyOfNative, signHashNative } from '../protocol/sig.js';
 import { paymentSecretKey, receivePublicKey } from '../protocol/receive_key.js';
 import { type Tx, txId } from '../protocol/tx.js';
@@ -62,10 +62,16 @@ export class BankKeys {
     return d;
   }
 
-  /** The bank's key of an output paid to an account's receive key (protocol/receive_key.ts). */
-  paymentKey(d: { account: string; pos: string; out: number }): KeyPairBytes {
-    const sk = paymentSecretKey(this.sk, this.publicKey, d.account, BigInt(d.pos), d.out);
-    return { sk, pk: publicKeyOfNative(sk) };
+  /**
+   * The bank's key of an output paid to an account's receive key (protocol/receive_key.ts),
+   * under `lock` multi(2, [wallet, K]). K is read from the lock rather than computed from the
+   * secret again (a point multiplication per input); were they to differ, central would refuse
+   * the signature, and the receive-key tests spend such outputs at central.
+   */
+  paymentKey(d: { account: string; pos: string; out: number }, lock: Lock): KeyPairBytes {
+    assert(lock.type === 'multi' && lock.keys.length === 2, "a payment lock is multi(2, [wallet, K])");
+    const sk = paymentSecretKey(this.sk, this.publicKey, d.account, BigInt(d.pos), d.out, this.receiveKeyOf(d.account));
+    return { sk, pk: lock.keys[1]! };
   }
 
   /** R_a, the key this bank publishes for account `accountId`: payers derive each payment's bank key from it. */
@@ -91,7 +97,7 @@ export class BankKeys {
       const x = derivationOf(input);
       if (x === undefined) keys.set('main', { sk: this.sk, pk: this.publicKey });
       else if (typeof x.d === 'number') keys.set(`derived-${x.d}`, this.derivedKey(x.d));
-      else keys.set(`payment-${x.lockHex}`, this.paymentKey(x.d));
+      else keys.set(`payment-${x.lockHex}`, this.paymentKey(x.d, decodeLockTrusted(Buffer.from(x.lockHex, 'hex'))));
     }
     if (keys.size === 0) keys.set('main', { sk: this.sk, pk: this.publicKey });
     return { ...tx, sigs: [...tx.sigs, ...[...keys.values()].map((k) => ({ key: k.pk, sig: signHashNative(k.sk, id) }))] };

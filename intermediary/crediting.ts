@@ -199,7 +199,16 @@ function recognisePaymentLock(ctx: CreditingContext, lockHex: string, firstInput
   const account = ctx.store.walletKeys.get(lock.keys[0]!.toString('hex'));
   if (account === undefined) return undefined;
   if (!paymentPublicKey(ctx.receiveKeyOf(account), BigInt(firstInputPos), out).equals(lock.keys[1]!)) return undefined;
-  ctx.store.locks.putSync(lockHex, account);
-  ctx.store.meta.putSync(`lock-derivation/${lockHex}`, { account, pos: firstInputPos, out } satisfies LockDerivation);
+  fileReceiveLock(ctx.store, lockHex, { account, pos: firstInputPos, out });
   return account;
+}
+
+/**
+ * Inside a transaction: files the lock of output `d.out` of a payment to account `d.account`
+ * (its key derived from the account's receive key) with how to derive its key, so crediting
+ * finds it on file and the bank can co-sign its spending.
+ */
+export function fileReceiveLock(store: BankStore, lockHex: string, d: { account: string; pos: string; out: number }): void {
+  store.locks.putSync(lockHex, d.account);
+  store.meta.putSync(`lock-derivation/${lockHex}`, d satisfies LockDerivation);
 }

@@ -16,6 +16,7 @@ import { type Tier, type TierLimits, checkPayerLimits } from './tiers.js';
 import { type Usage, addUsage, usageAt, writeUsage } from './usage.js';
 import { dayKey, yearKey } from '../platform/clock.js';
 import { type PendingTx, isUncertain } from './pending_tx.js';
+import { fileReceiveLock } from './crediting.js';
 import { type AccountRec, type BankStore, type CoinRec, type PaymentRec, posKey } from './store.js';
 import type { CentralResult } from './central_link.js';
 import type { ContractPayee, OfflineLoadPayee, PayeeRef, PaymentOutcome, PaymentSource, Quote, ReceiptHooks } from './bank.js';
@@ -230,6 +231,10 @@ export class PaymentPipeline {
         this.c.store.idem.putSync([accountId, req.idempotencyKey], id);
         this.c.store.byTxid.putSync(txid, id);
         this.c.store.meta.putSync(`pending-tx/${txid}`, { kind: 'payment', account: accountId, amountFen: p.amountFen, coins: p.inputs, paymentId: id } satisfies PendingTx);
+        // A payee here: its output's lock is filed now, from the key just derived to check it,
+        // so crediting need not derive it again (a point operation) to recognise it. Were the
+        // payment refused, the lock names an output that never comes: nothing pays it.
+        if (local && expected.walletFen > 0n) fileReceiveLock(this.c.store, tx.outputs[0]!.lockBytes.toString('hex'), { account: terms.account, pos: tx.inputs[0]!.pos.toString(), out: 0 });
         return p;
       });
     } catch (e) {

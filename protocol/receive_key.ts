@@ -46,8 +46,14 @@ export function paymentLock(payeeWalletKey: Buffer, receiveKey: Uint8Array, firs
   return multiLock(2, [payeeWalletKey, paymentPublicKey(receiveKey, firstInputPos, outputIndex)]);
 }
 
-/** The secret half of K, which only the payee's bank can compute. */
-export function paymentSecretKey(bankSk: Uint8Array, bankKey: Uint8Array, accountId: string, firstInputPos: bigint, outputIndex: number): Buffer {
+/**
+ * The secret half of K, which only the payee's bank can compute. `receiveKey`: R_a where the
+ * caller keeps it (it is receivePublicKey(bankKey, accountId), a point operation otherwise).
+ */
+export function paymentSecretKey(
+  bankSk: Uint8Array, bankKey: Uint8Array, accountId: string, firstInputPos: bigint, outputIndex: number,
+  receiveKey: Uint8Array = receivePublicKey(bankKey, accountId),
+): Buffer {
   const receiveSk = secretKeyTweakAdd(bankSk, receiveTweak(bankKey, accountId));
-  return secretKeyTweakAdd(receiveSk, paymentTweak(receivePublicKey(bankKey, accountId), firstInputPos, outputIndex));
+  return secretKeyTweakAdd(receiveSk, paymentTweak(receiveKey, firstInputPos, outputIndex));
 }

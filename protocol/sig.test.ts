@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { isCbdcError } from './errors.js';
 import {
   CURVE_N, generateSecretKey, isHighS, isValidPublicKey, isValidSecretKey, nativeVerifier, nobleVerifier,
-  parsePublicKey, parseSignature, publicKeyOf, publicKeyOfNative, signHash, signHashNative, signHashNoble, ValidKeyCache, verifierByName,
+  parsePublicKey, parseSignature, publicKeyOf, publicKeyOfNative, publicKeyOfNoble, signHash, signHashNative, signHashNoble, ValidKeyCache, verifierByName,
 } from './sig.js';
 
 const HALF_N = CURVE_N >> 1n;
@@ -30,6 +30,16 @@ describe('keys', () => {
     expect(pub.length).toBe(33);
     expect([2, 3]).toContain(pub[0]);
     expect(publicKeyOfNative(sk)).toEqual(pub);
+    expect(publicKeyOfNoble(sk)).toEqual(pub);
+    // Both backends on random keys, and both refuse the same invalid ones (0, n).
+    for (let i = 0; i < 200; i++) {
+      const k = generateSecretKey();
+      expect(publicKeyOf(k)).toEqual(publicKeyOfNoble(k));
+    }
+    for (const bad of [be32(0n), be32(CURVE_N)]) {
+      expect(() => publicKeyOf(bad)).toThrow();
+      expect(() => publicKeyOfNoble(bad)).toThrow();
+    }
     // Secret key 1 gives the generator G.
     expect(publicKeyOf(be32(1n)).toString('hex')).toBe('0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798');
   });

@@ -34,8 +34,19 @@ export function isValidSecretKey(sk: Uint8Array): boolean {
   return d > 0n && d < CURVE_N;
 }
 
-/** The SEC1 compressed public key (33 bytes) of a secret key. */
+/**
+ * The SEC1 compressed public key (33 bytes) of a secret key: libsecp256k1 where it loads (a
+ * wallet derives its key for every transaction it signs, and noble's point multiplication
+ * costs several signatures), else noble. The point is unique, so both give the same bytes.
+ */
 export function publicKeyOf(sk: Uint8Array): Buffer {
+  const native = tryLoadNative();
+  if (native !== null && isValidSecretKey(sk)) return Buffer.from(native.publicKeyCreate(sk, true));
+  return publicKeyOfNoble(sk);
+}
+
+/** The reference derivation (@noble/secp256k1); throws on a secret key outside 1..n-1. */
+export function publicKeyOfNoble(sk: Uint8Array): Buffer {
   return Buffer.from(secp.getPublicKey(sk, true));
 }
 

@@ -1,6 +1,9 @@
 // CPU per payment of one bank alone: the Bank with its LMDB store on disk, payments between
-// its own customers by alias (quote with a fresh lock, prepare, the wallet's signature over
-// the txid, sign, settle), `--concurrency` at a time. Central is answered in this process the
+// its own customers by alias, `--concurrency` at a time. `--flow pay` (the default, what the
+// wallet and the load test use): the wallet builds and signs the transaction from its own
+// coin view and the payee's receive terms (asked once per payee, as a wallet keeps them), and
+// the bank checks, co-signs and settles it in one call. `--flow two-step`: prepare (the bank
+// builds it with a fresh lock), the wallet's signature over the txid, sign, settle. Central is answered in this process the
 // moment a transaction is submitted (settled, with new output positions; no ledger, no HTTP,
 // no event stream), so the figure is the bank's own work per payment plus the wallet's one
 // signature, without the batching and machine noise of the end-to-end load test. Beside it,
@@ -8,15 +11,18 @@
 // this part of a full-mode payment must make and check at the least (the wallet signs, the
 // bank checks that and co-signs: 2 made, 1 checked; central's checks and the HTTP request are
 // not in this benchmark, so not in this floor either; loadtest/floor.ts has the whole).
-// Usage: npm run bench:bank [-- --payments N --rounds N --concurrency N --json]
+// Usage: npm run bench:bank [-- --payments N --rounds N --concurrency N --flow pay|two-step --json]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { type Lock, decodeLock } from '../../protocol/lock.js';
 import { publicKeyOfNative, signHashNative } from '../../protocol/sig.js';
 import { type Tx, txId } from '../../protocol/tx.js';
+import { type WalletCoin, buildPayment, payeeOutputsOf, selectWalletCoins } from '../../wallet/payment_build.js';
+import type { ReceiveTerms } from '../payee_terms.js';
 import { Bank } from '../bank.js';
 import type { CentralLink, CentralResult } from '../central_link.js';
 import { BankStore } from '../store.js';
@@ -32,9 +38,10 @@ const program = new Command()
   .option('--payments <n>', 'payments per timed round', '3000')
   .option('--rounds <n>', 'timed rounds', '3')
   .option('--concurrency <n>', 'payments in flight', '16')
+  .addOption(new Option('--flow <flow>', 'one request per payment, or prepare then sign').choices(['pay', 'two-step']).default('pay'))
   .option('--json', 'print one JSON object');
 program.parse();
-const o = program.opts<{ payments: string; rounds: string; concurrency: string; json?: boolean }>();
+const o = program.opts<{ payments: string; rounds: string; concurrency: string; flow: 'pay' | 'two-step'; json?: boolean }>();
 const payments = Number(o.payments);
 const rounds = Number(o.rounds);
 const concurrency = Number(o.concurrency);
@@ -77,7 +84,15 @@ const bank = new Bank(store, centralAnsweringAtOnce(), {
 await bank.start();
 await bank.requestIssuance(10n ** 12n);
 
-const wallets: { id: string; sk: Buffer; phone: string }[] = [];
+interface BenchWallet {
+  id: string;
+  sk: Buffer;
+  phone: string;
+  ownLock: Lock;
+  /** The wallet's own view of its coins, as it would keep it from its answers and events. */
+  coins: WalletCoin[];
+}
+const wallets: BenchWallet[] = [];
 for (let i = 0; i < WALLETS; i++) {
   const k = key(`wallet-${i}`);
   const phone = `+8613${String(i + 1).padStart(9, '0')}`;
@@ -85,19 +100,65 @@ for (let i = 0; i < WALLETS; i++) {
   await bank.creditDeposit(a.id, 1_000_000n);
   // Four coins each, so payments in flight from one wallet find unreserved ones.
   for (let c = 0; c < 4; c++) await bank.exchangeToWallet(a.id, 100_000n, `fund-${c}`);
-  wallets.push({ id: a.id, sk: k.sk, phone });
+  wallets.push({ id: a.id, sk: k.sk, phone, ownLock: decodeLock(Buffer.from(bank.account(a.id).lockHex, 'hex')), coins: coinsAtBank(a.id) });
+}
+
+function coinsAtBank(accountId: string): WalletCoin[] {
+  const out: WalletCoin[] = [];
+  for (const { key } of store.coinsByOwner.getRange({ start: [accountId, ''], end: [accountId, '~'] })) {
+    const c = store.coins.get(key[1])!;
+    out.push({ pos: c.pos, id: c.id, value: c.value, reserved: false });
+  }
+  return out;
+}
+
+/** Receive terms by payee alias, asked once (a wallet keeps the payee's keys). */
+const termsByAlias = new Map<string, ReceiveTerms>();
+
+async function payOneRequest(i: number, from: BenchWallet, to: BenchWallet, amountFen: bigint): Promise<string> {
+  let terms = termsByAlias.get(to.phone);
+  if (terms === undefined) termsByAlias.set(to.phone, (terms = await bank.payeeTerms({ alias: to.phone }, amountFen)));
+  const coins = selectWalletCoins(from.coins, amountFen);
+  if (coins === null) throw new Error(`wallet ${from.id} has no coins for ${amountFen} fen`);
+  for (const c of coins) c.reserved = true;
+  const payee = { wallet_key: terms.walletKey.toString('hex'), receive_key: terms.receiveKey.toString('hex'), bank_key: terms.bankKey.toString('hex') };
+  // The wallet's own work (derive the payee's lock, build, sign): synchronous, so its wall time
+  // is its CPU time, reported apart from the bank's.
+  const w0 = performance.now();
+  const tx = buildPayment({
+    network: 'cbdc-bench', coins, ownLock: from.ownLock, amountFen, secretKey: from.sk,
+    payeeOutputs: payeeOutputsOf(payee, amountFen, BigInt(coins[0]!.pos)),
+  });
+  walletMs += performance.now() - w0;
+  const done = await bank.pay(from.id, { idempotencyKey: `bench-${i}`, payee: { alias: to.phone }, amountFen, tx });
+  const spent = new Set(coins.map((c) => c.pos));
+  from.coins = from.coins.filter((c) => !spent.has(c.pos));
+  if (done.status === 'settled') {
+    // The answer's outputs, in the transaction's order: the payee's, then the change.
+    const outs = (done.result as { outputs: { pos: string; id: string }[] }).outputs;
+    to.coins.push({ ...outs[0]!, value: tx.outputs[0]!.value.toString(), reserved: false });
+    if (outs[1] !== undefined) from.coins.push({ ...outs[1], value: tx.outputs[1]!.value.toString(), reserved: false });
+  }
+  return done.status;
+}
+
+async function payTwoStep(i: number, from: BenchWallet, to: BenchWallet, amountFen: bigint): Promise<string> {
+  const p = await bank.preparePayment(from.id, { idempotencyKey: `bench-${i}`, payee: { alias: to.phone }, amountFen });
+  const sig = signHashNative(from.sk, Buffer.from(p.txid, 'hex')).toString('hex');
+  return (await bank.signPayment(from.id, p.id, sig)).status;
 }
 
 let seq = 0;
 let notSettled = 0;
+/** Time spent building and signing in the bench's wallets (flow pay), ms. */
+let walletMs = 0;
 async function pay(i: number): Promise<void> {
   const from = wallets[i % WALLETS]!;
   const to = wallets[(i * 7 + 1) % WALLETS]!;
   if (to === from) return;
-  const p = await bank.preparePayment(from.id, { idempotencyKey: `bench-${i}`, payee: { alias: to.phone }, amountFen: BigInt(100 + (i % 50)) });
-  const sig = signHashNative(from.sk, Buffer.from(p.txid, 'hex')).toString('hex');
-  const done = await bank.signPayment(from.id, p.id, sig);
-  if (done.status !== 'settled') notSettled++;
+  const amountFen = BigInt(100 + (i % 50));
+  const status = o.flow === 'pay' ? await payOneRequest(i, from, to, amountFen) : await payTwoStep(i, from, to, amountFen);
+  if (status !== 'settled') notSettled++;
 }
 async function run(count: number): Promise<void> {
   let next = seq;
@@ -109,15 +170,20 @@ async function run(count: number): Promise<void> {
 }
 
 await run(WARMUP_PAYMENTS);
-const results: { cpu_ms_per_payment: number; user_ms: number; system_ms: number; payments_per_s: number }[] = [];
+const results: { cpu_ms_per_payment: number; user_ms: number; system_ms: number; wallet_ms: number; bank_cpu_ms_per_payment: number; payments_per_s: number }[] = [];
 for (let r = 0; r < rounds; r++) {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  const wallet0 = walletMs;
   await run(payments);
   const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - t0) / 1000;
   const per = (us: number) => Math.round(us / payments) / 1000;
-  results.push({ cpu_ms_per_payment: per(cpu.user + cpu.system), user_ms: per(cpu.user), system_ms: per(cpu.system), payments_per_s: Math.round(payments / seconds) });
+  const walletUs = (walletMs - wallet0) * 1000;
+  results.push({
+    cpu_ms_per_payment: per(cpu.user + cpu.system), user_ms: per(cpu.user), system_ms: per(cpu.system),
+    wallet_ms: per(walletUs), bank_cpu_ms_per_payment: per(cpu.user + cpu.system - walletUs), payments_per_s: Math.round(payments / seconds),
+  });
 }
 await bank.stop();
 await store.close();
@@ -127,8 +193,10 @@ const sorted = results.map((r) => r.cpu_ms_per_payment).sort((a, b) => a - b);
 const costs = measureSignatures(20_000);
 const floorMs = Math.round(BANK_SHARE_FLOOR_OPS.sign * costs.sign_us + BANK_SHARE_FLOOR_OPS.verify * costs.verify_us) / 1000;
 const median = sorted[Math.floor(sorted.length / 2)]!;
+const bankSorted = results.map((r) => r.bank_cpu_ms_per_payment).sort((a, b) => a - b);
+const bankMedian = bankSorted[Math.floor(bankSorted.length / 2)]!;
 const summary = {
-  payments_per_round: payments, rounds: results, median_cpu_ms_per_payment: median,
+  flow: o.flow, payments_per_round: payments, rounds: results, median_cpu_ms_per_payment: median, median_bank_cpu_ms_per_payment: bankMedian,
   floor_cpu_ms_per_payment: floorMs, floor_ops: BANK_SHARE_FLOOR_OPS, signature_costs_us: costs,
   median_to_floor: Math.round((median / floorMs) * 100) / 100,
   not_settled: notSettled, load_avg_1m: loadavg()[0] ?? 0,
@@ -137,9 +205,9 @@ if (o.json) {
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 } else {
   for (const [i, r] of results.entries()) {
-    process.stdout.write(`round ${i + 1}: ${r.cpu_ms_per_payment.toFixed(3)} ms CPU per payment (user ${r.user_ms.toFixed(3)}, system ${r.system_ms.toFixed(3)}), ${r.payments_per_s} payments/s\n`);
+    process.stdout.write(`round ${i + 1}: ${r.cpu_ms_per_payment.toFixed(3)} ms CPU per payment (user ${r.user_ms.toFixed(3)}, system ${r.system_ms.toFixed(3)}; the wallet's building and signing ${r.wallet_ms.toFixed(3)}, the rest ${r.bank_cpu_ms_per_payment.toFixed(3)}), ${r.payments_per_s} payments/s\n`);
   }
-  process.stdout.write(`median ${summary.median_cpu_ms_per_payment.toFixed(3)} ms CPU per payment over ${rounds} rounds of ${payments}; ${notSettled} not settled; load average ${summary.load_avg_1m.toFixed(2)}\n`);
+  process.stdout.write(`median ${summary.median_cpu_ms_per_payment.toFixed(3)} ms CPU per payment over ${rounds} rounds of ${payments} (flow ${o.flow}); ${notSettled} not settled; load average ${summary.load_avg_1m.toFixed(2)}\n`);
   process.stdout.write(`floor for the same share of a payment (${BANK_SHARE_FLOOR_OPS.sign} signatures made at ${costs.sign_us} us, ${BANK_SHARE_FLOOR_OPS.verify} checked at ${costs.verify_us} us): ${floorMs.toFixed(3)} ms CPU; the bank spends ${summary.median_to_floor} x that\n`);
 }
 if (notSettled > 0) process.exit(1);
