@@ -70,6 +70,9 @@ let a1: Wallet; // class 1 (staff upgrade)
 let c3: Wallet; // class 3, for the concurrent burst bound by the daily limit
 let d4: Wallet; // class 4, for the concurrent burst bound by the balance
 let e2: Wallet; // class 2 with six outputs, for payments signed while bank-b is down
+let onP: Wallet; // class 3, each holding only the coin just paid to it: spent onward
+let onQ: Wallet;
+let onR: Wallet; // (at bank-b)
 // bank-b customers
 let m: Wallet; // merchant, class 2, mcc 5411, handle @tea_house
 let b4: Wallet; // class 4, no linked account
@@ -702,6 +705,24 @@ describe('two-tier network end to end (central + bank-a + bank-b as processes)',
     await waitBalance(m, mNow - Y('3'));
   });
 
+  it('a coin received in one request is spent onward: from a payee at the same bank, and from one at another', async () => {
+    // Each wallet holds only the coin it was just paid, so each payment must spend that coin,
+    // co-signed with the key derived for its lock (filed with the payment within a bank,
+    // recognised from central's answer across banks).
+    [onP, onQ, onR] = await Promise.all([
+      wallet('onward-p', bankA).openAtTier(3), wallet('onward-q', bankA).openAtTier(3), wallet('onward-r', bankB).openAtTier(3),
+    ]);
+    const [p, q, r] = [onP, onQ, onR];
+    await p.fund('100');
+    const pq = await p.paid({ account: q.id }, Y('100'));
+    expect((await q.coins()).coins.map((c) => c.pos)).toEqual([(pq.result as unknown as { outputs: { pos: string }[] }).outputs[0]!.pos]);
+    await q.paid({ account: r.id }, Y('100'));
+    await waitBalance(r, Y('100'));
+    await r.paid({ account: p.id }, Y('100'));
+    await waitBalance(p, Y('100'));
+    expect([await q.balance(), await r.balance()]).toEqual([0n, 0n]);
+  });
+
   it('reconciles every bank against central; central audits; each bank\'s totals add up', async () => {
     const [ra, rb, audit] = await Promise.all([net.reconcileCli('bank-a'), net.reconcileCli('bank-b'), net.audit()]);
     for (const r of [ra, rb]) {
@@ -714,7 +735,7 @@ describe('two-tier network end to end (central + bank-a + bank-b as processes)',
     const viaApi = await net.operator().get<{ ok: boolean }>('/v1/audit');
     expect(viaApi.body.ok).toBe(true);
 
-    const customers: [SignedClient, Wallet[]][] = [[staffA, [a1, a2, a3, a4, c3, d4, e2]], [staffB, [m, b4, b3s, b1]]];
+    const customers: [SignedClient, Wallet[]][] = [[staffA, [a1, a2, a3, a4, c3, d4, e2, onP, onQ]], [staffB, [m, b4, b3s, b1, onR]]];
     // Every coin either bank holds, for itself or its customers, is all that is unspent at
     // central (once both banks have caught up with the event stream).
     await until('banks caught up with central', async () => {
