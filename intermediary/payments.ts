@@ -15,6 +15,7 @@ import type { IncomingHolds } from './incoming.js';
 import { type Tier, type TierLimits, checkPayerLimits } from './tiers.js';
 import { type Usage, addUsage, usageAt, writeUsage } from './usage.js';
 import { dayKey, yearKey } from '../platform/clock.js';
+import { faultPoint } from '../platform/fault_point.js';
 import { type PendingTx, isUncertain } from './pending_tx.js';
 import { fileReceiveLock } from './crediting.js';
 import { type AccountRec, type BankStore, type CoinRec, type PaymentRec, posKey } from './store.js';
@@ -235,6 +236,9 @@ export class PaymentPipeline {
         // so crediting need not derive it again (a point operation) to recognise it. Were the
         // payment refused, the lock names an output that never comes: nothing pays it.
         if (local && expected.walletFen > 0n) fileReceiveLock(this.c.store, tx.outputs[0]!.lockBytes.toString('hex'), { account: terms.account, pos: tx.inputs[0]!.pos.toString(), out: 0 });
+        // The fault tests' edge: the reservation written, its write transaction (with the
+        // others lmdb-js folds into it) not yet committed.
+        faultPoint('payment-reserving');
         return p;
       });
     } catch (e) {
@@ -245,6 +249,8 @@ export class PaymentPipeline {
       if (rec.txid !== txid) giveBack();
       return rec.status === 'submitted' ? this.waitForPayment(rec.id) : rec;
     }
+    // The fault tests' edge: reserved and committed, not yet sent to central.
+    faultPoint('payment-reserved');
     return this.settleSubmitted(rec.id, txid, signed);
   }
 
@@ -352,6 +358,9 @@ export class PaymentPipeline {
   /** Sends a payment just marked submitted to central and answers once its outcome is known and on disk (or it is still pending after a while). */
   private async settleSubmitted(paymentId: string, txid: string, signed: Tx): Promise<PaymentRec> {
     const r = await this.c.submitPending(txid, signed);
+    // The fault tests' edge: central has answered (settled, in its batch), the bank has not
+    // written the outcome.
+    faultPoint('payment-answered');
     await this.finishPayment(paymentId, signed, r);
     let done = this.c.store.payments.get(paymentId)!;
     if (done.status === 'submitted') {

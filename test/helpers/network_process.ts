@@ -73,8 +73,8 @@ export class BankProcess {
     return new SignedClient(this.url, this.o.network, role, kp.secretKey);
   }
 
-  /** Spawns the node and resolves with its URL once it prints its listening line. */
-  start(): Promise<string> {
+  /** Spawns the node and resolves with its URL once it prints its listening line; `env`: added to this start's environment only. */
+  start(env: Record<string, string> = {}): Promise<string> {
     if (this.running) throw new Error(`${this.id} already running`);
     const args = [
       BANK_CLI, 'serve', '--id', this.id, '--port', String(this.o.port), '--data-dir', this.o.dataDir,
@@ -82,7 +82,7 @@ export class BankProcess {
       ...[...this.o.peers].flatMap(([id, url]) => ['--peer', `${id}=${url}`]),
       ...(this.o.extraArgs ?? []),
     ];
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     this.child = child;
     this.starts++;
     track(child);
