@@ -3,10 +3,11 @@
 // wallet and the load test use): the wallet builds and signs the transaction from its own
 // coin view and the payee's receive terms (asked once per payee, as a wallet keeps them), and
 // the bank checks, co-signs and settles it in one call. `--flow two-step`: prepare (the bank
-// builds it with a fresh lock), the wallet's signature over the txid, sign, settle. Central is answered in this process the
-// moment a transaction is submitted (settled, with new output positions; no ledger, no HTTP,
-// no event stream), so the figure is the bank's own work per payment plus the wallet's one
-// signature, without the batching and machine noise of the end-to-end load test. Beside it,
+// builds it with a fresh lock), the wallet's signature over the txid, sign, settle.
+// Central is answered in this process the moment a transaction is submitted (settled, with
+// new output positions; no ledger, no HTTP, no event stream), so the figure is the bank's own
+// work per payment plus the wallet's, without the batching and machine noise of the
+// end-to-end load test; the wallet's building and signing is also reported apart. Beside it,
 // the floor's CPU for the same share of a payment, measured in the same run: the signatures
 // this part of a full-mode payment must make and check at the least (the wallet signs, the
 // bank checks that and co-signs: 2 made, 1 checked; central's checks and the HTTP request are

@@ -6,9 +6,10 @@
 //   folds the concurrent ones into it), before it commits;
 // - payment-reserved: the group committed, not yet sent to central;
 // - payment-answered: central has settled the payment in its batch; the bank has not written it.
-// After a restart each wallet asks again with the same idempotency key. No acknowledged payment
-// is lost, every payment settles exactly once (each payer down by its amount, each payee up by it), every answer given before
-// the kill is the payment settled after it, the banks reconcile and central's audit holds.
+// After a restart each wallet asks again with the same idempotency key. No acknowledged
+// payment is lost (each answer given before the kill is the payment settled after it), every
+// payment settles exactly once (each payer down by its amount, each payee up by it), the banks
+// reconcile and central's audit holds.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import { type BankProcess, NetworkProcess } from '../helpers/network_process.js'
 import { type PaymentJson, WalletClient, idemKey } from '../helpers/wallet_client.js';
 
 const NETWORK = 'cbdc-group-kill';
-/** Payments in flight at once: the group the kill cuts through. */
+/** Payments per case: half acknowledged one by one, half in flight at once when the kill comes. */
 const GROUP = 8;
 const FUND_FEN = 100_00n;
 
