@@ -8,14 +8,25 @@ import { encodeLock } from '../protocol/lock.js';
 import { checkTaxId } from '../protocol/receipt.js';
 import { UNKNOWN_REGION, parseRegion } from '../protocol/regions.js';
 import { type Evidence, type Tier, checkEvidence } from './tiers.js';
-import { type AccountRec, type VisitorRec, SWEEP_PREFIX } from './store.js';
+import { type AccountRec, type VisitorRec, SWEEP_PREFIX, fen } from './store.js';
 import type { Bank } from './bank.js';
 
 const ALIAS_PATTERN = /^(\+[0-9]{6,15}|@[a-z0-9_]{3,32})$/;
 const MCC_PATTERN = /^[0-9]{4}$/;
 
-function fen(s: string): bigint {
-  return BigInt(s);
+/**
+ * Refuses an account that cannot act now (pay, fund, convert): frozen or closed, each with its
+ * own code. `message` says what was refused where the plain code does not.
+ */
+export function checkActive(a: AccountRec, message?: string): void {
+  if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED', message);
+}
+
+/** The account, refused if closed: what every change below starts from, inside its transaction. */
+function notClosed(bank: Bank, id: string): AccountRec {
+  const a = bank.account(id);
+  if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+  return a;
 }
 
 /** `visitor`: a tier-5 wallet's facts (intermediary/visitors/service.ts); its passport hash is unique among open accounts. */
@@ -66,8 +77,7 @@ export async function changeTier(bank: Bank, id: string, tier: Tier, evidence: E
   if (tier === 1) merged.verified_in_person_by ??= by;
   const checked = checkEvidence(tier, merged);
   return bank.atomic(() => {
-    const a = bank.account(id);
-    if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    const a = notClosed(bank, id);
     const cap = bank.tierLimits(tier).balanceCapFen;
     if (cap !== null && fen(a.balanceFen) > cap) fail('CBDC_ERR_BALANCE_CAP', 'the wallet holds more than the new tier allows; move money out first');
     const next: AccountRec = {
@@ -81,8 +91,7 @@ export async function changeTier(bank: Bank, id: string, tier: Tier, evidence: E
 
 export async function setStatus(bank: Bank, id: string, status: 'active' | 'frozen'): Promise<AccountRec> {
   return bank.atomic(() => {
-    const a = bank.account(id);
-    if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    const a = notClosed(bank, id);
     const next = { ...a, status };
     bank.store.accounts.putSync(id, next);
     return next;
@@ -91,8 +100,7 @@ export async function setStatus(bank: Bank, id: string, status: 'active' | 'froz
 
 export async function close(bank: Bank, id: string): Promise<AccountRec> {
   return bank.atomic(() => {
-    const a = bank.account(id);
-    if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    const a = notClosed(bank, id);
     if (fen(a.balanceFen) !== 0n || fen(a.depositFen) !== 0n) fail('CBDC_ERR_ACCOUNT_NOT_EMPTY');
     const next: AccountRec = { ...a, status: 'closed' };
     bank.store.accounts.putSync(id, next);
@@ -106,8 +114,7 @@ export async function close(bank: Bank, id: string): Promise<AccountRec> {
 export async function addAlias(bank: Bank, id: string, alias: string): Promise<AccountRec> {
   if (!ALIAS_PATTERN.test(alias)) fail('CBDC_ERR_ALIAS_FORMAT');
   return bank.atomic(() => {
-    const a = bank.account(id);
-    if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    const a = notClosed(bank, id);
     const owner = bank.store.aliases.get(alias);
     if (owner !== undefined && owner !== id) fail('CBDC_ERR_ALIAS_TAKEN');
     if (owner === id) return a;
@@ -121,8 +128,7 @@ export async function addAlias(bank: Bank, id: string, alias: string): Promise<A
 /** Teller: cash (or a transfer from elsewhere) into the customer's bank deposit. */
 export async function creditDeposit(bank: Bank, id: string, amountFen: bigint): Promise<AccountRec> {
   return bank.atomic(() => {
-    const a = bank.account(id);
-    if (a.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    const a = notClosed(bank, id);
     const d = fen(a.depositFen) + amountFen;
     if (d > AMOUNT_FEN_MAX) fail('CBDC_ERR_AMOUNT_OVERFLOW');
     const next = { ...a, depositFen: d.toString() };

@@ -32,7 +32,7 @@ import {
   type Evidence, type Tier, type TierLimits, DEFAULT_TIER_LIMITS, splitAtCap,
 } from './tiers.js';
 import {
-  type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, type VisitorRec, BANK_OWNER, OFFLINE_RESERVE_OWNER, posKey,
+  type AccountRec, type AmlRec, type BankStore, type CoinRec, type HistoryRec, type PaymentRec, type VisitorRec, BANK_OWNER, OFFLINE_RESERVE_OWNER, fen, posKey,
 } from './store.js';
 import type { CentralBatchEvent, CentralLink, CentralResult } from './central_link.js';
 import { checkVisitorReceives } from './visitors/rules.js';
@@ -140,10 +140,6 @@ export interface ReceiptHooks {
   applied(txid: string, payment: PaymentRec | undefined, credits: ReadonlyMap<string, bigint>, atMs: number): void;
   /** Inside the transaction recording an account's tax id: indexes it. Only writes. */
   taxIdSet(accountId: string, taxId: string): void;
-}
-
-function fen(s: string): bigint {
-  return BigInt(s);
 }
 
 export class Bank extends EventEmitter<BankEvents> {
@@ -376,7 +372,7 @@ export class Bank extends EventEmitter<BankEvents> {
       const again = this.store.meta.get(keyName) as { amountFen: string; txid: string } | undefined;
       if (again !== undefined) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT', 'an exchange with this idempotency key is already under way');
       const a = this.account(id);
-      if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+      accounts.checkActive(a);
       checkVisitorReceives(a, this.clock());
       if (x.transit !== true && fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
       const cap = this.limits[a.tier].balanceCapFen;

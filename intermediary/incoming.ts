@@ -49,13 +49,7 @@ export class IncomingHolds {
       list.splice(i, 1);
       return;
     }
-    let left = amountFen;
-    for (const p of list) {
-      if (p.allotment === undefined || left === 0n) continue;
-      const take = p.fen < left ? p.fen : left;
-      p.fen -= take;
-      left -= take;
-    }
+    takeFromAllotments(list, amountFen, (p) => p.allotment !== undefined);
   }
 
   /**
@@ -64,12 +58,18 @@ export class IncomingHolds {
    * first, so a bank's own may hold less than it hands back; then less is freed, never more.)
    */
   releaseAllotted(account: string, bank: string, unusedFen: bigint): void {
-    let left = unusedFen;
-    for (const p of this.byAccount.get(account) ?? []) {
-      if (left === 0n || p.allotment !== bank) continue;
-      const take = p.fen < left ? p.fen : left;
-      p.fen -= take;
-      left -= take;
-    }
+    takeFromAllotments(this.byAccount.get(account) ?? [], unusedFen, (p) => p.allotment === bank);
+  }
+}
+
+/** Takes up to `amountFen` off the holds `which` picks, first come first: none goes below zero. */
+function takeFromAllotments(list: readonly PendingIn[], amountFen: bigint, which: (p: PendingIn) => boolean): void {
+  let left = amountFen;
+  for (const p of list) {
+    if (left === 0n) return;
+    if (!which(p)) continue;
+    const take = p.fen < left ? p.fen : left;
+    p.fen -= take;
+    left -= take;
   }
 }

@@ -48,6 +48,12 @@ export class PayeeLookup {
     return payee.bank ?? (payee.account?.includes('.') ? payee.account.split('.')[0] : undefined) ?? this.o.bankId;
   }
 
+  /** The alias of a payee named by an alias alone that no customer here has (a peer's, if any), else null. */
+  private foreignAlias(payee: PayeeRef): string | null {
+    if (payee.alias === undefined || payee.bank !== undefined || this.o.store.aliases.get(payee.alias) !== undefined) return null;
+    return payee.alias;
+  }
+
   /** An alias that is not ours: each peer bank is asked in turn; the one that knows it answers. */
   private async firstPeerKnowing<T>(ask: (peer: string) => Promise<T>): Promise<T> {
     for (const peer of this.o.peers.keys()) {
@@ -90,13 +96,13 @@ export class PayeeLookup {
     const bank = this.bankOf(payee);
     const name = payee.account ?? payee.alias ?? '';
     if (bank === this.o.bankId) {
-      if (payee.alias === undefined || this.o.store.aliases.get(payee.alias) !== undefined || payee.bank !== undefined) return this.o.localTerms(payee, amountFen);
+      const alias = this.foreignAlias(payee);
+      if (alias === null) return this.o.localTerms(payee, amountFen);
       // An alias that is not ours: the peer that knows it answers (its terms are then kept under its name).
       for (const peer of this.o.peers.keys()) {
         const held = this.remoteTerms.usable(peer, name, amountFen);
         if (held !== undefined) return held;
       }
-      const alias = payee.alias;
       return this.firstPeerKnowing((peer) => this.fetchTerms(peer, { alias }, amountFen));
     }
     return this.remoteTerms.usable(bank, name, amountFen) ?? this.fetchTerms(bank, payee, amountFen);
@@ -125,10 +131,8 @@ export class PayeeLookup {
   async quote(payee: PayeeRef, amountFen: bigint): Promise<Quote> {
     const bank = this.bankOf(payee);
     if (bank === this.o.bankId) {
-      if (payee.alias !== undefined && this.o.store.aliases.get(payee.alias) === undefined && payee.bank === undefined) {
-        const alias = payee.alias;
-        return this.firstPeerKnowing((peer) => this.resolveAt(peer, { alias }, amountFen));
-      }
+      const alias = this.foreignAlias(payee);
+      if (alias !== null) return this.firstPeerKnowing((peer) => this.resolveAt(peer, { alias }, amountFen));
       return this.o.localQuote(payee, amountFen);
     }
     return this.resolveAt(bank, payee, amountFen);

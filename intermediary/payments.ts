@@ -18,13 +18,10 @@ import { dayKey, yearKey } from '../platform/clock.js';
 import { faultPoint } from '../platform/fault_point.js';
 import { type PendingTx, isUncertain } from './pending_tx.js';
 import { fileReceiveLock } from './crediting.js';
-import { type AccountRec, type BankStore, type CoinRec, type PaymentRec, posKey } from './store.js';
+import { type AccountRec, type BankStore, type CoinRec, type PaymentRec, fen, posKey } from './store.js';
 import type { CentralResult } from './central_link.js';
 import type { ContractPayee, OfflineLoadPayee, PayeeRef, PaymentOutcome, PaymentSource, Quote, ReceiptHooks } from './bank.js';
-
-function fen(s: string): bigint {
-  return BigInt(s);
-}
+import { checkActive } from './accounts.js';
 
 /** What the pipeline needs of the bank. */
 export interface PaymentContext {
@@ -60,7 +57,7 @@ export class PaymentPipeline {
   /** Inside a transaction: the paying account, which must be active, and its usage of today and this year. */
   private payerNow(accountId: string): { a: AccountRec; now: number; day: string; year: string; usage: Usage } {
     const a = this.c.account(accountId);
-    if (a.status !== 'active') fail(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+    checkActive(a);
     const now = this.c.clock();
     const day = dayKey(now);
     const year = yearKey(now);
@@ -80,8 +77,7 @@ export class PaymentPipeline {
     const existing = this.c.store.idem.get([accountId, req.idempotencyKey]);
     if (existing !== undefined) return this.samePayment(existing, digest);
     const payer = this.c.account(accountId);
-    if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
-    if (payer.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    checkActive(payer);
     // A visitor converting back on exit moves money to its own deposit to leave the country with
     // it: the payer limits never block that (it pays no one; the bank's FX ledger records it).
     const limitsNow = contract === null ? !(req.payee === 'deposit' && payer.tier === 5) : contract.limitsNow;
@@ -166,8 +162,7 @@ export class PaymentPipeline {
     const digest = createHash('sha256').update(JSON.stringify([req.payee, null, amountFen.toString(), ...(req.receiptDraft !== undefined ? [req.receiptDraft] : [])])).digest('hex');
     const earlier = this.earlierPayment(accountId, req.idempotencyKey, txid, digest);
     if (earlier !== undefined) return earlier.status === 'submitted' ? this.waitForPayment(earlier.id) : earlier;
-    if (payer.status === 'frozen') fail('CBDC_ERR_ACCOUNT_FROZEN');
-    if (payer.status === 'closed') fail('CBDC_ERR_ACCOUNT_CLOSED');
+    checkActive(payer);
     checkPayerLimits(this.c.limits[payer.tier], amountFen, this.c.usageOf(accountId));
     if (tx.kind !== 'transfer') fail('CBDC_ERR_TX_KIND', 'a payment is a transfer');
     if ((tx.preimages?.length ?? 0) > 0 || (tx.certs?.length ?? 0) > 0) fail('CBDC_ERR_WITNESS', 'a payment from a wallet carries no preimages or certificates');
@@ -339,7 +334,7 @@ export class PaymentPipeline {
         return 'expired' as const;
       }
       const acc = this.c.account(accountId);
-      if (acc.status !== 'active') fail(acc.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+      checkActive(acc);
       this.c.store.payments.putSync(paymentId, { ...cur, status: 'submitted', tx: txToJson(signed) });
       // The signed transaction is in the payment record just written: the pending entry names it.
       this.c.store.meta.putSync(`pending-tx/${cur.txid}`, { kind: 'payment', account: accountId, amountFen: cur.amountFen, coins: cur.inputs, paymentId } satisfies PendingTx);

@@ -28,6 +28,7 @@ import { keyLock, makeTx } from '../protocol/tx_builder.js';
 import type { Bank, PayeeRef } from './bank.js';
 import type { PaymentRec } from './store.js';
 import type { ContractsStore, ScheduleRec, SlotRec } from './contracts/store.js';
+import { checkActive } from './accounts.js';
 
 /** Open schedules (awaiting funding or active) one account may have. */
 export const SCHEDULES_PER_ACCOUNT_MAX = 16;
@@ -116,7 +117,7 @@ export class Scheduler {
     if (fundFen < r.amountFen || fundFen > AMOUNT_FEN_MAX) throw terms('fund_fen covers at least one slot and at most AMOUNT_FEN_MAX');
     if (r.payee.account === accountId) throw new CbdcError('CBDC_ERR_PAYEE_REFUSED', 'a wallet cannot pay itself');
     const a = this.bank.account(accountId);
-    if (a.status !== 'active') throw new CbdcError(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+    checkActive(a);
     if (BigInt(a.balanceFen) < fundFen) throw new CbdcError('CBDC_ERR_INSUFFICIENT_FUNDS', 'the wallet does not hold what the schedule sets aside');
 
     const id = `sch-${randomBytes(8).toString('hex')}`;

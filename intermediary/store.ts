@@ -186,6 +186,11 @@ export const OFFLINE_RESERVE_OWNER = '_offline';
 /** Owner of over-cap coins under an account's sweep lock: SWEEP_PREFIX + account id (the bank spends them alone). */
 export const SWEEP_PREFIX = 'sweep:';
 
+/** A record's amount (a decimal string of fen) as the bigint code works in. */
+export function fen(s: string): bigint {
+  return BigInt(s);
+}
+
 /** Coin keys sort in ledger order. */
 export function posKey(pos: bigint | string): string {
   return BigInt(pos).toString().padStart(20, '0');

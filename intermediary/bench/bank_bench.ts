@@ -27,6 +27,7 @@ import type { ReceiveTerms } from '../payee_terms.js';
 import { Bank } from '../bank.js';
 import type { CentralLink, CentralResult } from '../central_link.js';
 import { BankStore } from '../store.js';
+import { unreservedCoins } from '../coins.js';
 import { measureSignatures } from '../../platform/signature_costs.js';
 
 /** The floor's operations for what this benchmark covers (see the head of this file). */
@@ -104,13 +105,9 @@ for (let i = 0; i < WALLETS; i++) {
   wallets.push({ id: a.id, sk: k.sk, phone, ownLock: decodeLock(Buffer.from(bank.account(a.id).lockHex, 'hex')), coins: coinsAtBank(a.id) });
 }
 
+/** The wallet's coins as its bank lists them (none is reserved before the first payment). */
 function coinsAtBank(accountId: string): WalletCoin[] {
-  const out: WalletCoin[] = [];
-  for (const { key } of store.coinsByOwner.getRange({ start: [accountId, ''], end: [accountId, '~'] })) {
-    const c = store.coins.get(key[1])!;
-    out.push({ pos: c.pos, id: c.id, value: c.value, reserved: false });
-  }
-  return out;
+  return unreservedCoins(store, accountId, Number.MAX_SAFE_INTEGER).map((c) => ({ pos: c.pos, id: c.id, value: c.value, reserved: false }));
 }
 
 /** Receive terms by payee alias, asked once (a wallet keeps the payee's keys). */

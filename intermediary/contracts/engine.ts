@@ -19,6 +19,7 @@ import { makeTx } from '../../protocol/tx_builder.js';
 import type { Bank } from '../bank.js';
 import type { PaymentRec } from '../store.js';
 import type { ContractKind, ContractRec, ContractsStore } from './store.js';
+import { checkActive } from '../accounts.js';
 
 /** Open contracts (awaiting funding or active) one account may have created. */
 export const CONTRACTS_PER_ACCOUNT_MAX = 32;
@@ -184,7 +185,7 @@ export class Engine {
     const earlier = this.store.idem.get([creator, idempotencyKey]);
     if (earlier !== undefined) return this.same(creator, earlier, digest);
     const a = this.bank.account(creator);
-    if (a.status !== 'active') throw new CbdcError(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+    checkActive(a);
 
     const id = `ctr-${randomBytes(8).toString('hex')}`;
     const now = this.clock();

@@ -15,6 +15,7 @@ import { witnessCertToJson } from '../../protocol/merchant_cert.js';
 import { type Actor, type Engine, type Plan, type Service, type SpendRec, SPEND_TTL_MS, potLock, terms } from './engine.js';
 import { amountTerm, futureTerm, onlyFields, termNumber } from './common.js';
 import type { ContractRec } from './store.js';
+import { checkActive } from '../accounts.js';
 
 /** Recipients of one subsidy (one output each, in the funding transaction with its change). */
 export const SUBSIDY_RECIPIENTS_MAX = 60;
@@ -69,7 +70,7 @@ export const subsidy: Service = {
     if (m.kind !== 'merchant' || m.mcc === null || !mccs.includes(m.mcc)) {
       throw new CbdcError('CBDC_ERR_LOCK_PURPOSE', `this subsidy is spent only at merchants of categories ${mccs.join(', ')}${m.mcc ? `, not ${m.mcc}` : ''}`);
     }
-    if (m.status !== 'active') throw new CbdcError(m.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED', 'the merchant cannot take payments');
+    checkActive(m, 'the merchant cannot take payments');
     const expires = termNumber(c, 'expires_at_ms');
     if (now >= expires) throw new CbdcError('CBDC_ERR_LOCK_TIMELOCK', 'the subsidy has expired: what is left goes back to the issuer');
     const owner = `ctr:${c.id}:${j}`;

@@ -20,7 +20,7 @@ import type { KeyPair } from '../../platform/key_file.js';
 import { decodeCertificate } from '../../offline/certificate.js';
 import { authorisationHash, encodeAuthorisation, signAuthorisation } from '../../offline/authorisation.js';
 import { BANK_OWNER, OFFLINE_RESERVE_OWNER, type Bank } from '../bank.js';
-import { type PaymentRec, posKey } from '../store.js';
+import { type PaymentRec, fen, posKey } from '../store.js';
 import { selectCoins } from '../coins.js';
 import {
   type AuthRec, type DeviceRec, type EvidenceRec, type PayoutRec, OfflineStore, registerDevice, revocationList, revokeDevice,
@@ -28,6 +28,7 @@ import {
 import { type Upload, type UploadOutcome, deviceLiabilityFen, processUpload } from './settle.js';
 import { lossFen } from './fraud.js';
 import { PeerRevocationLists } from './peers.js';
+import { checkActive } from '../accounts.js';
 
 /** Owner name of reserve coins in the bank's coin table. */
 export const RESERVE_OWNER = OFFLINE_RESERVE_OWNER;
@@ -36,7 +37,6 @@ export const PAYOUTS_PER_TX_MAX = 20;
 /** How long an upload waits for the payouts it queued to settle before answering. */
 const PAYOUT_WAIT_MS = 10_000;
 
-const fen = (s: string) => BigInt(s);
 
 export interface OfflineConfig {
   bankSecretKey: Buffer;
@@ -140,7 +140,7 @@ export class OfflineService {
 
   async provision(account: string, devicePub: Buffer, caps: { balanceCapFen?: bigint; paymentCapFen?: bigint }): Promise<DeviceRec> {
     const a = this.bank.account(account);
-    if (a.status !== 'active') throw new CbdcError(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+    checkActive(a);
     return this.atomic(() => registerDevice(this.store, {
       network: this.bank.network, bank: this.bank.id, bankSecretKey: this.cfg.bankSecretKey, account, devicePub, nowMs: this.now(),
       ...(caps.balanceCapFen !== undefined ? { balanceCapFen: caps.balanceCapFen } : {}), ...(caps.paymentCapFen !== undefined ? { paymentCapFen: caps.paymentCapFen } : {}),

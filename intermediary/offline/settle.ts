@@ -18,6 +18,7 @@ import { type DeviceCertificate, decodeCertificate, verifyCertificate } from '..
 import { type Voucher, chainBreak, decodeVoucher, verifyVoucher, voucherHash } from '../../offline/voucher.js';
 import { type DeviceRec, type OfflineStore, type PayoutRec, type VoucherRec, revokeDevice } from './devices.js';
 import { type Finding, type LogStep, liabilityFen, overspendFinding, stepFindings } from './fraud.js';
+import { fen } from '../store.js';
 
 /** Items one upload may carry (a device's log between syncs is bounded by its certificate too). */
 export const UPLOAD_VOUCHERS_MAX = 1_000;
@@ -66,7 +67,6 @@ export interface SettleContext {
   peerRevoked?: (bank: string, serial: bigint) => boolean;
 }
 
-const fen = (s: string) => BigInt(s);
 
 function stepOf(v: VoucherRec): LogStep {
   return { hash: v.hash, counter: BigInt(v.counter), prevHash: v.prevHash, type: v.type, amountFen: BigInt(v.amountFen) };

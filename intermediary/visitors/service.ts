@@ -21,6 +21,7 @@ import {
 } from './acquirer.js';
 import { FxLedger, type FxLine } from './fx_ledger.js';
 import { VISITOR_VALIDITY_MAX_MS, VISITOR_VALIDITY_MIN_MS, checkValidity, checkVisitorReceives, keyedHash, passportHash } from './rules.js';
+import { checkActive } from '../accounts.js';
 
 export interface VisitorOptions {
   /** Currency -> rate (default DEFAULT_FX_TABLE). */
@@ -126,7 +127,7 @@ export class VisitorService {
     const before = this.earlier(idemKey, digest);
     if (before !== undefined) return { status: this.topUpStatus(before), replayed: true, line: before, account: this.bank.account(id) };
 
-    if (a.status !== 'active') throw new CbdcError(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+    checkActive(a);
     const now = this.bank.now();
     checkVisitorReceives(a, now);
     const rate = rateOf(this.fxTable, r.currency);
@@ -197,7 +198,7 @@ export class VisitorService {
     const idemKey = `visitor-convert/${id}/${r.idempotencyKey}`;
     const before = this.earlier(idemKey, digest);
     if (before !== undefined) return { status: 'refunded', replayed: true, line: before, account: this.bank.account(id) };
-    if (a.status !== 'active') throw new CbdcError(a.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+    checkActive(a);
     const rate = rateOf(this.fxTable, r.currency);
     const card = this.bank.store.meta.get(`visitor-card/${id}`) as CardOnFile | undefined;
     if (card === undefined) throw new CbdcError('CBDC_ERR_VISITOR_NO_CARD');
@@ -207,7 +208,7 @@ export class VisitorService {
     try {
       const line = await this.bank.atomic(() => {
         const cur = this.bank.account(id);
-        if (cur.status !== 'active') throw new CbdcError(cur.status === 'frozen' ? 'CBDC_ERR_ACCOUNT_FROZEN' : 'CBDC_ERR_ACCOUNT_CLOSED');
+        checkActive(cur);
         if (BigInt(cur.depositFen) < out.amountFen) throw new CbdcError('CBDC_ERR_INSUFFICIENT_FUNDS', `the deposit holds ${cur.depositFen} fen; move the money from the wallet to the deposit first`);
         this.bank.store.accounts.putSync(id, { ...cur, depositFen: (BigInt(cur.depositFen) - out.amountFen).toString() });
         const l = this.ledger.append({

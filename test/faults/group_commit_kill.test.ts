@@ -15,6 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type BankProcess, NetworkProcess } from '../helpers/network_process.js';
+import { waitFor } from '../helpers/bank_fixture.js';
 import { type PaymentJson, WalletClient, idemKey } from '../helpers/wallet_client.js';
 
 const NETWORK = 'cbdc-group-kill';
@@ -45,14 +46,9 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** waitFor with a probe that may fail while a node is down (a failure counts as not yet). */
+function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  return waitFor(what, () => f().catch(() => undefined), timeoutMs, 50);
 }
 
 /** Wallets opened at tier 3; payers funded with one coin of FUND_FEN each. */
