@@ -3,7 +3,7 @@
 // over central's event stream, resumed from the bank's persisted cursor after any disconnect
 // or restart.
 import WebSocket from 'ws';
-import { CbdcError, type ErrorCode } from '../protocol/errors.js';
+import { CbdcError, type ErrorCode, assert } from '../protocol/errors.js';
 import { type Tx, batchAttestationMessage, txId } from '../protocol/tx.js';
 import { BATCH_WIRE_MEDIA_TYPE, type CompactBatchAnswer, encodeBatchWire, expandCompactAnswer } from '../protocol/batch_wire.js';
 import { signHashNative } from '../protocol/sig.js';
@@ -42,6 +42,16 @@ export interface CentralBatchEvent {
 const BATCH_TX_MAX = 1_000;
 /** Queued transactions at most; past this, submissions are refused at once. */
 const QUEUE_TX_MAX = 50_000;
+/**
+ * The least time between the starts of two batches, by default. Each batch costs a signed
+ * request, a commit and flush at central, and an event and a write transaction at every bank,
+ * whatever it holds. Sent as soon as the last one was answered, batches below capacity shrink to
+ * one or two transactions and those costs take the CPU a higher rate needs. A transaction
+ * queued after a quiet spell goes at once; under load it waits at most this long.
+ */
+export const BATCH_INTERVAL_MS_DEFAULT = 20;
+/** The spacing a bank may be given at most (it is added to a payment's latency). */
+export const BATCH_INTERVAL_MS_MAX = 1_000;
 
 interface Queued {
   tx: Tx;
@@ -59,6 +69,8 @@ export class CentralLink {
   readonly client: SignedClient;
   private queue: Queued[] = [];
   private flushing = false;
+  /** When the last batch was started (performance.now()), for the spacing. */
+  private lastBatchAtMs = -Infinity;
   private ws: WebSocket | null = null;
   private stopped = false;
   /** Central's batch head as last seen (hello message or settled batches). */
@@ -79,7 +91,10 @@ export class CentralLink {
     readonly attest = false,
     /** PEM certificates trusted for an https central (TLS between the tiers). */
     readonly ca?: Buffer,
+    /** The least time between the starts of two batches (BATCH_INTERVAL_MS_DEFAULT); 0 sends each as soon as the last was answered. */
+    readonly batchIntervalMs = BATCH_INTERVAL_MS_DEFAULT,
   ) {
+    assert(Number.isInteger(batchIntervalMs) && batchIntervalMs >= 0 && batchIntervalMs <= BATCH_INTERVAL_MS_MAX, 'the batch interval is a whole number of ms within its bound');
     this.client = new SignedClient(url, network, bankId, secretKey, 30_000, ca);
   }
 
@@ -102,8 +117,12 @@ export class CentralLink {
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
+        // A full batch goes at once; a short one waits out the spacing for company.
+        const waitMs = this.lastBatchAtMs + this.batchIntervalMs - performance.now();
+        if (waitMs > 0 && this.queue.length < BATCH_TX_MAX) await new Promise((r) => setTimeout(r, waitMs));
         const group = this.queue.splice(0, BATCH_TX_MAX);
         const startedMs = performance.now();
+        this.lastBatchAtMs = startedMs;
         const results = await this.sendBatch(group.map((q) => q.tx));
         this.onBatchSent?.({
           txCount: group.length, seconds: (performance.now() - startedMs) / 1000,

@@ -7,6 +7,7 @@ import { SignedClient } from '../platform/signed_client.js';
 import { bankKeyFiles, startBank } from './node.js';
 import { limitsFromCli, readCa, tlsFromCli } from '../platform/server_limits.js';
 import { verifyReceipt } from '../protocol/receipt.js';
+import { BATCH_INTERVAL_MS_DEFAULT, BATCH_INTERVAL_MS_MAX } from './central_link.js';
 import { DEFAULT_FEE_BPS, type FxRate, parseFxRate } from './visitors/acquirer.js';
 import { registerBankAnalyticsCommands } from '../platform/analytics_cli.js';
 
@@ -17,6 +18,11 @@ const program = new Command();
 function msOption(v: string, name: string): number {
   if (!/^[0-9]{1,12}$/.test(v)) throw new Error(`${name} wants a whole number of milliseconds`);
   return Number(v);
+}
+function batchIntervalOption(v: string): number {
+  const ms = msOption(v, '--batch-interval-ms');
+  if (ms > BATCH_INTERVAL_MS_MAX) throw new Error(`--batch-interval-ms at most ${BATCH_INTERVAL_MS_MAX}`);
+  return ms;
 }
 program.name('cbdc-bank').description('Intermediary bank node of the two-tier digital currency');
 
@@ -51,6 +57,7 @@ program.command('serve')
   .option('--holdings-high <yuan>', 'redeem above this', '20000000')
   .option('--aml-threshold <yuan>', 'report payments at or above this', '50000')
   .option('--attest', "sign each batch sent to central: central in attested mode then trusts the bank's checks of the witnesses")
+  .option('--batch-interval-ms <ms>', 'the least time between two batches sent to central: below capacity, fewer and larger batches (0: each as soon as the last was answered)', String(BATCH_INTERVAL_MS_DEFAULT))
   .option('--log-level <level>', 'fastify log level (off by default)')
   .option('--scheduler-tick-ms <ms>', "how often the scheduler looks for due slots", '1000')
   .option('--catch-up-window-ms <ms>', 'run a missed slot late if it is at most this overdue (else record it missed)', String(3 * 86_400_000))
@@ -66,6 +73,7 @@ program.command('serve')
   .action(async (o) => {
     const node = await startBank({
       attest: o.attest === true,
+      batchIntervalMs: batchIntervalOption(o.batchIntervalMs),
       id: o.id, host: o.host, port: Number(o.port), dataDir: o.dataDir ?? `data/${o.id}`, centralUrl: o.central, network: o.network,
       peers: o.peer, ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       limits: limitsFromCli(o),

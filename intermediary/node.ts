@@ -26,6 +26,8 @@ export interface BankNodeConfig {
   peers?: Map<string, string>;
   /** Attest each batch sent to central (see CentralLink). */
   attest?: boolean;
+  /** The least time between two batches to central (CentralLink; default BATCH_INTERVAL_MS_DEFAULT). */
+  batchIntervalMs?: number;
   logLevel?: string;
   /** Client limits of the bank's API (default: SERVER_LIMITS_DEFAULT). */
   limits?: ServerLimits;
@@ -81,7 +83,7 @@ export async function startBank(c: BankNodeConfig): Promise<BankNode> {
     tax: { publicKey: readOrCreateKeyFile(files.tax).publicKey, role: 'tax' },
   };
   const store = new BankStore(path.join(c.dataDir, 'bank.mdb'));
-  const link = new CentralLink(c.centralUrl, c.network, c.id, key.secretKey, c.attest ?? false, c.tlsCa);
+  const link = new CentralLink(c.centralUrl, c.network, c.id, key.secretKey, c.attest ?? false, c.tlsCa, c.batchIntervalMs);
   const bank = new Bank(store, link, { ...(c.bank ?? {}), id: c.id, network: c.network, secretKey: key.secretKey, publicKey: key.publicKey, peers: c.peers ?? new Map() });
 
   let bankKeys = new Map<string, Buffer>();

@@ -22,6 +22,7 @@ function knobsCommand(name: string, description: string): Command {
     .description(description)
     .addOption(new Option('--target <path>', 'e2e: wallets -> bank -> central payments through the banks\' wallet API; central: signed transfers straight to central').choices([...TARGETS]).default(d.target))
     .option('--duration <s>', 'timed seconds', num, d.durationS)
+    .option('--warmup <s>', 'seconds of load before the timed window (with --rate, the rate rises evenly from 0 to it over them; without, as fast as answered): their answers count in the totals, the timeline and the conservation check, not in the rate or the latency figures (key payments and central transfers)', num, d.warmupS)
     .option('--rate <n>', 'offered transactions (e2e: items) per second, started at even intervals (open loop; latency counts from when an item was due); default: as fast as the system answers (autocannon, closed loop). e2e: each kind of the mix is offered its share (key payments rate x key, contract payments rate x contract, offline vouchers rate x offline, their uploads paced to match)', num)
     .option('--connections <n>', 'HTTP connections (split over the banks for e2e)', num, d.connections)
     .option('--pipelining <n>', 'requests in flight per connection (central only; e2e needs 1; a --rate run has one item per connection in flight)', num, d.pipelining)
@@ -38,6 +39,7 @@ function knobsCommand(name: string, description: string): Command {
     .option('--mix <list>', `shares of the kinds of items (${MIX_KINDS.join(', ')}). central: the lock policy of each transfer's inputs, key, multi (multi(2, [a, b])) or policy (lock policies: or(and(multi2, before), and(after, key)), or and(key, hash) with the preimage), e.g. key=0.6,multi=0.2,policy=0.2. e2e: key (wallet payments), contract (contract payments through the banks' contract API, of the kinds --contract-kinds gives: hash locks created, funded and claimed with the preimage; escrows created, funded, resolved and signed by two of buyer, seller and arbiter; prepaid funds created for a merchant, funded and released unit by unit, each release signed by the payer) and offline (vouchers made card to card in setup and uploaded to the banks during the run), e.g. key=0.8,contract=0.1,offline=0.1`, 'key=1')
     .option('--contract-kinds <list>', `e2e: shares of the contract payments per contract service (${CONTRACT_KINDS.join(', ')}), exact counts at seeded positions; an escrow ends as buyer and seller agree to release, or as its arbiter decides, to release or refund; a prepaid contract holds 2 units, released one at a time`, 'hashlock=0.5,escrow=0.5')
     .option('--transactions <n>', 'transactions (e2e: payments) to pre-build; default: rate x duration, or a generous ceiling; a run that uses them up stops early', num)
+    .option('--bank-batch-interval-ms <ms>', "e2e: the banks' least time between two batches to central (default: the bank's own, intermediary/central_link.ts)", num)
     .option('--seed <text>', 'seed of keys, amounts, payees and invalid positions: the same seed gives the same workload', d.seed)
     .option('--no-progress', 'no progress bar')
     .option('--keep-data', 'keep the nodes\' data directories')
@@ -50,11 +52,12 @@ function knobsCommand(name: string, description: string): Command {
 function knobsFrom(o: Record<string, unknown>, invalidKindsGiven: boolean): Knobs {
   const mix = parseMix(o.mix as string);
   const k: Knobs = {
-    target: o.target as Knobs['target'], durationS: o.duration as number, rate: (o.rate as number | undefined) ?? null,
+    target: o.target as Knobs['target'], durationS: o.duration as number, warmupS: o.warmup as number, rate: (o.rate as number | undefined) ?? null,
     connections: o.connections as number, pipelining: o.pipelining as number, batch: o.batch as number,
     verification: o.verification as Knobs['verification'], encoding: o.encoding as Knobs['encoding'], wallets: o.wallets as number, banks: o.banks as number,
     inputs: o.inputs as number, outputs: o.outputs as number, invalid: o.invalid as number, invalidKinds: o.invalidKinds as InvalidKind[],
     crossBank: o.crossBank as number, mix, contractKinds: parseContractKinds(o.contractKinds as string), transactions: (o.transactions as number | undefined) ?? null, seed: o.seed as string,
+    bankBatchIntervalMs: (o.bankBatchIntervalMs as number | undefined) ?? null,
   };
   if (!invalidKindsGiven && mix.policy > 0) k.invalidKinds = [...k.invalidKinds, ...POLICY_INVALID_KINDS];
   return validateKnobs(k);

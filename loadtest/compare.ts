@@ -18,11 +18,14 @@ import { Command } from 'commander';
 import { REPO_ROOT } from './processes.js';
 import { measureFloor } from './floor.js';
 import { OPENCBDC, TARGETS } from './targets.js';
-import { positiveInt } from '../platform/cli_args.js';
+import { nonNegativeInt, positiveInt } from '../platform/cli_args.js';
 import { runLoadTest } from './load_test.js';
 import { type Knobs, defaultKnobs, validateKnobs } from './workload.js';
 import type { LoadReport } from './report_json.js';
 import { CENTRAL_NODE_FLAGS } from '../central/node.js';
+
+/** The e2e runs' warm-up by default: the nodes start cold for each run (a fresh network). */
+const E2E_WARMUP_S_DEFAULT = 5;
 
 interface Options {
   duration: number;
@@ -35,6 +38,7 @@ interface Options {
   centralTransactions: number;
   e2eTransactions: number;
   e2eRate: number | undefined;
+  e2eWarmup: number;
   floorSignatures: number;
   seed: string;
   json: boolean;
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
     .option('--central-transactions <n>', 'transfers pre-built for each central run (a run that uses them up stops early and says so)', positiveInt, 200_000)
     .option('--e2e-transactions <n>', 'payments pre-built for the e2e run', positiveInt, 40_000)
     .option('--e2e-rate <n>', `payments per second of the paced e2e run (even intervals, open loop): its latency, short of capacity (default: ${TARGETS.e2e_paced_share} of the rate the full-mode e2e run reached)`, positiveInt)
+    .option('--e2e-warmup <s>', 'seconds of load before each e2e run\'s timed window (the nodes start cold: JIT, caches; the paced run rises evenly to its rate over them), counted in its conservation check, not in its rate or latency; 0 times from the first payment', nonNegativeInt, E2E_WARMUP_S_DEFAULT)
     .option('--floor-signatures <n>', 'signatures made and checked to time them, for the floor of a payment', positiveInt, 20_000)
     .option('--seed <text>', 'workload seed', d.seed)
     .option('--skip <list>', 'runs to leave out, comma-separated (ledger, central_full, central_attested, e2e, e2e_attested, e2e_paced, fastify: also the floor)', (v: string) => v.split(','), [] as string[])
@@ -137,7 +142,7 @@ async function main(): Promise<void> {
   const centralFull = skip.has('central_full') ? null : await loadRun(centralKnobs('full'), o, 'central HTTP, full');
   const centralAttested = skip.has('central_attested') ? null : await loadRun(centralKnobs('attested'), o, 'central HTTP, attested');
   const e2eKnobs = (verification: Knobs['verification']): Knobs => ({
-    ...d, target: 'e2e', verification, durationS: o.duration, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, transactions: o.e2eTransactions,
+    ...d, target: 'e2e', verification, durationS: o.duration, warmupS: o.e2eWarmup, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, transactions: o.e2eTransactions,
   });
   const e2e = skip.has('e2e') ? null : await loadRun(e2eKnobs('full'), o, 'e2e, full');
   const e2eAttested = skip.has('e2e_attested') ? null : await loadRun(e2eKnobs('attested'), o, 'e2e, attested');
@@ -145,7 +150,7 @@ async function main(): Promise<void> {
   const pacedRate = o.e2eRate ?? (e2e === null ? null : Math.max(1, Math.floor(TARGETS.e2e_paced_share * e2e.per_s)));
   if (pacedRate === null && !skip.has('e2e_paced')) log('e2e paced: skipped (no full-mode e2e run to take its rate from, and no --e2e-rate)');
   const e2ePaced = skip.has('e2e_paced') || pacedRate === null ? null : await loadRun({
-    ...d, target: 'e2e', durationS: o.duration, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, rate: pacedRate,
+    ...d, target: 'e2e', durationS: o.duration, warmupS: o.e2eWarmup, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, rate: pacedRate,
   }, o, `e2e, full, ${pacedRate} payments/s`);
   const floor = skip.has('fastify') ? null : (log('fastify empty route and the signature costs...'), await measureFloor({
     signatures: o.floorSignatures, durationS: o.duration, connections: o.e2eConnections, crossBankShare: d.crossBank,
@@ -170,8 +175,8 @@ async function main(): Promise<void> {
     central_http_attested_to_ledger_attested: ratio(centralAttested?.per_s ?? null, ledgerAttested),
     e2e_to_central_http_full: ratio(e2ePerS, centralFull?.per_s ?? null),
     e2e_to_ledger_full: ratio(e2ePerS, ledgerFull),
-    // Each payment is two HTTP requests to its bank (prepare, sign).
-    e2e_requests_to_fastify_empty: ratio(e2ePerS === null ? null : 2 * e2ePerS, fastify?.req_per_s ?? null),
+    // Each payment is one HTTP request to its bank.
+    e2e_requests_to_fastify_empty: ratio(e2ePerS, fastify?.req_per_s ?? null),
     e2e_to_opencbdc_sustained: ratio(e2ePerS, OPENCBDC.two_phase_sustained_tx_per_s),
     central_http_attested_to_opencbdc_best: ratio(centralAttested?.per_s ?? null, OPENCBDC.two_phase_best_tx_per_s),
   };
@@ -215,7 +220,7 @@ async function main(): Promise<void> {
     opencbdc: OPENCBDC,
     conservation_ok: [centralFull, centralAttested, e2e, e2eAttested, e2ePaced].every((r) => r === null || r.conservation_ok),
     runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, e2e_attested: e2eAttested, e2e_paced: e2ePaced, fastify_empty: fastify, floor, ledger },
-    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, e2e_rate: o.e2eRate ?? null, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, floor_signatures: o.floorSignatures, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
+    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, e2e_rate: o.e2eRate ?? null, e2e_warmup_s: o.e2eWarmup, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, floor_signatures: o.floorSignatures, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
     machine: { load_avg_1m_start: round(loadStart, 2), load_avg_1m_end: round(loadavg()[0]!, 2) },
     total_s: round((performance.now() - t0) / 1000, 1),
   };
@@ -229,7 +234,7 @@ async function main(): Promise<void> {
     const met = (x: boolean | null): string => (x === null ? 'n/a' : x ? 'met' : 'MISSED');
     const other = (r: RunFigures | null) => (r === null ? '' : `  (other processes ${r.other_processes_cores} cores)`);
     process.stdout.write([
-      `bench:compare, 2-in/2-out, ${o.duration} s per HTTP run, load average ${out.machine.load_avg_1m_start} -> ${out.machine.load_avg_1m_end}`,
+      `bench:compare, 2-in/2-out, ${o.duration} s per HTTP run (e2e after a ${o.e2eWarmup} s warm-up), load average ${out.machine.load_avg_1m_start} -> ${out.machine.load_avg_1m_end}`,
       `  ledger core, full          ${f(ledgerFull, ' tx/s')}`,
       `  ledger core, attested      ${f(ledgerAttested, ' tx/s')}`,
       `  central HTTP, full         ${f(out.central_http_full_tx_per_s, ' tx/s')}, p99 ${f(out.central_http_full_p99_ms, ' ms')}${other(centralFull)}`,

@@ -75,6 +75,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
   const net = new Network({
     root, network: NETWORK, banks, verification: k.verification, extraIntermediaries: funders,
     startBanks: k.target === 'e2e', bankAttest: k.verification === 'attested',
+    ...(k.bankBatchIntervalMs !== null ? { bankBatchIntervalMs: k.bankBatchIntervalMs } : {}),
     ...(o.profileDir !== undefined ? { profileDir: o.profileDir } : {}),
   });
   const setup: Record<string, number> = {};
@@ -91,7 +92,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
     const pids = (): Map<string, number> => new Map([['loadgen', process.pid], ...net.processes().map((p) => [p.name, p.pid] as [string, number])]);
     const sampler = new ProcSampler(pids);
     const runOpts = {
-      url: '', connections: k.connections, pipelining: k.pipelining, durationS: k.durationS, progress: o.progress, network: NETWORK,
+      url: '', connections: k.connections, pipelining: k.pipelining, durationS: k.durationS, warmupS: k.warmupS, progress: o.progress, network: NETWORK,
       itemRate: null as number | null, label: k.target === 'e2e' ? 'payments' : 'tx',
     };
     let run: RunResult;
@@ -113,7 +114,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       txs.forEach((tx, i) => byTxid.set(txIdOf(tx).toString('hex'), i));
       const before = await supply(central);
       sampler.start();
-      o.log(`running ${k.durationS} s against central (${k.batch === 1 ? 'POST /v1/transactions' : `POST /v1/batches of ${k.batch}, ${k.encoding}`}, ${k.verification})...`);
+      o.log(`running ${warmupText(k)}${k.durationS} s against central (${k.batch === 1 ? 'POST /v1/transactions' : `POST /v1/batches of ${k.batch}, ${k.encoding}`}, ${k.verification})...`);
       run = await runCentral({ ...runOpts, url: central.url, itemRate: k.rate === null ? null : k.rate / k.batch, bankKeys: new Map(bankSigners.map((b) => [b.id, b.sk])) }, reqs, txs.length, byTxid);
       sampler.stop();
       await waitQuiet(central);
@@ -174,7 +175,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       const rates = e2eRates(k);
       // The uploads' bodies are read from the cards before the clock; under --rate they are due at the vouchers' share of it.
       const uploads = nOffline === 0 ? [] : await offlineUploads(offlinePairs, rates === null ? null : rates.offline);
-      o.log(`running ${k.durationS} s of payments through ${k.banks} bank(s) (${k.verification})${rates !== null ? ` at ${JSON.stringify(rates)} per s` : ''}` +
+      o.log(`running ${warmupText(k)}${k.durationS} s of payments through ${k.banks} bank(s) (${k.verification})${rates !== null ? ` at ${JSON.stringify(rates)} per s` : ''}` +
         `${nOffline > 0 ? `, uploading ${nOffline} offline vouchers alongside` : ''}...`);
       // All banks share one autocannon run: the request's path names the account; the URL is
       // per bank, so with several banks the payments go to each through its own instance.
@@ -245,7 +246,7 @@ export async function runLoadTest(k: Knobs, o: LoadTestOptions): Promise<LoadTes
       setup_s: setup,
       results: {
         target: k.target, unit, seconds: Math.round(run.seconds * 100) / 100,
-        accepted_per_s: Math.round(inWindow.accepted / run.seconds), answered_per_s: Math.round((inWindow.accepted + inWindow.rejected) / run.seconds),
+        accepted_per_s: run.seconds > 0 ? Math.round(inWindow.accepted / run.seconds) : 0, answered_per_s: run.seconds > 0 ? Math.round((inWindow.accepted + inWindow.rejected) / run.seconds) : 0,
         sent: run.sent, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors, rejected_by_code: Object.fromEntries(rec.codes),
         exhausted_at_s: run.exhaustedAtS === null ? null : Math.round(run.exhaustedAtS * 100) / 100,
         latency: rec.all.figures(), autocannon: run.autocannon, by_kind: byKind,
@@ -383,6 +384,10 @@ async function runContractsAcrossBanks(
     recorder.merge(r.recorder);
   }
   return { outcome, records, seconds: Math.max(...parts.map((p) => p.r.seconds)), recorder };
+}
+
+function warmupText(k: Knobs): string {
+  return k.warmupS > 0 ? `a ${k.warmupS} s warm-up, then ` : '';
 }
 
 /** Seconds from the start of the run to its last answer (the window, or more when requests in flight finished after it). */

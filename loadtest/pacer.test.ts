@@ -44,6 +44,21 @@ describe('paced runs', () => {
     expect(latencyFigures([])).toEqual({ p50: 0, p90: 0, p99: 0, p99_9: 0, max: 0 });
   });
 
+  it('a ramp: the rate rises evenly from 0 to the rate, then stays there', () => {
+    // 100/s after a 2 s ramp: the ramp holds 100 items; by t = 1 s a quarter of them have come.
+    const at = (k: number) => arrivalMs(k, 100, 2);
+    expect(at(0)).toBe(0);
+    expect(at(25)).toBeCloseTo(1_000, 9);
+    expect(at(100)).toBeCloseTo(2_000, 9);
+    expect(at(101) - at(100)).toBeCloseTo(10, 9);
+    expect(at(300)).toBeCloseTo(4_000, 9);
+    // The gaps shrink through the ramp, to the rate's at its end.
+    const gaps = Array.from({ length: 99 }, (_, k) => at(k + 1) - at(k));
+    for (let k = 1; k < gaps.length; k++) expect(gaps[k]!).toBeLessThan(gaps[k - 1]!);
+    expect(gaps[98]!).toBeGreaterThan(10);
+    expect(arrivalMs(7, 200, 0)).toBe(arrivalMs(7, 200));
+  });
+
   it('runs each item as one chain with a fresh context, in order, never more in flight than connections', async () => {
     seen.length = 0;
     concurrentMax = 0;
@@ -125,5 +140,6 @@ describe('paced runs', () => {
   it('refuses a rate or connection count it cannot run', () => {
     expect(() => runPaced({ url, connections: 0, itemRate: 10, timeoutS: 1 }, [], { stopped: () => true, onError: () => {} })).toThrow(RangeError);
     expect(() => runPaced({ url, connections: 1, itemRate: 0, timeoutS: 1 }, [], { stopped: () => true, onError: () => {} })).toThrow(RangeError);
+    expect(() => runPaced({ url, connections: 1, itemRate: 10, rampS: -1, timeoutS: 1 }, [], { stopped: () => true, onError: () => {} })).toThrow(RangeError);
   });
 });

@@ -31,6 +31,8 @@ export interface PacedOptions {
   connections: number;
   /** Items started per second. */
   itemRate: number;
+  /** Seconds over which the rate rises evenly from 0 to itemRate (a warm-up); 0: at itemRate from the start. */
+  rampS?: number;
   /** Per request, seconds. */
   timeoutS: number;
 }
@@ -42,9 +44,15 @@ export interface PacedHooks {
   onError: () => void;
 }
 
-/** The time item k arrives, in ms after the start: uniform spacing at `itemRate`. */
-export function arrivalMs(k: number, itemRate: number): number {
-  return (k * 1000) / itemRate;
+/**
+ * The time item k arrives, in ms after the start: uniform spacing at `itemRate`, after a ramp of
+ * `rampS` seconds whose rate rises evenly from 0 (by time t within it, R t^2 / (2 rampS) items
+ * have arrived, so item k is due at sqrt(2 rampS k / R); the ramp holds R rampS / 2 items).
+ */
+export function arrivalMs(k: number, itemRate: number, rampS = 0): number {
+  const rampItems = (itemRate * rampS) / 2;
+  if (k < rampItems) return Math.sqrt((2 * rampS * k) / itemRate) * 1000;
+  return (rampS + (k - rampItems) / itemRate) * 1000;
 }
 
 /** Latency percentiles (ms) of the requests answered, as autocannon names them. */
@@ -61,6 +69,8 @@ export function latencyFigures(ms: Float64Array | number[]): PacedResult['latenc
  */
 export function runPaced(o: PacedOptions, chain: readonly autocannon.Request[], hooks: PacedHooks): Promise<PacedResult> {
   if (!(o.itemRate > 0) || !Number.isSafeInteger(o.connections) || o.connections < 1) throw new RangeError('a paced run needs a positive rate and connections');
+  const ramp = o.rampS ?? 0;
+  if (!(ramp >= 0)) throw new RangeError('a ramp lasts 0 seconds or more');
   const base = new URL(o.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
   const latencies: number[] = [];
@@ -143,12 +153,12 @@ export function runPaced(o: PacedOptions, chain: readonly autocannon.Request[], 
     const tick = (): void => {
       if (!hooks.stopped()) {
         const now = performance.now();
-        while (t0 + arrivalMs(started, o.itemRate) <= now && !hooks.stopped()) {
-          waiting.push(t0 + arrivalMs(started, o.itemRate));
+        while (t0 + arrivalMs(started, o.itemRate, ramp) <= now && !hooks.stopped()) {
+          waiting.push(t0 + arrivalMs(started, o.itemRate, ramp));
           started++;
         }
         startNext();
-        const next = t0 + arrivalMs(started, o.itemRate) - performance.now();
+        const next = t0 + arrivalMs(started, o.itemRate, ramp) - performance.now();
         timer = setTimeout(tick, Math.max(0, next));
       } else {
         startNext();

@@ -107,6 +107,8 @@ export interface NetworkConfig {
   startBanks: boolean;
   /** Banks attest their batches (only meaningful when central runs in attested mode). */
   bankAttest?: boolean;
+  /** The banks' least time between two batches to central (default: the bank's). */
+  bankBatchIntervalMs?: number;
   /** Write a V8 CPU profile of each node to this directory (node --cpu-prof) when it stops. */
   profileDir?: string;
 }
@@ -171,6 +173,7 @@ export class Network {
       this.banks.set(id, new NodeProcess(id, [
         BANK_CLI, 'serve', '--id', id, '--port', String(ports.get(id)), '--data-dir', dir, '--central', this.central.url,
         '--network', this.c.network, ...peers, ...(this.c.bankAttest ? ['--attest'] : []),
+        ...(this.c.bankBatchIntervalMs !== undefined ? ['--batch-interval-ms', String(this.c.bankBatchIntervalMs)] : []),
       ], profileArgs(this.c.profileDir, id)));
     }
     await Promise.all([...this.banks.values()].map((b) => b.start()));

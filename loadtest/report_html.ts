@@ -99,6 +99,7 @@ tr.fail td{color:#b00020;font-weight:bold}tr.ok td:first-child{color:#137333}
 <p class="verdict ${r.conservation.ok ? 'pass' : 'failed'}">Conservation check ${r.conservation.ok ? 'passed' : 'FAILED'}</p>
 <table>${rows([
     [`accepted ${unit}/s`, x.accepted_per_s], [`answered ${unit}/s`, x.answered_per_s], ['timed seconds', x.seconds],
+    ['warm-up seconds before them (in the timeline and the totals, not in the rate or latency)', r.settings.warmupS],
     ['accepted', x.accepted], ['rejected', x.rejected], ['errors', x.errors], ['rejected by code', JSON.stringify(x.rejected_by_code)],
     ['latency p50 / p90 / p99 / p99.9 / max (ms)', `${x.latency.p50_ms} / ${x.latency.p90_ms} / ${x.latency.p99_ms} / ${x.latency.p999_ms} / ${x.latency.max_ms}`],
     ['HTTP requests sent / answered', `${x.autocannon.requests_sent} / ${x.autocannon.responses} (${x.autocannon.req_per_s_mean} req/s)`],

@@ -96,7 +96,7 @@ export function summaryText(r: LoadReport, files: string[]): string {
   const x = r.results;
   const l = x.latency;
   const lines = [
-    `target ${x.target} (${r.settings.verification}), ${x.seconds.toFixed(1)} s: ${x.accepted_per_s} ${x.unit}/s accepted (${x.accepted} accepted, ${x.rejected} rejected, ${x.errors} errors)`,
+    `target ${x.target} (${r.settings.verification}), ${x.seconds.toFixed(1)} s${r.settings.warmupS > 0 ? ` after a ${r.settings.warmupS} s warm-up` : ''}: ${x.accepted_per_s} ${x.unit}/s accepted (${x.accepted} accepted, ${x.rejected} rejected, ${x.errors} errors)`,
     `latency per ${x.unit.replace(/s$/, '')}: p50 ${l.p50_ms} ms, p90 ${l.p90_ms} ms, p99 ${l.p99_ms} ms, p99.9 ${l.p999_ms} ms, max ${l.max_ms} ms`,
     ...(x.exhausted_at_s !== null ? [`the pre-built workload ran out at ${x.exhausted_at_s.toFixed(1)} s; raise --transactions for a longer run`] : []),
     ...Object.entries(r.process_summary).map(([name, s]) => `  ${name.padEnd(12)} CPU ${s.cpu_cores_mean} cores (${s.cpu_ms_per_item ?? 'n/a'} ms per ${x.unit.replace(/s$/, '')}), RSS max ${s.rss_mb_max} MB`),

@@ -6,6 +6,7 @@ import autocannon from 'autocannon';
 import { SingleBar } from 'cli-progress';
 import { type Tx, txId, txToJson } from '../protocol/tx.js';
 import { BODY_BYTES_MAX } from '../protocol/limits.js';
+import { assert } from '../protocol/errors.js';
 import { signHashNative } from '../protocol/sig.js';
 import { batchMessage } from '../central/ledger.js';
 import { signedHeaders } from './setup.js';
@@ -79,8 +80,13 @@ function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-/** Counts and latencies per second of the run, and in total. */
+/**
+ * Counts and latencies per second of the run, and in total. The first `warmupS` seconds are a
+ * warm-up: their answers count in the totals and the timeline, not in the window's rate or its
+ * latency figures (`all`).
+ */
 export class Recorder {
+  constructor(readonly warmupS = 0) {}
   private t0 = 0;
   private readonly seconds = new Map<number, { accepted: number; rejected: number; errors: number; samples: Samples }>();
   readonly all = new Samples();
@@ -115,7 +121,7 @@ export class Recorder {
     this.accepted += accepted;
     this.rejected += rejected;
     b.samples.add(latencyMs, accepted + rejected);
-    this.all.add(latencyMs, accepted + rejected);
+    if (this.elapsedS() >= this.warmupS) this.all.add(latencyMs, accepted + rejected);
   }
 
   code(code: string, n = 1): void {
@@ -129,6 +135,7 @@ export class Recorder {
 
   /** Adds another recorder's figures (a run side by side with this one, started together). */
   merge(other: Recorder): void {
+    assert(other.warmupS === this.warmupS, 'runs merged side by side share their warm-up');
     for (const [s, b] of other.seconds) {
       const mine = this.seconds.get(s) ?? { accepted: 0, rejected: 0, errors: 0, samples: new Samples() };
       mine.accepted += b.accepted;
@@ -144,12 +151,12 @@ export class Recorder {
     this.errors += other.errors;
   }
 
-  /** Accepted and rejected in the first `seconds` seconds of the run. */
+  /** Accepted and rejected in the first `seconds` seconds of the window (after the warm-up). */
   inWindow(seconds: number): { accepted: number; rejected: number } {
     let accepted = 0;
     let rejected = 0;
     for (const [s, b] of this.seconds) {
-      if (s >= seconds) continue;
+      if (s < this.warmupS || s >= this.warmupS + seconds) continue;
       accepted += b.accepted;
       rejected += b.rejected;
     }
@@ -199,6 +206,8 @@ interface RunOptions {
   connections: number;
   pipelining: number;
   durationS: number;
+  /** Seconds of load before the timed window (see Recorder); paced, the rate rises evenly from 0 over them. */
+  warmupS: number;
   /** Items (payments, contract payments, batches) started per second, evenly spaced (loadtest/pacer.ts); null: autocannon, as fast as the system answers. */
   itemRate: number | null;
   progress: boolean;
@@ -225,20 +234,22 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
     const done = rec.accepted + rec.rejected - lastAccepted - lastRejected;
     lastAccepted = rec.accepted;
     lastRejected = rec.rejected;
-    bar?.update(Math.min(ticks, Math.round(o.durationS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
+    bar?.update(Math.min(ticks, Math.round(o.warmupS + o.durationS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
   };
   // A request that got no answer ends its item (paced: one per item) or its connection's pipeline (autocannon).
   const onError = (): void => {
     rec.error();
     flow.inflight = Math.max(0, flow.inflight - (o.itemRate !== null ? 1 : o.pipelining));
   };
+  assert(rec.warmupS === o.warmupS, "the recorder knows the run's warm-up");
+  const runS = o.warmupS + o.durationS;
   rec.start();
   const t0 = performance.now();
-  bar?.start(Math.round(o.durationS), 0, { rate: 0, accepted: 0, rejected: 0, errors: 0 });
+  bar?.start(Math.round(runS), 0, { rate: 0, accepted: 0, rejected: 0, errors: 0 });
   const windowEnd = setTimeout(() => {
     flow.draining = true;
     flow.windowEndS = rec.elapsedS();
-  }, o.durationS * 1000);
+  }, runS * 1000);
 
   if (o.itemRate !== null) {
     const ticker = setInterval(tick, 1000);
@@ -247,8 +258,8 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
       flow.draining = true;
     };
     // Stop starting items once the window is over (or the workload is used up); the run ends when every started item has.
-    const drainCap = setTimeout(() => flow.stop(), (o.durationS + DRAIN_S_MAX) * 1000);
-    const result = await runPaced({ url: o.url, connections: o.connections, itemRate: o.itemRate, timeoutS: REQUEST_TIMEOUT_S }, requests, { stopped: () => flow.draining, onError });
+    const drainCap = setTimeout(() => flow.stop(), (runS + DRAIN_S_MAX) * 1000);
+    const result = await runPaced({ url: o.url, connections: o.connections, itemRate: o.itemRate, rampS: o.warmupS, timeoutS: REQUEST_TIMEOUT_S }, requests, { stopped: () => flow.draining, onError });
     clearInterval(ticker);
     clearTimeout(drainCap);
     clearTimeout(windowEnd);
@@ -259,7 +270,7 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
 
   return new Promise((resolve, reject) => {
     const opts: autocannon.Options = {
-      url: o.url, connections: o.connections, pipelining: o.pipelining, duration: o.durationS + DRAIN_S_MAX, timeout: REQUEST_TIMEOUT_S, requests,
+      url: o.url, connections: o.connections, pipelining: o.pipelining, duration: runS + DRAIN_S_MAX, timeout: REQUEST_TIMEOUT_S, requests,
     };
     const instance = autocannon(opts, (err, result) => {
       bar?.stop();
@@ -283,12 +294,13 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
 }
 
 /**
- * The timed window: the run's duration; or, when the pre-built workload ran out first, until
- * its last answer came back (every answer then counts).
+ * The timed window, after the warm-up: the run's duration; or, when the pre-built workload ran
+ * out first, until its last answer came back (every answer then counts). Zero when it ran out
+ * within the warm-up.
  */
-function windowOf(flow: Flow, exhaustedAtS: number | null, durationS: number): number {
-  if (exhaustedAtS !== null && flow.windowEndS === null) return flow.stoppedAtS ?? exhaustedAtS;
-  return flow.windowEndS ?? durationS;
+function windowOf(flow: Flow, exhaustedAtS: number | null, o: Pick<RunOptions, 'durationS' | 'warmupS'>): number {
+  const endS = exhaustedAtS !== null && flow.windowEndS === null ? flow.stoppedAtS ?? exhaustedAtS : flow.windowEndS ?? o.warmupS + o.durationS;
+  return Math.max(0, endS - o.warmupS);
 }
 
 /** The shared state of one run: work in flight, whether the window is over, how to stop. */
@@ -393,7 +405,7 @@ export function txIdOf(tx: Tx): Buffer {
 }
 
 export async function runCentral(o: RunOptions & { network: string; bankKeys: Map<string, Buffer> }, reqs: readonly CentralRequest[], txCount: number, txIndexByTxid: Map<string, number>): Promise<RunResult> {
-  const rec = new Recorder();
+  const rec = new Recorder(o.warmupS);
   const outcome = new Uint8Array(txCount);
   const codes = new Map<number, string>();
   let next = 0;
@@ -463,7 +475,7 @@ export async function runCentral(o: RunOptions & { network: string; bankKeys: Ma
     },
   } as autocannon.Request;
   const { result } = await runAutocannon(o, [request], rec, flow);
-  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent: Math.min(txCount, sentTxCount(reqs, sent)), exhaustedAtS, autocannon: autocannonFigures(result, sent), codes };
+  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o), outcome, sent: Math.min(txCount, sentTxCount(reqs, sent)), exhaustedAtS, autocannon: autocannonFigures(result, sent), codes };
 }
 
 function sentTxCount(reqs: readonly CentralRequest[], sentRequests: number): number {
@@ -501,7 +513,7 @@ export interface PaymentRecord {
  * (pipelining 1), so autocannon's per-connection context carries it to its replay.
  */
 export async function runPayments(o: RunOptions & { network: string }, plans: readonly PaymentPlan[], accounts: readonly PaymentAccount[], requests: readonly PaymentRequest[]): Promise<RunResult & { records: PaymentRecord[] }> {
-  const rec = new Recorder();
+  const rec = new Recorder(o.warmupS);
   const n = plans.length;
   if (requests.length !== n) throw new Error('one request per payment');
   const outcome = new Uint8Array(n);
@@ -599,7 +611,7 @@ export async function runPayments(o: RunOptions & { network: string }, plans: re
     },
   } as autocannon.Request;
   const { result } = await runAutocannon(o, [pay, replay], rec, flow);
-  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
+  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
 }
 
 // -------------------------------------------------------------------------------------------
@@ -662,7 +674,7 @@ function contractBodies(plans: readonly ContractPlan[], accounts: readonly Payme
  * contract payment in its place.
  */
 export async function runContracts(o: RunOptions & { network: string }, plans: readonly ContractPlan[], accounts: readonly PaymentAccount[], idemPrefix: string): Promise<RunResult & { records: ContractRecord[] }> {
-  const rec = new Recorder();
+  const rec = new Recorder(o.warmupS);
   const n = plans.length;
   const outcome = new Uint8Array(n);
   const records: ContractRecord[] = Array.from({ length: n }, () => ({ cid: null, funded: false, ended: false, released: 0, code: null }));
@@ -798,5 +810,5 @@ export async function runContracts(o: RunOptions & { network: string }, plans: r
     return ACTS[p.kind][k]!.ok(c, p, j);
   }));
   const { result } = await runAutocannon(o, [create, fund, ...acts], rec, flow);
-  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o.durationS), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
+  return { recorder: rec, seconds: windowOf(flow, exhaustedAtS, o), outcome, sent, exhaustedAtS, autocannon: autocannonFigures(result, requestsSent), records };
 }

@@ -299,6 +299,22 @@ describe('knobs', () => {
     bad({ transactions: 10_000_000 }, /--transactions/);
   });
 
+  it('--warmup and --bank-batch-interval-ms: bounded, and only where they apply', () => {
+    bad({ warmupS: -1 }, /--warmup must be an integer from 0 to 300/);
+    bad({ warmupS: 1.5 }, /--warmup/);
+    bad({ warmupS: 301 }, /--warmup/);
+    bad({ warmupS: 2, mix: { key: 0.5, multi: 0, policy: 0, contract: 0.5, offline: 0 } }, /--warmup applies to runs of key payments/);
+    bad({ warmupS: 2, mix: { key: 0.5, multi: 0, policy: 0, contract: 0, offline: 0.5 } }, /--warmup applies to runs of key payments/);
+    expect(validateKnobs(knobs({ warmupS: 5, rate: 100 }))).toBeTruthy();
+    expect(validateKnobs(knobs({ warmupS: 5, target: 'central', batch: 100 }))).toBeTruthy();
+    // The warm-up is offered from the same pre-built workload: it is sized for both.
+    expect(plannedCount(knobs({ rate: 100, durationS: 10, warmupS: 5 }))).toBe(Math.ceil(100 * 15 * 1.05));
+    bad({ bankBatchIntervalMs: -1 }, /--bank-batch-interval-ms must be an integer from 0 to 1000/);
+    bad({ bankBatchIntervalMs: 1001 }, /--bank-batch-interval-ms/);
+    bad({ bankBatchIntervalMs: 10, target: 'central' }, /--bank-batch-interval-ms applies to --target e2e/);
+    expect(validateKnobs(knobs({ bankBatchIntervalMs: 0 }))).toBeTruthy();
+  });
+
   it('refuses combinations the e2e path cannot do', () => {
     bad({ pipelining: 4 }, /--pipelining must be 1 for --target e2e/);
     bad({ batch: 10 }, /--batch must be 1 for --target e2e/);

@@ -39,6 +39,7 @@ import { type Lock, andLock, hashLock } from '../protocol/lock.js';
 import { type Tx, operatorMessage, txId } from '../protocol/tx.js';
 import { keyLock, makeTx, multiLock, withPreimages } from '../protocol/tx_builder.js';
 import { signHashNative } from '../protocol/sig.js';
+import { BATCH_INTERVAL_MS_MAX } from '../intermediary/central_link.js';
 import { type KeyPool, below, benchPolicy, makeKeyPool, makeRng, signInWorkers } from '../central/bench/workload_gen.js';
 
 export const TARGETS = ['e2e', 'central'] as const;
@@ -84,6 +85,8 @@ export const TRANSACTIONS_MAX = 3_000_000;
 export const CONNECTIONS_MAX = 1_000;
 export const PIPELINING_MAX = 100;
 export const DURATION_S_MAX = 3_600;
+/** A warm-up before the timed window, at most. */
+export const WARMUP_S_MAX = 300;
 export const RATE_MAX = 1_000_000;
 /** Every e2e funding coin is worth this (100.00 yuan). */
 export const COIN_VALUE_FEN = 10_000n;
@@ -108,6 +111,8 @@ export interface Knobs {
   /** Transactions (or payments) per second to offer; null: as fast as the system answers. */
   rate: number | null;
   durationS: number;
+  /** Seconds of load before the timed window (paced: the rate rising evenly from 0 to `rate`): answered then, an item counts in the totals and the conservation check, not in the window's rate or latency. */
+  warmupS: number;
   connections: number;
   pipelining: number;
   /** Transactions per request to central (1: POST /v1/transactions). */
@@ -124,6 +129,8 @@ export interface Knobs {
   /** Transactions (payments) to pre-build; null: enough for rate x duration (or a ceiling guess). */
   transactions: number | null;
   seed: string;
+  /** e2e: the banks' least time between two batches to central (ms); null: the bank's default. */
+  bankBatchIntervalMs: number | null;
 }
 
 export class KnobError extends Error {
@@ -136,8 +143,9 @@ export class KnobError extends Error {
 export function defaultKnobs(): Knobs {
   return {
     target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
-    rate: null, durationS: 30, connections: 64, pipelining: 1, batch: 1, verification: 'full', encoding: 'wire', crossBank: 0.5,
+    rate: null, durationS: 30, warmupS: 0, connections: 64, pipelining: 1, batch: 1, verification: 'full', encoding: 'wire', crossBank: 0.5,
     mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 }, contractKinds: { hashlock: 0.5, escrow: 0.5, prepaid: 0 }, transactions: null, seed: 'cbdc-loadtest',
+    bankBatchIntervalMs: null,
   };
 }
 
@@ -198,6 +206,7 @@ export function validateKnobs(k: Knobs): Knobs {
     if (!Number.isFinite(k.rate) || k.rate <= 0 || k.rate > RATE_MAX) throw new KnobError(`--rate must be a number of transactions per second from 1 to ${RATE_MAX} (got ${k.rate})`);
   }
   if (!Number.isFinite(k.durationS) || k.durationS < 1 || k.durationS > DURATION_S_MAX) throw new KnobError(`--duration must be 1 to ${DURATION_S_MAX} seconds (got ${k.durationS})`);
+  intIn('warmup', k.warmupS, 0, WARMUP_S_MAX);
   intIn('connections', k.connections, 1, CONNECTIONS_MAX);
   intIn('pipelining', k.pipelining, 1, PIPELINING_MAX);
   intIn('batch', k.batch, 1, BATCH_TX_MAX);
@@ -226,9 +235,12 @@ export function validateKnobs(k: Knobs): Knobs {
     if (k.mix.contract > 0 && k.contractKinds.escrow > 0 && Math.floor(k.wallets / k.banks) < 3) {
       throw new KnobError('--contract-kinds escrow needs at least 3 wallets per bank (--wallets): buyer, seller and arbiter are three accounts of one bank');
     }
+    if (k.warmupS > 0 && (k.mix.contract > 0 || k.mix.offline > 0)) throw new KnobError('--warmup applies to runs of key payments: contract payments and offline uploads are counted over the whole run');
+    if (k.bankBatchIntervalMs !== null) intIn('bank-batch-interval-ms', k.bankBatchIntervalMs, 0, BATCH_INTERVAL_MS_MAX);
     if (k.crossBank > 0 && k.banks < 2) throw new KnobError('--cross-bank > 0 needs --banks 2 or more');
     if (Math.floor(k.wallets / k.banks) < 2) throw new KnobError('--wallets must give every bank at least 2 wallets (a payer and a payee)');
   } else {
+    if (k.bankBatchIntervalMs !== null) throw new KnobError('--bank-batch-interval-ms applies to --target e2e: the central target has no banks running');
     if (k.mix.key > 0 && k.wallets < k.inputs) throw new KnobError('--wallets must be at least --inputs: each input of a key-locked transfer has its own key');
     if (k.mix.offline > 0) throw new KnobError('--mix offline applies to --target e2e: vouchers settle at the banks');
     if (k.mix.contract > 0) throw new KnobError('--mix contract applies to --target e2e: contract payments go through the banks\' contract API (central transfers under lock policies: --mix policy)');
@@ -250,7 +262,7 @@ export function validateKnobs(k: Knobs): Knobs {
 export function plannedCount(k: Knobs): number {
   if (k.transactions !== null) return k.transactions;
   const perS = k.rate ?? (k.target === 'e2e' ? 2_500 : k.batch === 1 ? 5_000 : k.verification === 'attested' ? 30_000 : 10_000);
-  return Math.max(100, Math.ceil(perS * k.durationS * 1.05));
+  return Math.max(100, Math.ceil(perS * (k.warmupS + k.durationS) * 1.05));
 }
 
 /** Items per second each kind of an e2e run is offered at. */
