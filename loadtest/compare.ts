@@ -25,7 +25,7 @@ import type { LoadReport } from './report_json.js';
 import { CENTRAL_NODE_FLAGS } from '../central/node.js';
 
 /** The e2e runs' warm-up by default: the nodes start cold for each run (a fresh network). */
-const E2E_WARMUP_S_DEFAULT = 5;
+const E2E_WARMUP_S_DEFAULT = 10;
 
 interface Options {
   duration: number;
