@@ -18,7 +18,7 @@ describe('bench:compare', () => {
   it('--json prints one object: the figures of the runs it made, null for those skipped, ratios, targets, conservation', async () => {
     const args = [
       COMPARE, '--json', '--duration', '2', '--skip', 'ledger,central_full,e2e,e2e_attested', '--central-transactions', '4000', '--connections', '2',
-      '--e2e-connections', '4', '--wallets', '12', '--e2e-rate', '20', '--floor-signatures', '500', '--report-dir', dir,
+      '--e2e-connections', '4', '--wallets', '12', '--e2e-rate', '20', '--e2e-warmup', '1', '--floor-signatures', '500', '--report-dir', dir,
     ];
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, args, { cwd: ROOT, timeout: 280_000 }, (err, out, errText) => {
@@ -64,7 +64,7 @@ describe('bench:compare', () => {
     expect(out.targets.e2e_met).toBeNull();
     expect(out.targets.e2e_attested_met).toBeNull();
     expect(out.conservation_ok).toBe(true);
-    expect(out.settings).toMatchObject({ e2e_rate: 20, central_batch_encoding: 'wire', duration_s: 2, floor_signatures: 500 });
+    expect(out.settings).toMatchObject({ e2e_rate: 20, e2e_warmup_s: 1, central_batch_encoding: 'wire', duration_s: 2, floor_signatures: 500 });
     // The same object is in the report directory, beside each run's own JSON and HTML reports.
     const files = readdirSync(dir);
     const summary = files.find((f) => f.startsWith('compare-') && f.endsWith('.json'))!;
