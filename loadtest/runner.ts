@@ -222,6 +222,8 @@ interface RunOptions {
  * check, not in the window's rate.
  */
 async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec: Recorder, flow: Flow): Promise<{ seconds: number; result: autocannon.Result }> {
+  assert(rec.warmupS === o.warmupS, "the recorder knows the run's warm-up");
+  const runS = o.warmupS + o.durationS;
   const bar = o.progress ? new SingleBar({
     format: `{bar} {value}/{total} s | {rate} ${o.label}/s | accepted {accepted} | rejected {rejected} | errors {errors}`,
     stream: process.stderr, hideCursor: true, barsize: 30,
@@ -234,15 +236,13 @@ async function runAutocannon(o: RunOptions, requests: autocannon.Request[], rec:
     const done = rec.accepted + rec.rejected - lastAccepted - lastRejected;
     lastAccepted = rec.accepted;
     lastRejected = rec.rejected;
-    bar?.update(Math.min(ticks, Math.round(o.warmupS + o.durationS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
+    bar?.update(Math.min(ticks, Math.round(runS)), { rate: done, accepted: rec.accepted, rejected: rec.rejected, errors: rec.errors });
   };
   // A request that got no answer ends its item (paced: one per item) or its connection's pipeline (autocannon).
   const onError = (): void => {
     rec.error();
     flow.inflight = Math.max(0, flow.inflight - (o.itemRate !== null ? 1 : o.pipelining));
   };
-  assert(rec.warmupS === o.warmupS, "the recorder knows the run's warm-up");
-  const runS = o.warmupS + o.durationS;
   rec.start();
   const t0 = performance.now();
   bar?.start(Math.round(runS), 0, { rate: 0, accepted: 0, rejected: 0, errors: 0 });
