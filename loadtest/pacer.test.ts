@@ -1,6 +1,7 @@
 // The fixed-rate driver against a real HTTP server on a free port: items start on their
 // schedule, each item's requests go back to back with one fresh context, never more items in
-// flight than connections, a chain ends where a step is not built, and failures are counted.
+// flight than connections, a chain ends where a step is not built, and failures (refusals,
+// connections refused, timeouts) are counted.
 // Nothing here asserts a duration: only orders, counts and contexts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
@@ -22,6 +23,11 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => { body += c.toString(); });
     req.on('end', () => {
       seen.push({ path: req.url ?? '', body });
+      // Never answered: the driver's timeout ends the request.
+      if (req.url === '/hang') {
+        concurrent--;
+        return;
+      }
       // Held a little, so that items overlap and the connection bound is what limits them.
       setTimeout(() => {
         concurrent--;
@@ -35,6 +41,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
+
+/** A one-request chain: GET `path`, `onBuilt` told each time it is built. */
+function getChain(path: string, onBuilt: () => void): autocannon.Request[] {
+  return [{
+    method: 'GET',
+    setupRequest: (req: autocannon.Request) => {
+      onBuilt();
+      return { ...req, method: 'GET', path };
+    },
+  }] as unknown as autocannon.Request[];
+}
 
 describe('paced runs', () => {
   it('arrivals are evenly spaced at the rate; latency percentiles by rank', () => {
@@ -115,13 +132,7 @@ describe('paced runs', () => {
 
   it('counts answers outside 2xx, and requests that got none, ending their item', async () => {
     let built = 0;
-    const chain = [{
-      method: 'GET',
-      setupRequest: (req: autocannon.Request) => {
-        built++;
-        return { ...req, method: 'GET', path: '/refuse' };
-      },
-    }] as unknown as autocannon.Request[];
+    const chain = getChain('/refuse', () => { built++; });
     const refused = await runPaced({ url, connections: 2, itemRate: 1_000, timeoutS: 10 }, chain, { stopped: () => built >= 5, onError: () => {} });
     expect(refused.non2xx).toBe(5);
     // Nothing listens on the port of a closed server: each item fails to connect.
@@ -135,6 +146,17 @@ describe('paced runs', () => {
     expect(failed).toBe(4);
     expect(dead.errors).toBe(4);
     expect(dead.requests.total).toBe(0);
+  });
+
+  it('counts a request unanswered within the timeout as a timeout and an error, and ends its item', async () => {
+    let built = 0;
+    let failed = 0;
+    const chain = getChain('/hang', () => { built++; });
+    const hung = await runPaced({ url, connections: 2, itemRate: 1_000, timeoutS: 0.2 }, chain, { stopped: () => built >= 3, onError: () => { failed++; } });
+    expect(hung.timeouts).toBe(3);
+    expect(hung.errors).toBe(3);
+    expect(failed).toBe(3);
+    expect(hung.requests.total).toBe(0);
   });
 
   it('refuses a rate or connection count it cannot run', () => {
