@@ -153,13 +153,15 @@ export function runPaced(o: PacedOptions, chain: readonly autocannon.Request[], 
     const tick = (): void => {
       if (!hooks.stopped()) {
         const now = performance.now();
-        while (t0 + arrivalMs(started, o.itemRate, ramp) <= now && !hooks.stopped()) {
-          waiting.push(t0 + arrivalMs(started, o.itemRate, ramp));
+        // Each arrival time is computed once: the first one not yet due sets the next tick.
+        let due = t0 + arrivalMs(started, o.itemRate, ramp);
+        while (due <= now && !hooks.stopped()) {
+          waiting.push(due);
           started++;
+          due = t0 + arrivalMs(started, o.itemRate, ramp);
         }
         startNext();
-        const next = t0 + arrivalMs(started, o.itemRate, ramp) - performance.now();
-        timer = setTimeout(tick, Math.max(0, next));
+        timer = setTimeout(tick, Math.max(0, due - performance.now()));
       } else {
         startNext();
         finishIfIdle();

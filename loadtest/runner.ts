@@ -103,8 +103,8 @@ export class Recorder {
     return (performance.now() - this.t0) / 1000;
   }
 
-  private bucket(): { accepted: number; rejected: number; errors: number; samples: Samples } {
-    const s = Math.floor(this.elapsedS());
+  /** The figures of second `s` of the run (now's, by default). */
+  private bucket(s = Math.floor(this.elapsedS())): { accepted: number; rejected: number; errors: number; samples: Samples } {
     let b = this.seconds.get(s);
     if (b === undefined) {
       b = { accepted: 0, rejected: 0, errors: 0, samples: new Samples() };
@@ -115,13 +115,14 @@ export class Recorder {
 
   /** An answered request: `accepted` and `rejected` transactions, answered after latencyMs. */
   record(accepted: number, rejected: number, latencyMs: number): void {
-    const b = this.bucket();
+    const elapsedS = this.elapsedS();
+    const b = this.bucket(Math.floor(elapsedS));
     b.accepted += accepted;
     b.rejected += rejected;
     this.accepted += accepted;
     this.rejected += rejected;
     b.samples.add(latencyMs, accepted + rejected);
-    if (this.elapsedS() >= this.warmupS) this.all.add(latencyMs, accepted + rejected);
+    if (elapsedS >= this.warmupS) this.all.add(latencyMs, accepted + rejected);
   }
 
   code(code: string, n = 1): void {
