@@ -3,7 +3,7 @@
 // the payee's terms, the reservation of its inputs and usage in one LMDB write transaction,
 // the bank's co-signature, the submission to central and the answer once the outcome is on
 // disk; repeats by idempotency key or transaction; expiry of unsigned payments.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { assert, fail } from '../protocol/errors.js';
 import { type Lock, encodeLock } from '../protocol/lock.js';
 import { nativeVerifier } from '../protocol/sig.js';
@@ -51,8 +51,36 @@ export interface PaymentContext {
   paymentEnded(paymentId: string): void;
 }
 
+/**
+ * Payment ids in the order they are made: 'pay-' and 16 hex digits, the first 12 the
+ * milliseconds since 1970 and the last 4 a count within them. LMDB keeps keys sorted, so the
+ * payments one write transaction records land side by side in the table's last pages
+ * instead of one random page each: a commit, and its flush, writes fewer pages. The id names
+ * nothing secret (a payment is read only by its account).
+ */
+export class PaymentIds {
+  private last = 0n;
+
+  constructor(private readonly clock: () => number) {}
+
+  /** Inside a transaction: an id no payment in `store` has (a clock set back cannot repeat one). */
+  next(store: BankStore): string {
+    const now = BigInt(Math.max(0, Math.floor(this.clock()))) << 16n;
+    for (;;) {
+      this.last = now > this.last ? now : this.last + 1n;
+      assert(this.last < 1n << 64n, 'a payment id fits 16 hex digits');
+      const id = `pay-${this.last.toString(16).padStart(16, '0')}`;
+      if (store.payments.get(id) === undefined) return id;
+    }
+  }
+}
+
 export class PaymentPipeline {
-  constructor(private readonly c: PaymentContext) {}
+  private readonly ids: PaymentIds;
+
+  constructor(private readonly c: PaymentContext) {
+    this.ids = new PaymentIds(() => c.clock());
+  }
 
   /** Inside a transaction: the paying account, which must be active, and its usage of today and this year. */
   private payerNow(accountId: string): { a: AccountRec; now: number; day: string; year: string; usage: Usage } {
@@ -120,7 +148,7 @@ export class PaymentPipeline {
       if (changeFen > 0n) outputs.push({ value: changeFen, lock: req.source?.changeLock ?? this.c.customerLock(walletKey) });
       const tx = makeTx({ network: this.c.network, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs });
       const txid = txId(tx).toString('hex');
-      const id = `pay-${randomBytes(8).toString('hex')}`;
+      const id = this.ids.next(this.c.store);
       const rec: PaymentRec = {
         id, account: accountId, idempotencyKey: req.idempotencyKey, requestDigest: digest, payee: payeeRec,
         amountFen: req.amountFen.toString(), walletFen: quote.walletFen.toString(), excessFen: quote.excessFen.toString(),
@@ -211,7 +239,7 @@ export class PaymentPipeline {
         const change = tx.outputs[k];
         if ((changeFen === 0n) !== (change === undefined)) fail('CBDC_ERR_UNBALANCED', changeFen === 0n ? 'the inputs are exactly the amount: no change output' : `the inputs exceed the amount by ${changeFen} fen: that change goes back to the wallet`);
         if (change !== undefined && (change.value !== changeFen || change.lockBytes.toString('hex') !== a.lockHex)) fail('CBDC_ERR_UNBALANCED', "the change must be the inputs less the amount, to the wallet's own lock");
-        const id = `pay-${randomBytes(8).toString('hex')}`;
+        const id = this.ids.next(this.c.store);
         const p: PaymentRec = {
           id, account: accountId, idempotencyKey: req.idempotencyKey, requestDigest: digest,
           payee: { bank: terms.bank, account: terms.account, alias: req.payee.alias ?? null, kind: 'customer' },
