@@ -398,7 +398,7 @@ export async function buildBankApi(o: BankApiOptions): Promise<FastifyInstance> 
     const coins: { pos: string; id: string; value: string; reserved: boolean }[] = [];
     for (const { key } of bank.store.coinsByOwner.getRange({ start: [a.id, ''], end: [a.id, '~'], limit: COINS_LISTED_MAX })) {
       const c = bank.store.coins.get(key[1]);
-      if (c !== undefined) coins.push({ pos: c.pos, id: c.id, value: c.value, reserved: bank.store.reserved.get(posKey(c.pos)) !== undefined });
+      if (c !== undefined) coins.push({ pos: c.pos, id: c.id, value: c.value, reserved: bank.store.reserved.holder(posKey(c.pos)) !== undefined });
     }
     return { coins, lock: bank.lockJsonOf(a) };
   });

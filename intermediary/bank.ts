@@ -23,6 +23,7 @@ import { BankKeys, type LockDerivation } from './bank_keys.js';
 import { IncomingHolds } from './incoming.js';
 import { PaymentPipeline } from './payments.js';
 import { type PendingTx, isUncertain } from './pending_tx.js';
+import { committedPending } from './in_flight.js';
 import { selectCoins, unreservedCoins } from './coins.js';
 import { PayeeLookup } from './payee_lookup.js';
 import { type CreditingContext, type SettledOutput, applyTx, holdingsFen } from './crediting.js';
@@ -231,9 +232,7 @@ export class Bank extends EventEmitter<BankEvents> {
     await this.store.root.transaction(() => {
       if (this.store.locks.get(this.holdingsLockHex) === undefined) this.store.locks.putSync(this.holdingsLockHex, BANK_OWNER);
     });
-    for (const { key, value } of this.store.payments.getRange({})) {
-      if (value.status === 'awaiting_signature') this.payments.awaitingSignature.set(key, { expiresAtMs: value.expiresAtMs, tx: null });
-    }
+    for (const { id, expiresAtMs } of this.store.awaitingAtOpen) this.payments.awaitingSignature.set(id, { expiresAtMs, tx: null });
     this.link.follow(
       () => BigInt((this.store.meta.get('cursor') as string | undefined) ?? '0'),
       (b) => this.onCentralBatch(b),
@@ -382,11 +381,11 @@ export class Bank extends EventEmitter<BankEvents> {
       if (sumFen > amountFen) outputs.push({ value: sumFen - amountFen, lock: this.holdingsLock });
       const tx = this.signByBank(makeTx({ network: this.network, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs }));
       const txid = txId(tx).toString('hex');
-      for (const c of coins) this.store.reserved.putSync(posKey(c.pos), `exchange:${txid}`);
+      for (const c of coins) this.store.reserved.reserve(posKey(c.pos), `exchange:${txid}`);
       // Whichever applies it first (the answer below or central's event stream) files it as an exchange.
       this.store.meta.putSync(`exchange-tx/${txid}`, id);
       this.store.meta.putSync(keyName, { amountFen: amountFen.toString(), txid });
-      this.store.meta.putSync(`pending-tx/${txid}`, { kind: 'exchange', account: id, amountFen: amountFen.toString(), tx: txToJson(tx), coins: coins.map((c) => c.pos) } satisfies PendingTx);
+      this.store.pending.add(txid, { kind: 'exchange', account: id, amountFen: amountFen.toString(), tx: txToJson(tx), coins: coins.map((c) => c.pos) });
       // In transit the money was never in the deposit: nothing to debit (a refusal later credits it there).
       if (x.transit !== true) this.store.accounts.putSync(id, { ...a, depositFen: (fen(a.depositFen) - amountFen).toString() });
       x.within?.(txid);
@@ -422,7 +421,7 @@ export class Bank extends EventEmitter<BankEvents> {
       const a = this.account(id);
       return { status: 'settled', txid: e.txid, amount_fen: e.amountFen, balance_fen: a.balanceFen, deposit_fen: a.depositFen };
     }
-    if (this.store.meta.get(`pending-tx/${e.txid}`) !== undefined) {
+    if (committedPending(this.store, e.txid) !== undefined) {
       fail('CBDC_ERR_CENTRAL_UNAVAILABLE', 'the exchange is pending and settles (or is given back) once central answers');
     }
     fail(e.code ?? 'CBDC_ERR_CENTRAL_UNAVAILABLE', e.message ?? 'the exchange was not settled; the deposit was given back');
@@ -437,13 +436,13 @@ export class Bank extends EventEmitter<BankEvents> {
 
   /** Inside a transaction: a refused exchange gives the deposit back and releases the holdings. */
   private releaseExchange(txid: string): void {
-    const p = this.store.meta.get(`pending-tx/${txid}`) as PendingTx | undefined;
+    const p = this.store.pending.get(txid);
     if (p === undefined || p.kind !== 'exchange' || this.store.applied.get(txid) !== undefined) return;
     const a = this.account(p.account);
     this.store.accounts.putSync(a.id, { ...a, depositFen: (fen(a.depositFen) + fen(p.amountFen)).toString() });
-    for (const pos of p.coins) this.store.reserved.removeSync(posKey(pos));
+    for (const pos of p.coins) this.store.reserved.release(posKey(pos), `exchange:${txid}`);
     this.store.meta.removeSync(`exchange-tx/${txid}`);
-    this.store.meta.removeSync(`pending-tx/${txid}`);
+    this.store.pending.drop(txid);
   }
 
   private inFlight = new Set<string>();
@@ -465,10 +464,11 @@ export class Bank extends EventEmitter<BankEvents> {
    * never mistaken for a refusal.
    */
   async resubmitPending(): Promise<void> {
+    // From memory, each as last committed: one a write transaction has only just added is not sent before it is on file.
     const pending: [string, PendingTx][] = [];
-    for (const { key, value } of this.store.meta.getRange({ start: 'pending-tx/', end: 'pending-tx/~' })) {
-      const txid = (key as string).slice('pending-tx/'.length);
-      if (!this.inFlight.has(txid)) pending.push([txid, value as PendingTx]);
+    for (const [txid] of this.store.pending.entries()) {
+      const p = this.inFlight.has(txid) ? undefined : committedPending(this.store, txid);
+      if (p !== undefined) pending.push([txid, p]);
     }
     for (const [txid, p] of pending) {
       if (this.store.applied.get(txid) !== undefined) continue;
@@ -551,7 +551,7 @@ export class Bank extends EventEmitter<BankEvents> {
       const { coins, sumFen } = this.selectCoins(BANK_OWNER, amountFen);
       const outputs = sumFen > amountFen ? [{ value: sumFen - amountFen, lock: this.holdingsLock }] : [];
       const tx = this.signByBank(makeTx({ kind: 'redeem', network: this.network, intermediary: this.id, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs }));
-      for (const c of coins) this.store.reserved.putSync(posKey(c.pos), `redeem:${txId(tx).toString('hex')}`);
+      for (const c of coins) this.store.reserved.reserve(posKey(c.pos), `redeem:${txId(tx).toString('hex')}`);
       return { tx, coins };
     });
     try {
@@ -559,7 +559,7 @@ export class Bank extends EventEmitter<BankEvents> {
       await this.applySettled(prepared.tx, r, {});
       return r;
     } catch (e) {
-      await this.atomic(() => { for (const c of prepared.coins) this.store.reserved.removeSync(posKey(c.pos)); });
+      await this.atomic(() => { for (const c of prepared.coins) this.store.reserved.release(posKey(c.pos), `redeem:${txId(prepared.tx).toString('hex')}`); });
       throw e;
     }
   }
@@ -738,16 +738,16 @@ export class Bank extends EventEmitter<BankEvents> {
     });
     checkSpend(signed, inputs, this.clock(), (id) => (id === this.id ? this.publicKey : undefined));
     await this.atomic(() => {
-      if (this.store.meta.get(`pending-tx/${txid}`) !== undefined || this.store.applied.get(txid) !== undefined) fail('CBDC_ERR_CONTRACT_STATE', 'that transaction is already under way');
+      if (this.store.pending.get(txid) !== undefined || this.store.applied.get(txid) !== undefined) fail('CBDC_ERR_CONTRACT_STATE', 'that transaction is already under way');
       for (const i of o.tx.inputs) {
         const c = this.store.coins.get(posKey(i.pos));
         if (c === undefined || c.owner !== o.owner || c.id !== i.id.toString('hex')) fail('CBDC_ERR_CONTRACT_STATE', `input ${i.pos} is not a coin of ${o.owner}`);
-        if (this.store.reserved.get(posKey(i.pos)) !== undefined) fail('CBDC_ERR_CONTRACT_STATE', `input ${i.pos} is already being spent`);
+        if (this.store.reserved.holder(posKey(i.pos)) !== undefined) fail('CBDC_ERR_CONTRACT_STATE', `input ${i.pos} is already being spent`);
       }
       o.prepare?.();
-      for (const i of o.tx.inputs) this.store.reserved.putSync(posKey(i.pos), `contract:${txid}`);
+      for (const i of o.tx.inputs) this.store.reserved.reserve(posKey(i.pos), `contract:${txid}`);
       this.store.meta.putSync(`tx-label/${txid}`, o.label);
-      this.store.meta.putSync(`pending-tx/${txid}`, { kind: 'contract', account: o.owner, amountFen: '0', tx: txToJson(signed), coins: o.tx.inputs.map((i) => i.pos.toString()) } satisfies PendingTx);
+      this.store.pending.add(txid, { kind: 'contract', account: o.owner, amountFen: '0', tx: txToJson(signed), coins: o.tx.inputs.map((i) => i.pos.toString()) });
     });
     const r = await this.submitPending(txid, signed);
     if (r.status === 'settled') {
@@ -765,10 +765,10 @@ export class Bank extends EventEmitter<BankEvents> {
 
   /** Inside a transaction: a refused contract transaction frees its coins and tells its service. */
   private releaseContractTx(txid: string, code: ErrorCode, message: string): void {
-    const p = this.store.meta.get(`pending-tx/${txid}`) as PendingTx | undefined;
+    const p = this.store.pending.get(txid);
     if (p === undefined || p.kind !== 'contract' || this.store.applied.get(txid) !== undefined) return;
-    for (const pos of p.coins) if (this.store.reserved.get(posKey(pos)) === `contract:${txid}`) this.store.reserved.removeSync(posKey(pos));
-    this.store.meta.removeSync(`pending-tx/${txid}`);
+    for (const pos of p.coins) this.store.reserved.release(posKey(pos), `contract:${txid}`);
+    this.store.pending.drop(txid);
     this.store.meta.removeSync(`tx-label/${txid}`);
     this.contractHooks?.refused(txid, code, message);
   }

@@ -8,7 +8,7 @@ import { type BankStore, type CoinRec, fen } from './store.js';
 /** `owner`'s unreserved coins, oldest first, read one at a time as the caller takes them. */
 function* unreservedOf(store: BankStore, owner: string): Generator<CoinRec> {
   for (const { key } of store.coinsByOwner.getRange({ start: [owner, ''], end: [owner, '~'] })) {
-    if (store.reserved.get(key[1]) !== undefined) continue;
+    if (store.reserved.holder(key[1]) !== undefined) continue;
     const c = store.coins.get(key[1]);
     if (c !== undefined) yield c;
   }

@@ -58,7 +58,7 @@ export function applyTx(ctx: CreditingContext, txid: string, spent: string[], ou
   const owners = outputs.map((o, i) => store.locks.get(o.lockHex) ?? recognisePaymentLock(ctx, o.lockHex, spent[0], i));
   if (!ownSpent.some((x) => x.c !== undefined) && !owners.some((owner) => owner !== undefined)) return;
   store.applied.putSync(txid, 1);
-  store.meta.removeSync(`pending-tx/${txid}`);
+  store.pending.drop(txid);
   const paymentId = store.byTxid.get(txid) ?? null;
   const payment = paymentId === null ? undefined : store.payments.get(paymentId);
   // A contract's label and an exchange's account belong to transactions this bank submitted
@@ -84,7 +84,7 @@ export function applyTx(ctx: CreditingContext, txid: string, spent: string[], ou
     if (c === undefined) continue;
     store.coins.removeSync(pk);
     store.coinsByOwner.removeSync([c.owner, pk]);
-    store.reserved.removeSync(pk);
+    store.reserved.release(pk);
     touch(c.owner, -BigInt(c.value));
   }
   const sweptTo = new Map<string, bigint>();

@@ -16,7 +16,8 @@ import { type Tier, type TierLimits, checkPayerLimits } from './tiers.js';
 import { type Usage, addUsage, usageAt, writeUsage } from './usage.js';
 import { dayKey, yearKey } from '../platform/clock.js';
 import { faultPoint } from '../platform/fault_point.js';
-import { type PendingTx, isUncertain } from './pending_tx.js';
+import { isUncertain } from './pending_tx.js';
+import { committedPending, paymentPending } from './in_flight.js';
 import { fileReceiveLock } from './crediting.js';
 import { type AccountRec, type BankStore, type CoinRec, type PaymentRec, fen, posKey } from './store.js';
 import type { CentralResult } from './central_link.js';
@@ -159,7 +160,7 @@ export class PaymentPipeline {
         ...(req.source !== undefined ? { source: req.source.owner } : {}),
         ...(req.receiptDraft !== undefined ? { receiptDraft: req.receiptDraft } : {}),
       };
-      for (const c of coins) this.c.store.reserved.putSync(posKey(c.pos), id);
+      for (const c of coins) this.c.store.reserved.reserveForPayment(posKey(c.pos), id);
       if (limitsNow) writeUsage(this.c.store, accountId, day, year, usage.dayFen + req.amountFen, usage.yearFen + req.amountFen);
       this.c.store.payments.putSync(id, rec);
       this.c.store.idem.putSync([accountId, req.idempotencyKey], id);
@@ -231,7 +232,7 @@ export class PaymentPipeline {
           const pk = posKey(input.pos);
           const c = this.c.store.coins.get(pk);
           if (c === undefined || c.owner !== accountId || c.id !== input.id.toString('hex')) fail('CBDC_ERR_UNKNOWN_INPUT', `input ${input.pos} is not an unspent output of this wallet`);
-          if (this.c.store.reserved.get(pk) !== undefined) fail('CBDC_ERR_DOUBLE_SPEND', `input ${input.pos} is being spent by another payment`);
+          if (this.c.store.reserved.holder(pk) !== undefined) fail('CBDC_ERR_DOUBLE_SPEND', `input ${input.pos} is being spent by another payment`);
           sumFen += fen(c.value);
         }
         const changeFen = sumFen - amountFen;
@@ -249,12 +250,12 @@ export class PaymentPipeline {
           dayKey: day, yearKey: year, result: null,
           ...(req.receiptDraft !== undefined ? { receiptDraft: req.receiptDraft } : {}),
         };
-        for (const input of tx.inputs) this.c.store.reserved.putSync(posKey(input.pos), id);
+        for (const input of tx.inputs) this.c.store.reserved.reserveForPayment(posKey(input.pos), id);
         writeUsage(this.c.store, accountId, day, year, usage.dayFen + amountFen, usage.yearFen + amountFen);
         this.c.store.payments.putSync(id, p);
         this.c.store.idem.putSync([accountId, req.idempotencyKey], id);
         this.c.store.byTxid.putSync(txid, id);
-        this.c.store.meta.putSync(`pending-tx/${txid}`, { kind: 'payment', account: accountId, amountFen: p.amountFen, coins: p.inputs, paymentId: id } satisfies PendingTx);
+        this.c.store.pending.add(txid, paymentPending(p));
         // A payee here: its output's lock is filed now, from the key just derived to check it,
         // so crediting need not derive it again (a point operation) to recognise it. Were the
         // payment refused, the lock names an output that never comes: nothing pays it.
@@ -363,9 +364,10 @@ export class PaymentPipeline {
       }
       const acc = this.c.account(accountId);
       checkActive(acc);
-      this.c.store.payments.putSync(paymentId, { ...cur, status: 'submitted', tx: txToJson(signed) });
+      const submitted: PaymentRec = { ...cur, status: 'submitted', tx: txToJson(signed) };
+      this.c.store.payments.putSync(paymentId, submitted);
       // The signed transaction is in the payment record just written: the pending entry names it.
-      this.c.store.meta.putSync(`pending-tx/${cur.txid}`, { kind: 'payment', account: accountId, amountFen: cur.amountFen, coins: cur.inputs, paymentId } satisfies PendingTx);
+      this.c.store.pending.add(cur.txid, paymentPending(submitted));
       return true;
     });
     if (signedFirst === 'expired') {
@@ -408,7 +410,7 @@ export class PaymentPipeline {
   async waitForApplied(txid: string, maxMs: number): Promise<boolean> {
     for (let waited = 0; waited < maxMs; waited += 50) {
       if (this.c.store.applied.get(txid) !== undefined) return true;
-      if (this.c.store.meta.get(`pending-tx/${txid}`) === undefined) return false;
+      if (committedPending(this.c.store, txid) === undefined) return false;
       await new Promise((r) => setTimeout(r, 50));
     }
     return this.c.store.applied.get(txid) !== undefined;
@@ -449,7 +451,8 @@ export class PaymentPipeline {
   releasePayment(paymentId: string, status: 'rejected' | 'expired', result: Record<string, unknown>): void {
     const p = this.c.store.payments.get(paymentId)!;
     if (p.status !== 'awaiting_signature' && p.status !== 'submitted') return;
-    for (const pos of p.inputs) if (this.c.store.reserved.get(posKey(pos)) === paymentId) this.c.store.reserved.removeSync(posKey(pos));
+    for (const pos of p.inputs) this.c.store.reserved.release(posKey(pos), paymentId);
+    if (p.status === 'submitted') this.c.store.pending.drop(p.txid);
     if (p.usageLater !== true) addUsage(this.c.store, p.account, p.dayKey, p.yearKey, -fen(p.amountFen));
     this.c.store.payments.putSync(paymentId, { ...p, status, result });
     this.c.paymentEnded(paymentId);

@@ -1,5 +1,6 @@
-// A transaction the bank sent to central whose outcome it has not yet learned (meta
-// "pending-tx/<txid>"): sent again until central answers (Bank.resubmitPending).
+// A transaction the bank sent to central whose outcome it has not yet learned: sent again
+// until central answers (Bank.resubmitPending). Held in memory (intermediary/in_flight.ts);
+// a payment's is its record, the others' are written under meta "pending-tx/<txid>".
 import type { TxJson } from '../protocol/tx.js';
 import type { CentralResult } from './central_link.js';
 

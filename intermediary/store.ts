@@ -2,6 +2,8 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Evidence, Tier } from './tiers.js';
 import type { TxJson } from '../protocol/tx.js';
+import type { PendingTx } from './pending_tx.js';
+import { PENDING_PREFIX, PendingTxs, ReservedCoins } from './in_flight.js';
 
 export type AccountStatus = 'active' | 'frozen' | 'closed';
 
@@ -123,7 +125,12 @@ export class BankStore {
   readonly locks: Database<string, string>;
   readonly coins: Database<CoinRec, string>;
   readonly coinsByOwner: Database<string, [string, string]>;
-  readonly reserved: Database<string, string>;
+  /** Coins being spent, in memory; only those without a payment record are written (intermediary/in_flight.ts). */
+  readonly reserved: ReservedCoins;
+  /** Transactions awaiting central's answer, in memory; likewise (intermediary/in_flight.ts). */
+  readonly pending: PendingTxs;
+  /** The payments awaiting their wallet's signature when the store was opened, and when each lapses. */
+  readonly awaitingAtOpen: { id: string; expiresAtMs: number }[] = [];
   readonly payments: Database<PaymentRec, string>;
   readonly idem: Database<string, [string, string]>;
   readonly byTxid: Database<string, string>;
@@ -156,7 +163,7 @@ export class BankStore {
     this.locks = db('locks');
     this.coins = db('coins');
     this.coinsByOwner = db('coins-by-owner');
-    this.reserved = db('reserved');
+    const reservedRows = db<string, string>('reserved');
     this.payments = db('payments');
     this.idem = db('idempotency');
     this.byTxid = db('by-txid');
@@ -168,6 +175,34 @@ export class BankStore {
     this.visitorPassports = db('visitor-passports');
     this.visitorFx = db('visitor-fx');
     this.visitorFxByAccount = db('visitor-fx-by-account');
+    this.reserved = new ReservedCoins(reservedRows);
+    this.pending = new PendingTxs(this.meta);
+    this.loadInFlight(reservedRows);
+  }
+
+  /**
+   * Rebuilds what is being spent: the written reservations and pending entries, and what each
+   * payment still under way holds (its record says it). Rows an earlier version wrote for
+   * payments are removed once, their records now standing for them.
+   */
+  private loadInFlight(reservedRows: Database<string, string>): void {
+    const stale: string[] = [];
+    const stalePending: string[] = [];
+    for (const { key, value } of reservedRows.getRange({})) if (!this.reserved.loadWritten(key, value)) stale.push(key);
+    for (const { key, value } of this.meta.getRange({ start: PENDING_PREFIX, end: `${PENDING_PREFIX}~` })) {
+      if (!this.pending.loadWritten(key.slice(PENDING_PREFIX.length), value as PendingTx)) stalePending.push(key);
+    }
+    for (const { value: p } of this.payments.getRange({})) {
+      if (p.status !== 'awaiting_signature' && p.status !== 'submitted') continue;
+      for (const pos of p.inputs) this.reserved.reserveForPayment(posKey(pos), p.id);
+      this.pending.loadPayment(p);
+      if (p.status === 'awaiting_signature') this.awaitingAtOpen.push({ id: p.id, expiresAtMs: p.expiresAtMs });
+    }
+    if (stale.length + stalePending.length === 0) return;
+    this.root.transactionSync(() => {
+      for (const k of stale) reservedRows.removeSync(k);
+      for (const k of stalePending) this.meta.removeSync(k);
+    });
   }
 
   async flushed(): Promise<void> {

@@ -393,7 +393,7 @@ export class OfflineService {
       const pk = kind === 'loss_cover' ? this.bank.publicKey : this.cfg.reserveKey.publicKey;
       const tx: Tx = { ...unsigned, sigs: [{ key: pk, sig: signHashNative(sk, id) }] };
       const txid = id.toString('hex');
-      for (const c of coins) this.bank.store.reserved.putSync(posKey(c.pos), `offline:${txid}`);
+      for (const c of coins) this.bank.store.reserved.reserve(posKey(c.pos), `offline:${txid}`);
       for (const p of payouts) {
         const cur = this.store.payout(p.id)!;
         assert(cur.status === 'queued', 'a payout is built once at a time');
@@ -416,7 +416,7 @@ export class OfflineService {
     // Refused for good: release the inputs and queue the payouts again.
     await this.atomic(() => {
       if (this.bank.store.applied.get(txid) !== undefined) return;
-      for (const i of tx.inputs) if (this.bank.store.reserved.get(posKey(i.pos)) === `offline:${txid}`) this.bank.store.reserved.removeSync(posKey(i.pos));
+      for (const i of tx.inputs) this.bank.store.reserved.release(posKey(i.pos), `offline:${txid}`);
       for (const id of this.store.meta<string[]>(`payout-tx/${txid}`) ?? []) {
         const p = this.store.payout(id)!;
         if (p.status === 'submitted' && p.txid === txid) this.store.putPayout({ ...p, status: 'queued', txid: null });

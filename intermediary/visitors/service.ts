@@ -14,6 +14,7 @@ import { CbdcError, isCbdcError } from '../../protocol/errors.js';
 import { AMOUNT_FEN_MAX } from '../../protocol/amount.js';
 import type { Bank } from '../bank.js';
 import type { AccountRec } from '../store.js';
+import { committedPending } from '../in_flight.js';
 import { type Evidence, VISITOR_TIER, checkEvidence } from '../tiers.js';
 import {
   type Card, type FxTable, DECLINING_TEST_CARDS, DEFAULT_FEE_BPS, DEFAULT_FX_TABLE, SimulatedAcquirer, cardHash, checkCard, checkFxConfig, convertIn, convertOut,
@@ -113,7 +114,7 @@ export class VisitorService {
   /** A top-up's state now: settled once its transaction is applied here. */
   private topUpStatus(line: FxLine): TopUpAnswer['status'] {
     if (line.txid !== null && this.bank.store.applied.get(line.txid) !== undefined) return 'settled';
-    if (line.txid !== null && this.bank.store.meta.get(`pending-tx/${line.txid}`) !== undefined) return 'pending';
+    if (line.txid !== null && committedPending(this.bank.store, line.txid) !== undefined) return 'pending';
     return 'refused';
   }
 
