@@ -4,9 +4,9 @@
 // its inputs are reserved; submitted: reserved and pending), so they are rebuilt from the
 // payment records when the store opens, and a payment's write transactions touch two tables
 // fewer (six writes: each input's reservation put and removed, the pending entry put and
-// removed under its random txid). The rarer holders (an exchange, a
-// redemption, a contract's spend, an offline payout) have no record of their own that says it,
-// so theirs are written through to the `reserved` table and meta "pending-tx/", as before.
+// removed under its random txid). The rarer holders (an exchange, a redemption, a contract's
+// spend, an offline payout) have no record of their own that says it, so theirs are written
+// through to the `reserved` table and meta "pending-tx/", as before.
 //
 // Every change is made inside the caller's LMDB write transaction, as its writes are: lmdb-js
 // commits a callback's writes whether or not it throws afterwards, and the bank's callbacks
