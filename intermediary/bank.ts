@@ -551,15 +551,16 @@ export class Bank extends EventEmitter<BankEvents> {
       const { coins, sumFen } = this.selectCoins(BANK_OWNER, amountFen);
       const outputs = sumFen > amountFen ? [{ value: sumFen - amountFen, lock: this.holdingsLock }] : [];
       const tx = this.signByBank(makeTx({ kind: 'redeem', network: this.network, intermediary: this.id, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs }));
-      for (const c of coins) this.store.reserved.reserve(posKey(c.pos), `redeem:${txId(tx).toString('hex')}`);
-      return { tx, coins };
+      const holder = `redeem:${txId(tx).toString('hex')}`;
+      for (const c of coins) this.store.reserved.reserve(posKey(c.pos), holder);
+      return { tx, coins, holder };
     });
     try {
       const r = await this.link.call<{ status: 'settled'; txid: string; outputs: { pos: string; id: string }[] }>('POST', '/v1/redemptions', txToJson(prepared.tx));
       await this.applySettled(prepared.tx, r, {});
       return r;
     } catch (e) {
-      await this.atomic(() => { for (const c of prepared.coins) this.store.reserved.release(posKey(c.pos), `redeem:${txId(prepared.tx).toString('hex')}`); });
+      await this.atomic(() => { for (const c of prepared.coins) this.store.reserved.release(posKey(c.pos), prepared.holder); });
       throw e;
     }
   }
