@@ -4,7 +4,7 @@
 // payments per second that allows at the most, with the e2e targets as the payments/s they
 // ask for at that floor. --json prints one JSON object.
 import { Command } from 'commander';
-import { measureFloor } from './floor.js';
+import { FLOOR_CONNECTIONS_DEFAULT, measureFloor } from './floor.js';
 import { TARGETS } from './targets.js';
 import { positiveInt, share } from '../platform/cli_args.js';
 
@@ -12,7 +12,7 @@ const o = new Command('bench:floor')
   .description("The CPU one payment must spend on this machine in full mode (signatures and one HTTP request), and the payments per second that allows.")
   .option('--signatures <n>', 'signatures made and checked to time them (in 5 rounds; the least cost of a round counts)', positiveInt, 20_000)
   .option('--duration <s>', "seconds of autocannon against fastify's empty route", positiveInt, 10)
-  .option('--connections <n>', 'autocannon connections', positiveInt, 64)
+  .option('--connections <n>', 'autocannon connections', positiveInt, FLOOR_CONNECTIONS_DEFAULT)
   .option('--cross-bank <share>', 'share of payments across banks, for the protocol as built (a quote each)', share, 0.5)
   .option('--json', 'print exactly one JSON object on stdout', false)
   .showHelpAfterError()

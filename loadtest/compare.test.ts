@@ -64,7 +64,7 @@ describe('bench:compare', () => {
     expect(out.targets.e2e_met).toBeNull();
     expect(out.targets.e2e_attested_met).toBeNull();
     expect(out.conservation_ok).toBe(true);
-    expect(out.settings).toMatchObject({ e2e_rate: 20, e2e_warmup_s: 1, central_batch_encoding: 'wire', duration_s: 2, floor_signatures: 500 });
+    expect(out.settings).toMatchObject({ e2e_rate: 20, e2e_warmup_s: 1, central_batch_encoding: 'wire', duration_s: 2, floor_signatures: 500, e2e_connections: 4, floor_connections: 64 });
     // The same object is in the report directory, beside each run's own JSON and HTML reports.
     const files = readdirSync(dir);
     const summary = files.find((f) => f.startsWith('compare-') && f.endsWith('.json'))!;

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { REPO_ROOT } from './processes.js';
-import { measureFloor } from './floor.js';
+import { FLOOR_CONNECTIONS_DEFAULT, measureFloor } from './floor.js';
 import { OPENCBDC, TARGETS } from './targets.js';
 import { nonNegativeInt, positiveInt } from '../platform/cli_args.js';
 import { runLoadTest } from './load_test.js';
@@ -40,6 +40,7 @@ interface Options {
   e2eRate: number | undefined;
   e2eWarmup: number;
   floorSignatures: number;
+  floorConnections: number;
   seed: string;
   json: boolean;
   reportDir: string;
@@ -111,7 +112,8 @@ async function main(): Promise<void> {
     .option('--duration <s>', 'seconds of each HTTP run', positiveInt, 20)
     .option('--batch <n>', 'transactions per request in the central runs', positiveInt, 1000)
     .option('--connections <n>', 'connections of the central runs', positiveInt, 4)
-    .option('--e2e-connections <n>', 'connections of the e2e run and of the fastify ceiling', positiveInt, d.connections)
+    .option('--e2e-connections <n>', 'connections of the e2e runs', positiveInt, d.connections)
+    .option('--floor-connections <n>', "connections of fastify's empty route, for the floor of a payment (its best here: more make each request dearer)", positiveInt, FLOOR_CONNECTIONS_DEFAULT)
     .option('--wallets <n>', 'wallets of the e2e run', positiveInt, d.wallets)
     .option('--ledger-outputs <n>', 'unspent outputs the in-process ledger holds', positiveInt, 200_000)
     .option('--ledger-transfers <n>', 'transfers per in-process ledger phase', positiveInt, 50_000)
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
     ...d, target: 'e2e', durationS: o.duration, warmupS: o.e2eWarmup, connections: o.e2eConnections, wallets: o.wallets, invalid: 0, seed: o.seed, rate: pacedRate,
   }, o, `e2e, full, ${pacedRate} payments/s`);
   const floor = skip.has('fastify') ? null : (log('fastify empty route and the signature costs...'), await measureFloor({
-    signatures: o.floorSignatures, durationS: o.duration, connections: o.e2eConnections, crossBankShare: d.crossBank,
+    signatures: o.floorSignatures, durationS: o.duration, connections: o.floorConnections, crossBankShare: d.crossBank,
   }));
   const fastify = floor?.empty_route ?? null;
   if (floor) log(`fastify empty route: ${floor.empty_route.req_per_s} req/s, p99 ${floor.empty_route.p99_ms} ms; floor of a payment ${floor.min_cpu_us} us (${floor.min_payments_per_s} payments/s)`);
@@ -220,7 +222,7 @@ async function main(): Promise<void> {
     opencbdc: OPENCBDC,
     conservation_ok: [centralFull, centralAttested, e2e, e2eAttested, e2ePaced].every((r) => r === null || r.conservation_ok),
     runs: { central_http_full: centralFull, central_http_attested: centralAttested, e2e, e2e_attested: e2eAttested, e2e_paced: e2ePaced, fastify_empty: fastify, floor, ledger },
-    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, e2e_rate: o.e2eRate ?? null, e2e_warmup_s: o.e2eWarmup, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, floor_signatures: o.floorSignatures, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
+    settings: { central_transactions: o.centralTransactions, e2e_transactions: o.e2eTransactions, e2e_rate: o.e2eRate ?? null, e2e_warmup_s: o.e2eWarmup, duration_s: o.duration, batch: o.batch, connections: o.connections, e2e_connections: o.e2eConnections, floor_connections: o.floorConnections, wallets: o.wallets, ledger_outputs: o.ledgerOutputs, ledger_transfers: o.ledgerTransfers, floor_signatures: o.floorSignatures, seed: o.seed, inputs: 2, outputs: 2, central_batch_encoding: d.encoding },
     machine: { load_avg_1m_start: round(loadStart, 2), load_avg_1m_end: round(loadavg()[0]!, 2) },
     total_s: round((performance.now() - t0) / 1000, 1),
   };

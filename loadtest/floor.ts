@@ -70,6 +70,13 @@ export function protocolOps(crossBankShare: number): PaymentOps {
   };
 }
 
+/**
+ * Connections of the empty route's run by default: its best here. Over 256 each request cost
+ * 43.5-51.8 us of CPU against 40.6-41.2 over 64 (`node dist/loadtest/bench_floor.js --connections N`),
+ * and the floor takes the cheapest request.
+ */
+export const FLOOR_CONNECTIONS_DEFAULT = 64;
+
 /** CPU time of one operation on this machine, in microseconds. */
 export interface OpCosts {
   sign_us: number;

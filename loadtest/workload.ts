@@ -140,10 +140,19 @@ export class KnobError extends Error {
   }
 }
 
+/**
+ * Connections (items in flight) by default. An e2e run over 64 reached less than the system
+ * can settle: each connection carries one payment at a time, so 64 over a ~65 ms round trip
+ * cap it near 1,000 payments/s, and batches to central stay small. Over 256 the same build
+ * settled 1,155-1,309 payments/s against 905-952 over 64, at 1.60-1.92 ms of CPU per payment
+ * against 2.23-2.26 (BENCHMARKS.md, "Enough connections to reach capacity").
+ */
+export const CONNECTIONS_DEFAULT = 256;
+
 export function defaultKnobs(): Knobs {
   return {
     target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
-    rate: null, durationS: 30, warmupS: 0, connections: 64, pipelining: 1, batch: 1, verification: 'full', encoding: 'wire', crossBank: 0.5,
+    rate: null, durationS: 30, warmupS: 0, connections: CONNECTIONS_DEFAULT, pipelining: 1, batch: 1, verification: 'full', encoding: 'wire', crossBank: 0.5,
     mix: { key: 1, multi: 0, policy: 0, contract: 0, offline: 0 }, contractKinds: { hashlock: 0.5, escrow: 0.5, prepaid: 0 }, transactions: null, seed: 'cbdc-loadtest',
     bankBatchIntervalMs: null,
   };
