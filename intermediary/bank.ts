@@ -1,8 +1,8 @@
-// The bank: the second tier of distribution (deposits <-> CBDC, holdings topped up from
-// central issuance and surplus redeemed), receiving (quotes, receive terms), the submission of
-// its transactions to central and their resubmission while the outcome is unknown, and the
-// contract services' spending. The Bank class is the one door to the rest, each a file of its
-// own: accounts and the teller (accounts.ts), the payment pipeline (payments.ts), finding a
+// The bank: receiving (quotes, receive terms), the submission of its transactions to central
+// and their resubmission while the outcome is unknown, and the contract services' spending.
+// The Bank class is the one door to the rest, each a file of its own: accounts and the teller
+// (accounts.ts), the payment pipeline (payments.ts), the holdings, the second tier of
+// distribution (holdings.ts: deposits exchanged to wallets, issuance, redemption), finding a
 // payee at another bank (payee_lookup.ts), money on its way in held against caps
 // (incoming.ts), crediting settled transactions from central (crediting.ts), coin picking
 // (coins.ts), the bank's keys and signatures (bank_keys.ts), limit usage (usage.ts),
@@ -18,15 +18,16 @@ import { type Lock, decodeLockTrusted, encodeLock, lockToJson, parseLock } from 
 import { type MerchantCertificate, signMerchantCert } from '../protocol/merchant_cert.js';
 import { checkSpend } from '../protocol/spend.js';
 import { type Tx, parseTx, txId, txToJson } from '../protocol/tx.js';
-import { keyLock, makeTx, multiLock } from '../protocol/tx_builder.js';
+import { keyLock, multiLock } from '../protocol/tx_builder.js';
 import { BankKeys, type LockDerivation } from './bank_keys.js';
 import { IncomingHolds } from './incoming.js';
 import { PaymentPipeline } from './payments.js';
+import { type ExchangeExtra, Holdings } from './holdings.js';
 import { type PendingTx, isUncertain } from './pending_tx.js';
 import { committedPending } from './in_flight.js';
 import { selectCoins, unreservedCoins } from './coins.js';
 import { PayeeLookup } from './payee_lookup.js';
-import { type CreditingContext, type SettledOutput, applyTx, holdingsFen } from './crediting.js';
+import { type CreditingContext, type SettledOutput, applyTx } from './crediting.js';
 import { RECEIVE_TERMS_TTL_MS, type ReceiveTerms } from './payee_terms.js';
 import { type Clock, dayKey, yearKey } from '../platform/clock.js';
 import {
@@ -43,6 +44,7 @@ import { amlReports } from './aml.js';
 import { type BankTotals, type HistoryFilter, type Reconciliation, type Statement, bankTotals, historyOf, reconcileWithCentral, statementOf } from './statements.js';
 
 export { BANK_OWNER, OFFLINE_RESERVE_OWNER };
+export type { ExchangeExtra };
 
 export interface BankConfig {
   id: string;
@@ -121,18 +123,6 @@ export interface ContractHooks {
   refused(txid: string, code: ErrorCode, message: string): void;
 }
 
-/**
- * An exchange to the wallet paid for other than from the deposit (a visitor's card top-up):
- * `transit`, the money arrives in the deposit and leaves it in the same transaction, so the
- * deposit is neither checked nor debited (a refusal after submission credits it there, where
- * the visitor's money then is); `within` runs in the exchange's LMDB transaction after its
- * checks (it only writes, never throws).
- */
-export interface ExchangeExtra {
-  transit?: true;
-  within?: (txid: string) => void;
-}
-
 /** What the receipt service does at the bank's payment steps. */
 export interface ReceiptHooks {
   /** Before a payment carrying a receipt draft is made (throws a coded refusal; changes nothing). */
@@ -159,10 +149,10 @@ export class Bank extends EventEmitter<BankEvents> {
   private readonly incoming: IncomingHolds;
   private readonly crediting: CreditingContext;
   private readonly payments: PaymentPipeline;
+  private readonly holdings: Holdings;
   /** Payees at other banks: their receive terms and quotes (intermediary/payee_lookup.ts). */
   private readonly lookup: PayeeLookup;
   private timers: NodeJS.Timeout[] = [];
-  private holdingsBusy = false;
   /** The offline module's hook (loads and reserve payouts settle atomically with their transaction). */
   onApplied: AppliedTxHook | null = null;
   /** The receipt service (intermediary/receipts/service.ts): checks a payment's draft before it is made, and hears of each settlement. */
@@ -223,6 +213,22 @@ export class Bank extends EventEmitter<BankEvents> {
       inFlight: (txid) => this.inFlight.has(txid),
       applySettled: (tx, r, o) => this.applySettled(tx, r, o),
       paymentEnded: (paymentId) => this.ended?.push(paymentId),
+    });
+    this.holdings = new Holdings({
+      store, bankId: this.id, network: this.network, limits: this.limits, holdingsLock: this.holdingsLock, holdingsLockHex: this.holdingsLockHex,
+      incoming: this.incoming, link: this.link, clock: this.clock,
+      marks: { lowFen: this.cfg.holdingsLowFen, targetFen: this.cfg.holdingsTargetFen, highFen: this.cfg.holdingsHighFen },
+      account: (id) => this.account(id),
+      customerLock: (walletKey) => this.customerLock(walletKey),
+      signByBank: (tx) => this.signByBank(tx),
+      selectCoins: (owner, amountFen) => this.selectCoins(owner, amountFen),
+      atomic: (fn) => this.atomic(fn),
+      durable: () => this.durable(),
+      submitPending: (txid, tx) => this.submitPending(txid, tx),
+      resubmitPending: () => this.resubmitPending(),
+      waitForApplied: (txid, maxMs) => this.payments.waitForApplied(txid, maxMs),
+      applySettled: (tx, r, o) => this.applySettled(tx, r, o),
+      applyTx: (txid, spent, outputs, atMs, exchangeFor) => this.applyTx(txid, spent, outputs, atMs, exchangeFor),
     });
   }
 
@@ -357,74 +363,28 @@ export class Bank extends EventEmitter<BankEvents> {
     return accounts.debitDeposit(this, id, amountFen);
   }
 
-  // ---------------------------------------------------------------- deposits and distribution
+  // ---------------------------------------------------------------- holdings (intermediary/holdings.ts)
 
-  /**
-   * Deposit -> wallet: the bank pays CBDC from its holdings to the customer's lock and debits
-   * the deposit, atomically with reserving the holdings it spends.
-   */
-  async exchangeToWallet(id: string, amountFen: bigint, idempotencyKey: string, x: ExchangeExtra = {}): Promise<Record<string, unknown>> {
-    const keyName = `exchange-key/${id}/${idempotencyKey}`;
-    const earlier = this.store.meta.get(keyName) as { amountFen: string; txid: string; code?: ErrorCode; message?: string } | undefined;
-    if (earlier !== undefined) return this.sameExchange(id, amountFen, earlier);
-    const prepared = await this.atomic(() => {
-      const again = this.store.meta.get(keyName) as { amountFen: string; txid: string } | undefined;
-      if (again !== undefined) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT', 'an exchange with this idempotency key is already under way');
-      const a = this.account(id);
-      accounts.checkActive(a);
-      checkVisitorReceives(a, this.clock());
-      if (x.transit !== true && fen(a.depositFen) < amountFen) fail('CBDC_ERR_INSUFFICIENT_FUNDS', 'the deposit does not cover that');
-      const cap = this.limits[a.tier].balanceCapFen;
-      if (cap !== null && fen(a.balanceFen) + this.incoming.sumFen(a.id) + amountFen > cap) fail('CBDC_ERR_BALANCE_CAP');
-      const { coins, sumFen } = this.selectCoins(BANK_OWNER, amountFen);
-      const outputs = [{ value: amountFen, lock: this.customerLock(Buffer.from(a.walletKey, 'hex')) }];
-      if (sumFen > amountFen) outputs.push({ value: sumFen - amountFen, lock: this.holdingsLock });
-      const tx = this.signByBank(makeTx({ network: this.network, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs }));
-      const txid = txId(tx).toString('hex');
-      for (const c of coins) this.store.reserved.reserve(posKey(c.pos), `exchange:${txid}`);
-      // Whichever applies it first (the answer below or central's event stream) files it as an exchange.
-      this.store.meta.putSync(`exchange-tx/${txid}`, id);
-      this.store.meta.putSync(keyName, { amountFen: amountFen.toString(), txid });
-      this.store.pending.add(txid, { kind: 'exchange', account: id, amountFen: amountFen.toString(), tx: txToJson(tx), coins: coins.map((c) => c.pos) });
-      // In transit the money was never in the deposit: nothing to debit (a refusal later credits it there).
-      if (x.transit !== true) this.store.accounts.putSync(id, { ...a, depositFen: (fen(a.depositFen) - amountFen).toString() });
-      x.within?.(txid);
-      return { tx, txid, coins };
-    });
-    const r = await this.submitPending(prepared.txid, prepared.tx);
-    if (r.status === 'settled') {
-      await this.applySettled(prepared.tx, r, { exchangeFor: id });
-      await this.durable();
-      return { status: 'settled', txid: r.txid, amount_fen: amountFen.toString(), balance_fen: this.account(id).balanceFen, deposit_fen: this.account(id).depositFen };
-    }
-    if (isUncertain(r) || r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
-      // Uncertain (central unreachable, or a transport retry whose first attempt settled): give
-      // the event stream and resubmitPending a moment to make it certain before answering.
-      void this.resubmitPending();
-      if (await this.payments.waitForApplied(prepared.txid, 10_000)) {
-        const a = this.account(id);
-        return { status: 'settled', txid: prepared.txid, amount_fen: amountFen.toString(), balance_fen: a.balanceFen, deposit_fen: a.depositFen };
-      }
-      fail('CBDC_ERR_CENTRAL_UNAVAILABLE', `${r.message}; the exchange is pending and settles (or is given back) once central's answer is certain`);
-    }
-    await this.atomic(() => {
-      this.releaseExchange(prepared.txid);
-      this.store.meta.putSync(keyName, { amountFen: amountFen.toString(), txid: prepared.txid, code: r.code, message: r.message });
-    });
-    fail(r.code, r.message);
+  /** Deposit -> wallet, paid from the bank's holdings. */
+  exchangeToWallet(id: string, amountFen: bigint, idempotencyKey: string, x: ExchangeExtra = {}): Promise<Record<string, unknown>> {
+    return this.holdings.exchangeToWallet(id, amountFen, idempotencyKey, x);
   }
 
-  /** The answer to an exchange retried with the same idempotency key: never a second exchange. */
-  private sameExchange(id: string, amountFen: bigint, e: { amountFen: string; txid: string; code?: ErrorCode; message?: string }): Record<string, unknown> {
-    if (fen(e.amountFen) !== amountFen) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT');
-    if (this.store.applied.get(e.txid) !== undefined) {
-      const a = this.account(id);
-      return { status: 'settled', txid: e.txid, amount_fen: e.amountFen, balance_fen: a.balanceFen, deposit_fen: a.depositFen };
-    }
-    if (committedPending(this.store, e.txid) !== undefined) {
-      fail('CBDC_ERR_CENTRAL_UNAVAILABLE', 'the exchange is pending and settles (or is given back) once central answers');
-    }
-    fail(e.code ?? 'CBDC_ERR_CENTRAL_UNAVAILABLE', e.message ?? 'the exchange was not settled; the deposit was given back');
+  holdingsFen(): bigint {
+    return this.holdings.fen();
+  }
+
+  /** Keeps the bank's own CBDC between its low and high marks, within its quota at central. */
+  manageHoldings(): Promise<void> {
+    return this.holdings.manage();
+  }
+
+  requestIssuance(amountFen: bigint): Promise<unknown> {
+    return this.holdings.requestIssuance(amountFen);
+  }
+
+  redeemHoldings(amountFen: bigint): Promise<unknown> {
+    return this.holdings.redeem(amountFen);
   }
 
   /** The account a wallet key opened (for a wallet whose answer to opening was lost). */
@@ -432,17 +392,6 @@ export class Bank extends EventEmitter<BankEvents> {
     const a = this.accountByWalletKey(walletKeyHex);
     if (a === undefined) fail('CBDC_ERR_ACCOUNT_UNKNOWN', 'no account was opened with this key');
     return a;
-  }
-
-  /** Inside a transaction: a refused exchange gives the deposit back and releases the holdings. */
-  private releaseExchange(txid: string): void {
-    const p = this.store.pending.get(txid);
-    if (p === undefined || p.kind !== 'exchange' || this.store.applied.get(txid) !== undefined) return;
-    const a = this.account(p.account);
-    this.store.accounts.putSync(a.id, { ...a, depositFen: (fen(a.depositFen) + fen(p.amountFen)).toString() });
-    for (const pos of p.coins) this.store.reserved.release(posKey(pos), `exchange:${txid}`);
-    this.store.meta.removeSync(`exchange-tx/${txid}`);
-    this.store.pending.drop(txid);
   }
 
   private inFlight = new Set<string>();
@@ -485,7 +434,7 @@ export class Bank extends EventEmitter<BankEvents> {
           if (head === null || cursor < BigInt(head.batches) || this.store.applied.get(txid) !== undefined) continue;
         }
         await this.atomic(() => {
-          if (p.kind === 'exchange') this.releaseExchange(txid);
+          if (p.kind === 'exchange') this.holdings.releaseExchange(txid);
           else if (p.kind === 'contract') this.releaseContractTx(txid, r.code, r.message);
           else this.payments.releasePayment(p.paymentId!, 'rejected', { status: 'rejected', code: r.code, message: r.message });
         });
@@ -511,58 +460,6 @@ export class Bank extends EventEmitter<BankEvents> {
   /** Inside a transaction: oldest-first unreserved coins of `owner` covering the amount (intermediary/coins.ts). */
   private selectCoins(owner: string, amountFen: bigint): { coins: CoinRec[]; sumFen: bigint } {
     return selectCoins(this.store, owner, amountFen, owner === BANK_OWNER ? "the bank's CBDC holdings do not cover that yet; retry shortly" : 'the wallet balance (less payments in flight) does not cover that');
-  }
-
-  holdingsFen(): bigint {
-    return holdingsFen(this.store);
-  }
-
-  /** Keeps the bank's own CBDC between its low and high marks, within its quota at central. */
-  async manageHoldings(): Promise<void> {
-    if (this.holdingsBusy) return;
-    this.holdingsBusy = true;
-    try {
-      const h = this.holdingsFen();
-      if (h < this.cfg.holdingsLowFen) {
-        await this.requestIssuance(this.cfg.holdingsTargetFen - h);
-      } else if (h > this.cfg.holdingsHighFen) {
-        await this.redeemHoldings(h - this.cfg.holdingsTargetFen);
-      }
-    } catch {
-      // Central unreachable or over quota: try again on the next tick.
-    } finally {
-      this.holdingsBusy = false;
-    }
-  }
-
-  /**
-   * Issuance to the bank's holdings. Applied as soon as central answers (the event stream's copy
-   * is then a no-op), so the next holdings check already sees it and never asks twice.
-   */
-  async requestIssuance(amountFen: bigint): Promise<unknown> {
-    const r = await this.link.call<{ txid: string; outputs: { pos: string; id: string }[] }>('POST', '/v1/issuance', { amount_fen: amountFen.toString() });
-    const out = r.outputs[0]!;
-    await this.atomic(() => this.applyTx(r.txid, [], [{ pos: out.pos, id: out.id, value: amountFen.toString(), lockHex: this.holdingsLockHex }], this.clock(), null));
-    return r;
-  }
-
-  async redeemHoldings(amountFen: bigint): Promise<unknown> {
-    const prepared = await this.atomic(() => {
-      const { coins, sumFen } = this.selectCoins(BANK_OWNER, amountFen);
-      const outputs = sumFen > amountFen ? [{ value: sumFen - amountFen, lock: this.holdingsLock }] : [];
-      const tx = this.signByBank(makeTx({ kind: 'redeem', network: this.network, intermediary: this.id, inputs: coins.map((c) => ({ pos: BigInt(c.pos), id: Buffer.from(c.id, 'hex') })), outputs }));
-      const holder = `redeem:${txId(tx).toString('hex')}`;
-      for (const c of coins) this.store.reserved.reserve(posKey(c.pos), holder);
-      return { tx, coins, holder };
-    });
-    try {
-      const r = await this.link.call<{ status: 'settled'; txid: string; outputs: { pos: string; id: string }[] }>('POST', '/v1/redemptions', txToJson(prepared.tx));
-      await this.applySettled(prepared.tx, r, {});
-      return r;
-    } catch (e) {
-      await this.atomic(() => { for (const c of prepared.coins) this.store.reserved.release(posKey(c.pos), prepared.holder); });
-      throw e;
-    }
   }
 
   // ---------------------------------------------------------------- receiving

@@ -5,7 +5,7 @@
 //
 // A top-up is checked completely before the card is charged (the validity, the card, the
 // currency, the balance cap), then charged, then paid from the bank's holdings into the wallet
-// by the bank's deposit -> wallet exchange with the money in transit (bank.ts ExchangeExtra),
+// by the bank's deposit -> wallet exchange with the money in transit (holdings.ts ExchangeExtra),
 // whose LMDB transaction also writes the FX line. A refusal before that transaction commits
 // refunds the charge at once; a refusal by central after it leaves the money in the visitor's
 // deposit, which is then given back to the card (a reversal line).
