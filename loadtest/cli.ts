@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  CONTRACT_KINDS, ENCODINGS, INVALID_KINDS, KnobError, MIX_KINDS, POLICY_INVALID_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, defaultKnobs, parseContractKinds, parseMix, validateKnobs,
+  CONTRACT_KINDS, ENCODINGS, INVALID_KINDS, KnobError, MIX_KINDS, POLICY_INVALID_KINDS, TARGETS, VERIFICATIONS, type InvalidKind, type Knobs, CENTRAL_CONNECTIONS_MAX_DEFAULT, CENTRAL_INFLIGHT_TX_DEFAULT, connectionsDefault, defaultKnobs, parseContractKinds, parseMix, validateKnobs,
 } from './workload.js';
 import { REPO_ROOT } from './processes.js';
 import { runLoadTest } from './load_test.js';
@@ -24,7 +24,7 @@ function knobsCommand(name: string, description: string): Command {
     .option('--duration <s>', 'timed seconds', num, d.durationS)
     .option('--warmup <s>', 'seconds of load before the timed window (with --rate, the rate rises evenly from 0 to it over them; without, as fast as answered): their answers count in the totals, the timeline and the conservation check, not in the rate or the latency figures (key payments and central transfers)', num, d.warmupS)
     .option('--rate <n>', 'offered transactions (e2e: items) per second, started at even intervals (open loop; latency counts from when an item was due); default: as fast as the system answers (autocannon, closed loop). e2e: each kind of the mix is offered its share (key payments rate x key, contract payments rate x contract, offline vouchers rate x offline, their uploads paced to match)', num)
-    .option('--connections <n>', 'HTTP connections (split over the banks for e2e)', num, d.connections)
+    .option('--connections <n>', `HTTP connections (split over the banks for e2e); default: ${d.connections} for e2e, central ${CENTRAL_INFLIGHT_TX_DEFAULT.toLocaleString('en')} transactions in flight over --batch each (at most ${CENTRAL_CONNECTIONS_MAX_DEFAULT} connections)`, num)
     .option('--pipelining <n>', 'requests in flight per connection (central only; e2e needs 1; a --rate run has one item per connection in flight)', num, d.pipelining)
     .option('--batch <n>', 'transactions per request to central: 1 posts /v1/transactions, more post /v1/batches (central only)', num, d.batch)
     .addOption(new Option('--verification <mode>', "central's verification mode: full verifies every witness; attested trusts the bank's batch signature").choices([...VERIFICATIONS]).default(d.verification))
@@ -53,7 +53,7 @@ function knobsFrom(o: Record<string, unknown>, invalidKindsGiven: boolean): Knob
   const mix = parseMix(o.mix as string);
   const k: Knobs = {
     target: o.target as Knobs['target'], durationS: o.duration as number, warmupS: o.warmup as number, rate: (o.rate as number | undefined) ?? null,
-    connections: o.connections as number, pipelining: o.pipelining as number, batch: o.batch as number,
+    connections: (o.connections as number | undefined) ?? connectionsDefault(o.target as Knobs['target'], o.batch as number), pipelining: o.pipelining as number, batch: o.batch as number,
     verification: o.verification as Knobs['verification'], encoding: o.encoding as Knobs['encoding'], wallets: o.wallets as number, banks: o.banks as number,
     inputs: o.inputs as number, outputs: o.outputs as number, invalid: o.invalid as number, invalidKinds: o.invalidKinds as InvalidKind[],
     crossBank: o.crossBank as number, mix, contractKinds: parseContractKinds(o.contractKinds as string), transactions: (o.transactions as number | undefined) ?? null, seed: o.seed as string,

@@ -13,7 +13,7 @@ import { evaluateLock } from '../protocol/lock_eval.js';
 import {
   COIN_VALUE_FEN, KIND_BAD_SIGNATURE, KIND_DOUBLE_SPEND, KIND_TIMELOCK, KIND_VALID, KIND_WRONG_PREIMAGE, KnobError, type Knobs, LOCK_POLICY,
   OFFLINE_LOAD_FEN, OFFLINE_PAYMENTS_PER_PAIR, bankOf, burnTransfers, coinsPerWallet, countKinds, countLocks,
-  CONTRACT_REQUESTS, ESCROW_ENDS, PREPAID_UNITS, contractCount, defaultKnobs, e2eRates, offlineVoucherCount, parseContractKinds, planContracts, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
+  CONNECTIONS_DEFAULT, CONTRACT_REQUESTS, ESCROW_ENDS, PREPAID_UNITS, connectionsDefault, contractCount, defaultKnobs, e2eRates, offlineVoucherCount, parseContractKinds, planContracts, parseMix, planCentral, planKinds, planOffline, planPayments, plannedCount, signCentral, validateKnobs, wrongHash,
 } from './workload.js';
 
 const knobs = (over: Partial<Knobs> = {}): Knobs => ({ ...defaultKnobs(), ...over });
@@ -280,6 +280,15 @@ describe('knobs', () => {
   it('the defaults are valid', () => {
     expect(validateKnobs(knobs())).toBeTruthy();
     expect(validateKnobs(knobs({ target: 'central', batch: 1000, verification: 'attested' }))).toBeTruthy();
+  });
+
+  it('connections by default: 256 for e2e; central keeps 4,000 transactions in flight over its batches, 1 to 64 connections', () => {
+    expect(connectionsDefault('e2e', 1)).toBe(CONNECTIONS_DEFAULT);
+    expect(connectionsDefault('central', 1)).toBe(64);
+    expect(connectionsDefault('central', 100)).toBe(40);
+    expect(connectionsDefault('central', 1000)).toBe(4);
+    expect(connectionsDefault('central', 3000)).toBe(2);
+    expect(connectionsDefault('central', 10_000)).toBe(1);
   });
 
   it('refuses out-of-range values, naming the knob', () => {

@@ -149,6 +149,25 @@ export class KnobError extends Error {
  */
 export const CONNECTIONS_DEFAULT = 256;
 
+/** Transactions a `--target central` run keeps in flight by default, over all its connections. */
+export const CENTRAL_INFLIGHT_TX_DEFAULT = 4_000;
+/** Connections of a `--target central` run at most by default (one transaction per request). */
+export const CENTRAL_CONNECTIONS_MAX_DEFAULT = 64;
+
+/**
+ * Connections by default for a target and batch size. e2e: CONNECTIONS_DEFAULT. central: each
+ * request carries `batch` transactions, so 256 connections of 1,000 queue 256,000 at central and
+ * the run measures its queue: 4,000 in flight (4 connections of 1,000, 40 of 100, at most 64 of
+ * 1). Measured here, attested, `--duration 10`: batches of 1,000 over 4 connections 49,500 tx/s,
+ * p99 262 ms, against 24,750 and 5,540 ms over 256; of 100 over 40, 29,700 tx/s, p99 475 ms,
+ * against 19,800 and 1,316 ms; of 1 over 64, 2,771 tx/s, p99 54 ms, against 2,941 and 180 ms
+ * (BENCHMARKS.md, "Connections of a central run").
+ */
+export function connectionsDefault(target: Knobs['target'], batch: number): number {
+  if (target === 'e2e') return CONNECTIONS_DEFAULT;
+  return Math.max(1, Math.min(CENTRAL_CONNECTIONS_MAX_DEFAULT, Math.ceil(CENTRAL_INFLIGHT_TX_DEFAULT / Math.max(1, batch))));
+}
+
 export function defaultKnobs(): Knobs {
   return {
     target: 'e2e', wallets: 1000, banks: 2, inputs: 2, outputs: 2, invalid: 0.01, invalidKinds: ['double_spend', 'bad_signature'],
