@@ -117,17 +117,13 @@ export class Holdings {
     if (r.status === 'settled') {
       await this.c.applySettled(prepared.tx, r, { exchangeFor: id });
       await this.c.durable();
-      const a = this.c.account(id);
-      return { status: 'settled', txid: r.txid, amount_fen: amountFen.toString(), balance_fen: a.balanceFen, deposit_fen: a.depositFen };
+      return this.settledAnswer(id, r.txid, amountFen);
     }
     if (isUncertain(r) || r.code === 'CBDC_ERR_DOUBLE_SPEND' || r.code === 'CBDC_ERR_UNKNOWN_INPUT') {
       // Uncertain (central unreachable, or a transport retry whose first attempt settled): give
       // the event stream and resubmitPending a moment to make it certain before answering.
       void this.c.resubmitPending();
-      if (await this.c.waitForApplied(prepared.txid, 10_000)) {
-        const a = this.c.account(id);
-        return { status: 'settled', txid: prepared.txid, amount_fen: amountFen.toString(), balance_fen: a.balanceFen, deposit_fen: a.depositFen };
-      }
+      if (await this.c.waitForApplied(prepared.txid, 10_000)) return this.settledAnswer(id, prepared.txid, amountFen);
       fail('CBDC_ERR_CENTRAL_UNAVAILABLE', `${r.message}; the exchange is pending and settles (or is given back) once central's answer is certain`);
     }
     await this.c.atomic(() => {
@@ -137,13 +133,16 @@ export class Holdings {
     fail(r.code, r.message);
   }
 
+  /** A settled exchange's answer, with the account's balances as they are now. */
+  private settledAnswer(id: string, txid: string, amountFen: bigint): Record<string, unknown> {
+    const a = this.c.account(id);
+    return { status: 'settled', txid, amount_fen: amountFen.toString(), balance_fen: a.balanceFen, deposit_fen: a.depositFen };
+  }
+
   /** The answer to an exchange retried with the same idempotency key: never a second exchange. */
   private sameExchange(id: string, amountFen: bigint, e: ExchangeRec): Record<string, unknown> {
     if (fen(e.amountFen) !== amountFen) fail('CBDC_ERR_IDEMPOTENCY_CONFLICT');
-    if (this.c.store.applied.get(e.txid) !== undefined) {
-      const a = this.c.account(id);
-      return { status: 'settled', txid: e.txid, amount_fen: e.amountFen, balance_fen: a.balanceFen, deposit_fen: a.depositFen };
-    }
+    if (this.c.store.applied.get(e.txid) !== undefined) return this.settledAnswer(id, e.txid, amountFen);
     if (committedPending(this.c.store, e.txid) !== undefined) {
       fail('CBDC_ERR_CENTRAL_UNAVAILABLE', 'the exchange is pending and settles (or is given back) once central answers');
     }
